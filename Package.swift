@@ -1,0 +1,73 @@
+// swift-tools-version:6.1
+//
+// FabricAuth: zero-trust identity and per-message authentication for RDMA fabrics.
+//
+// Layers, data flowing one way (see docs/architecture.md):
+//   C system libraries (+ CVerbsShim) -> Verbs -> Identity, Handshake -> FabricAuth -> fabricauth CLI
+import PackageDescription
+
+let package = Package(
+    name: "FabricAuth",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "Verbs", targets: ["Verbs"]),
+        .library(name: "Identity", targets: ["Identity"]),
+        .library(name: "Handshake", targets: ["Handshake"]),
+        .library(name: "FabricAuth", targets: ["FabricAuth"]),
+        .executable(name: "fabricauth", targets: ["FabricAuthCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+    ],
+    targets: [
+        // MARK: C libraries (Debian 12 packages: libibverbs-dev, librdmacm-dev, libsodium-dev)
+        .systemLibrary(
+            name: "CIBVerbs",
+            pkgConfig: "libibverbs",
+            providers: [.apt(["libibverbs-dev"])]
+        ),
+        .systemLibrary(
+            name: "CRDMACM",
+            pkgConfig: "librdmacm",
+            providers: [.apt(["librdmacm-dev"])]
+        ),
+        .systemLibrary(
+            name: "CSodium",
+            pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"])]
+        ),
+        .target(name: "CVerbsShim", dependencies: ["CIBVerbs"]),
+
+        // MARK: Swift layers
+        .target(name: "Verbs", dependencies: ["CIBVerbs", "CRDMACM", "CVerbsShim"]),
+        .target(
+            name: "Identity",
+            dependencies: [
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ]
+        ),
+        .target(name: "Handshake", dependencies: ["CSodium"]),
+        .target(name: "FabricAuth", dependencies: ["Verbs", "Identity", "Handshake", "CSodium"]),
+        .executableTarget(
+            name: "FabricAuthCLI",
+            dependencies: [
+                "Verbs", "Identity", "Handshake", "FabricAuth",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // MARK: Tests that need no RDMA device (run on any host by `swift test --skip DeviceTests`)
+        .testTarget(name: "VerbsTests", dependencies: ["Verbs"]),
+        .testTarget(name: "IdentityTests", dependencies: ["Identity"]),
+        .testTarget(name: "HandshakeTests", dependencies: ["Handshake"]),
+        .testTarget(name: "FabricAuthTests", dependencies: ["FabricAuth"]),
+
+        // MARK: Tests that need a real verbs device (run inside Hardware/softroce; they fail without one)
+        .testTarget(name: "DeviceTests", dependencies: ["Verbs", "FabricAuth", "Identity", "Handshake"]),
+    ]
+)

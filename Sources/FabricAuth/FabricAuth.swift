@@ -1,0 +1,1 @@
+// FabricAuth: under construction; see the issue that builds it.

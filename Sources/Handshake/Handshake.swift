@@ -1,0 +1,1 @@
+// Handshake: under construction; see the issue that builds it.

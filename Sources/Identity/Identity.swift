@@ -1,0 +1,1 @@
+// Identity: under construction; see the issue that builds it.

@@ -1,0 +1,1 @@
+// FabricAuthTests: under construction.

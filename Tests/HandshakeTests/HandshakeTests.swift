@@ -1,0 +1,1 @@
+// HandshakeTests: under construction.

@@ -1,0 +1,1 @@
+// IdentityTests: under construction.

@@ -1,0 +1,1 @@
+// VerbsTests: under construction.
