@@ -1,0 +1,32 @@
+// swift-tools-version:6.1
+//
+// FabricAuth's benchmarks: a package of its own so `swift test` on the main
+// package stays light. Each benchmark is an executable that prints a table;
+// run one with `swift run -c release --package-path Benchmarks NAME`.
+// Numbers are ratios measured side by side in one run (see docs/performance.md).
+import PackageDescription
+
+let package = Package(
+    name: "FabricAuthBenchmarks",
+    dependencies: [
+        .package(path: ".."),
+    ],
+    targets: [
+        .executableTarget(
+            name: "IdentityBenchmark",
+            dependencies: [.product(name: "Identity", package: "FabricAuth")]
+        ),
+        .executableTarget(
+            name: "HandshakeBenchmark",
+            dependencies: [.product(name: "Handshake", package: "FabricAuth")]
+        ),
+        .executableTarget(
+            name: "DataPathBenchmark",
+            dependencies: [.product(name: "FabricAuth", package: "FabricAuth")]
+        ),
+        .executableTarget(
+            name: "VerbsBenchmark",
+            dependencies: [.product(name: "Verbs", package: "FabricAuth")]
+        ),
+    ]
+)
