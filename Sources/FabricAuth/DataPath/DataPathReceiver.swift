@@ -1,0 +1,231 @@
+/// A frame that verified. `payload` points into the caller's frame buffer and
+/// is valid as long as that buffer is.
+public struct OpenedMessage {
+    public let header: MessageHeader
+    public let payload: UnsafeRawBufferPointer
+}
+
+/// What to do after a rejection.
+public enum RejectAction: Sendable, Equatable {
+    /// FailurePolicy.fatal: the receiver is closed; tear the QP down.
+    case tearDown
+    /// FailurePolicy.dropAndCount: the frame is dropped; carry on.
+    case drop
+}
+
+/// The outcome of `open`. A rejected frame is never delivered.
+public enum OpenResult {
+    case delivered(OpenedMessage)
+    case rejected(RejectReason, RejectAction)
+
+    public var isDelivered: Bool {
+        if case .delivered = self { return true }
+        return false
+    }
+
+    public var rejectReason: RejectReason? {
+        if case .rejected(let reason, _) = self { return reason }
+        return nil
+    }
+}
+
+/// One epoch's receive state: its key and its replay window.
+struct ReceiveEpoch {
+    let key: EpochKey
+    var window = ReplayWindow()
+    var epoch: UInt32 { key.epoch }
+}
+
+/// The receiving half of one direction of one queue pair.
+///
+/// Epochs: the receiver holds the current epoch, the previous one for a grace
+/// window (bounded in time and in messages, so frames the peer sealed just
+/// before it rekeyed and that arrive reordered still verify), and the next one
+/// precomputed, so the first authentic frame of the peer's new epoch is
+/// verified without deriving keys on the data path and promotes it. A frame of
+/// any older epoch, or of the previous one after its grace, is `.retiredEpoch`;
+/// its key has been wiped.
+public struct DataPathReceiver: ~Copyable {
+    public let suite: MACSuite
+    /// The direction frames arriving here travel in (the peer's sending direction).
+    public let direction: Direction
+    /// This queue pair's number; frames must name it.
+    public let localQPN: UInt32
+    public let configuration: DataPathConfiguration
+
+    private var current: ReceiveEpoch
+    private var previous: ReceiveEpoch?
+    private var previousDeadline: UInt64 = 0
+    private var previousMessagesLeft: UInt64 = 0
+    private var next: EpochKey?
+    /// secret of the `next` epoch (to derive the one after); nil at maxEpoch.
+    private var nextSecret: TrafficSecret?
+    private var closed = false
+    public private(set) var metrics = DataPathMetrics()
+
+    public init(
+        trafficSecret: UnsafeRawBufferPointer, suite: MACSuite, direction: Direction,
+        localQPN: UInt32, configuration: DataPathConfiguration = .init(), now: UInt64
+    ) throws(DataPathError) {
+        try configuration.validate()
+        // Build everything in locals first: a ~Copyable struct's init can't
+        // throw with some stored properties set and others not.
+        let secret0 = try TrafficSecret(copying: trafficSecret)
+        let key0 = try EpochKey(suite: suite, epoch: 0, secret: secret0)
+        var key1: EpochKey? = nil
+        var secret1: TrafficSecret? = nil
+        if configuration.maxEpoch > 0 {
+            let s1 = secret0.next()
+            key1 = try EpochKey(suite: suite, epoch: 1, secret: s1)
+            secret1 = s1
+        }
+        secret0.wipe()
+        self.current = ReceiveEpoch(key: key0)
+        self.next = key1
+        self.nextSecret = secret1
+        self.suite = suite
+        self.direction = direction
+        self.localQPN = localQPN
+        self.configuration = configuration
+    }
+
+    /// The newest epoch verified so far.
+    public var epoch: UInt32 { current.epoch }
+    /// Whether a fatal rejection closed this receiver.
+    public var isClosed: Bool { closed }
+    /// Whether the previous epoch is still accepted.
+    public var hasPreviousEpoch: Bool { previous != nil }
+
+    /// Checks and verifies `frame` (header || payload || tag, exactly as
+    /// received) and delivers it only if authentic and fresh. No allocation.
+    public mutating func open(frame: UnsafeRawBufferPointer, now: UInt64) -> OpenResult {
+        if closed { return reject(.sessionClosed) }
+        if previous != nil, now >= previousDeadline { retirePrevious() }
+
+        // 1. Structure of the unauthenticated header (cheap, before any crypto).
+        guard frame.count >= DataPathLimits.frameOverhead else { return reject(.truncated) }
+        let base = frame.baseAddress!
+        guard let header = MessageHeader.decode(from: base), header.suite == suite else {
+            return reject(.malformedHeader)
+        }
+        guard MessageHeader.directionByte(at: base) == direction.rawValue else {
+            return reject(.wrongDirection)
+        }
+        guard header.qpn == localQPN else { return reject(.wrongQPN) }
+        let length = Int(header.length)
+        guard length <= configuration.maxPayloadBytes else { return reject(.oversized) }
+        let expected = DataPathLimits.frameOverhead + length
+        guard frame.count >= expected else { return reject(.truncated) }
+        guard frame.count == expected else { return reject(.oversized) }
+        let seq = header.sequence
+        guard seq < configuration.rejectAfterMessages else { return reject(.sequenceLimit) }
+
+        // 2. Which epoch.
+        enum Slot { case current, previous, next }
+        let slot: Slot
+        let e = header.epoch
+        if e == current.epoch {
+            slot = .current
+        } else if let p = previous, e == p.epoch {
+            guard previousMessagesLeft > 0 else {
+                retirePrevious()
+                return reject(.retiredEpoch)
+            }
+            slot = .previous
+        } else if let n = next, e == n.epoch {
+            slot = .next
+        } else if e < current.epoch {
+            return reject(.retiredEpoch)
+        } else {
+            return reject(.unknownEpoch)
+        }
+
+        // 3. Replay window: check only.
+        let verdict: ReplayWindow.Verdict
+        switch slot {
+        case .current: verdict = current.window.check(seq)
+        case .previous: verdict = previous!.window.check(seq)
+        case .next: verdict = .fresh  // a new epoch's window is empty
+        }
+        switch verdict {
+        case .fresh: break
+        case .replayed: return reject(.replayed)
+        case .tooOld: return reject(.tooOld)
+        }
+
+        // 4. The MAC, constant-time compare.
+        let key: EpochKey
+        switch slot {
+        case .current: key = current.key
+        case .previous: key = previous!.key
+        case .next: key = next!
+        }
+        let authenticated = DataPathLimits.headerSize + length
+        let ok = Nonce(direction: direction, epoch: e, sequence: seq).withUnsafeBytes { n in
+            key.verifyTag(nonce: n.baseAddress!, data: base, count: authenticated, tag: base + authenticated)
+        }
+        guard ok else { return reject(.badTag) }
+
+        // 5. Authentic: only now move the window (and the epochs).
+        switch slot {
+        case .current:
+            current.window.accept(seq)
+        case .previous:
+            previous!.window.accept(seq)
+            previousMessagesLeft -= 1
+        case .next:
+            promoteNext(now: now)
+            current.window.accept(seq)
+        }
+        metrics.messagesOpened &+= 1
+        metrics.bytesOpened &+= UInt64(length)
+        return .delivered(OpenedMessage(
+            header: header,
+            payload: UnsafeRawBufferPointer(start: base + DataPathLimits.headerSize, count: length)))
+    }
+
+    /// The peer moved to epoch current+1: current becomes previous (grace
+    /// starts), next becomes current, and the epoch after is precomputed.
+    /// Runs once per epoch, not per message.
+    private mutating func promoteNext(now: UInt64) {
+        guard let newKey = next else { return }
+        if previous != nil { retirePrevious() }
+        previous = current
+        previousDeadline = now &+ configuration.previousEpochGraceNanoseconds
+        if previousDeadline < now { previousDeadline = .max }
+        previousMessagesLeft = configuration.previousEpochGraceMessages
+        current = ReceiveEpoch(key: newKey)
+        next = nil
+        if let s = nextSecret {
+            if newKey.epoch < configuration.maxEpoch {
+                let following = s.next()
+                next = try? EpochKey(suite: suite, epoch: newKey.epoch + 1, secret: following)
+                nextSecret = following
+            } else {
+                nextSecret = nil
+            }
+            s.wipe()
+        }
+        metrics.rekeys &+= 1
+    }
+
+    /// Drops (and so wipes) the previous epoch's key.
+    private mutating func retirePrevious() {
+        if previous != nil {
+            previous = nil
+            metrics.epochsRetired &+= 1
+        }
+    }
+
+    @inline(__always)
+    private mutating func reject(_ reason: RejectReason) -> OpenResult {
+        metrics.failures[reason] &+= 1
+        switch configuration.failurePolicy {
+        case .fatal:
+            closed = true
+            return .rejected(reason, .tearDown)
+        case .dropAndCount:
+            return .rejected(reason, .drop)
+        }
+    }
+}

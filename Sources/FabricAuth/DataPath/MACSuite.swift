@@ -1,0 +1,52 @@
+#if canImport(CSodium)
+import CSodium
+#endif
+
+/// The per-message MAC, negotiated by the handshake and carried in every header.
+///
+/// Both suites produce a 16-byte tag over `header || payload` under a nonce that
+/// is `direction || epoch || sequence` (Nonce.swift), with a key derived per epoch
+/// (TrafficSecret.swift).
+public enum MACSuite: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    /// AES-256-GMAC: the tag of AES-256-GCM over an empty plaintext with the
+    /// authenticated bytes as associated data (NIST SP 800-38D §6.4 GCM-AE with
+    /// P empty; §3 "GMAC"). This is what NIC crypto engines compute (IPsec and
+    /// MACsec offload on ConnectX-6 Dx/7, PSP GMAC modes, Ultra Ethernet TSS).
+    /// Reference implementation: libsodium crypto_aead_aes256gcm with the
+    /// precomputation interface (beforenm/afternm), which needs AES-NI and
+    /// PCLMULQDQ (libsodium docs, "AES256-GCM": "only available on CPUs with
+    /// AES-NI and CLMUL"; crypto_aead_aes256gcm_is_available()).
+    case aes256GMAC = 1
+
+    /// ChaCha20-derived one-time Poly1305, for CPUs without AES-NI/PCLMUL:
+    /// per message, otk = first 32 bytes of ChaCha20(key = epoch MAC key,
+    /// nonce = the 96-bit nonce, block counter 0) -- exactly RFC 8439 §2.6
+    /// poly1305_key_gen -- and tag = Poly1305(otk, header || payload)
+    /// (libsodium crypto_stream_chacha20_ietf + crypto_onetimeauth; a one-time
+    /// key is never reused because the nonce never repeats under one key).
+    /// Unlike RFC 8439's AEAD there is no padding or length block: the header
+    /// carries the length and the frame size is fixed by it.
+    case chacha20Poly1305 = 2
+
+    public var description: String {
+        switch self {
+        case .aes256GMAC: "AES-256-GMAC"
+        case .chacha20Poly1305: "ChaCha20-Poly1305-MAC"
+        }
+    }
+
+    /// Whether this CPU can run the suite. AES-256-GMAC needs AES-NI and PCLMUL.
+    public var isAvailable: Bool {
+        guard sodiumInitialized else { return false }
+        switch self {
+        case .aes256GMAC: return crypto_aead_aes256gcm_is_available() != 0
+        case .chacha20Poly1305: return true
+        }
+    }
+
+    /// The suite a handshake should offer first on this host: AES-256-GMAC when the
+    /// CPU supports it (and the NIC can offload it), else ChaCha20-Poly1305.
+    public static var preferred: MACSuite {
+        MACSuite.aes256GMAC.isAvailable ? .aes256GMAC : .chacha20Poly1305
+    }
+}

@@ -1,1 +1,0 @@
-// Identity: under construction; see the issue that builds it.
