@@ -1,0 +1,27 @@
+/// What a finished full handshake leaves behind so later QPs between the same two
+/// endpoints can skip certificates and Diffie-Hellman (docs/protocol.md, "Resumption").
+/// Both sides hold an equal one; the caller caches it (keyed by `sessionID`) and hands
+/// it to `HandshakeMachine(resuming:)` or to the responder's `sessionLookup`.
+public struct ResumableSession: Sendable {
+    /// 16 bytes, derived from the transcript, equal on both sides; sent in the clear in R1.
+    public let sessionID: [UInt8]
+    /// 32-byte resumption secret. Secret: `wipe()` it when the session is evicted.
+    public private(set) var secret: [UInt8]
+    public let suite: CipherSuite
+    /// The peer as verified in the full handshake.
+    public let peer: any VerifiedPeer
+    /// min(full handshake time + session lifetime, our certificate's notAfter, the peer's notAfter).
+    public let notAfter: Timestamp
+
+    public init(sessionID: [UInt8], secret: [UInt8], suite: CipherSuite, peer: any VerifiedPeer, notAfter: Timestamp) {
+        precondition(sessionID.count == HandshakeLimits.sessionIDSize && secret.count == HandshakeLimits.secretSize)
+        self.sessionID = sessionID
+        self.secret = secret
+        self.suite = suite
+        self.peer = peer
+        self.notAfter = notAfter
+    }
+
+    /// Zeroes the secret (see the honest limits on Swift arrays in Sodium.swift).
+    public mutating func wipe() { secret.wipe() }
+}
