@@ -1,0 +1,125 @@
+import Foundation
+import X509
+
+/// Authenticates a peer: takes the chain it presented (DER, leaf first) and a time, and
+/// returns a verified ``WorkloadIdentity`` or the ``Rejection`` naming the rule that failed.
+/// Authorization is separate: pass the identity to ``Policy/decide(peer:)``.
+///
+/// Order of checks:
+/// 1. shape: non-empty, at most ``maximumChainLength``, every certificate parses, no repeats;
+/// 2. the leaf's SPIFFE ID (X509-SVID §2) selects the trust bundle of its trust domain
+///    (X509-SVID §5: a bundle vouches only for its own trust domain);
+/// 3. swift-certificates builds candidate paths to a bundle anchor, checking signatures,
+///    and runs the policies on each: chain length, validity (RFC 5280 §4.1.2.5),
+///    the SVID profile (``SVIDPolicy``), the deny list, then RFC5280Policy
+///    (basicConstraints, pathLenConstraint, name constraints, critical extensions).
+public struct IdentityVerifier: Sendable {
+    /// Default bound on the built chain, leaf through anchor.
+    public static let defaultMaximumChainLength = 5
+
+    /// Bundles by trust domain.
+    public let bundles: [String: TrustBundle]
+    /// The live deny list.
+    public let revocations: RevocationStore
+    /// Longest chain accepted, leaf through anchor.
+    public let maximumChainLength: Int
+
+    public init(
+        bundles: [TrustBundle],
+        revocations: RevocationStore = RevocationStore(),
+        maximumChainLength: Int = IdentityVerifier.defaultMaximumChainLength
+    ) {
+        precondition(maximumChainLength >= 2, "a chain needs at least a leaf and an anchor")
+        var byDomain: [String: TrustBundle] = [:]
+        for bundle in bundles {
+            if let existing = byDomain[bundle.trustDomain] {
+                // Two bundles for one domain are merged: both sets of CAs are trusted.
+                // Both were validated already, so re-validation cannot fail.
+                byDomain[bundle.trustDomain] = try! TrustBundle(
+                    trustDomain: bundle.trustDomain, anchors: existing.anchors + bundle.anchors
+                )
+            } else {
+                byDomain[bundle.trustDomain] = bundle
+            }
+        }
+        self.bundles = byDomain
+        self.revocations = revocations
+        self.maximumChainLength = maximumChainLength
+    }
+
+    /// Verifies a presented chain at `time`.
+    public func verify(chain der: [[UInt8]], at time: Date) async -> VerificationResult {
+        guard !der.isEmpty else { return .rejected(.emptyChain) }
+        guard der.count <= maximumChainLength else {
+            return .rejected(.chainTooLong(length: der.count, maximum: maximumChainLength))
+        }
+        var certificates: [Certificate] = []
+        for (position, bytes) in der.enumerated() {
+            do {
+                certificates.append(try CertificateParsing.certificate(der: bytes))
+            } catch {
+                return .rejected(.malformedCertificate(position: position, error))
+            }
+        }
+        for position in 1..<der.count where der[..<position].contains(der[position]) {
+            return .rejected(.chainLoop(position: position))
+        }
+        return await verify(certificates, at: time)
+    }
+
+    /// Verifies parsed certificates (leaf first) at `time`.
+    public func verify(_ certificates: [Certificate], at time: Date) async -> VerificationResult {
+        guard let leaf = certificates.first else { return .rejected(.emptyChain) }
+        let spiffeID: SPIFFEID
+        switch SVIDRules.spiffeID(of: leaf) {
+        case .failure(let rejection): return .rejected(rejection)
+        case .success(let id): spiffeID = id
+        }
+        guard let bundle = bundles[spiffeID.trustDomain] else {
+            return .rejected(.wrongTrustDomain(spiffeID: spiffeID, trusted: bundles.keys.sorted()))
+        }
+        let collector = RejectionCollector()
+        let revocationList = revocations.list
+        var verifier = Verifier(rootCertificates: bundle.store) {
+            ChainLengthPolicy(maximum: maximumChainLength, collector: collector)
+            ValidityPolicy(time: time, collector: collector)
+            SVIDPolicy(collector: collector)
+            RevocationPolicy(list: revocationList, collector: collector)
+            RFC5280Policy(validationTime: time)
+        }
+        let result = await verifier.validate(
+            leaf: leaf,
+            intermediates: CertificateStore(certificates.dropFirst()),
+            diagnosticCallback: nil
+        )
+        switch result {
+        case .validCertificate(let chain):
+            let built = Array(chain)
+            let scheme = (try? KeyType(leaf.publicKey))?.signatureScheme ?? .ed25519  // checked by SVIDPolicy
+            return .verified(WorkloadIdentity(
+                spiffeID: spiffeID, chain: built, chainDER: built.map(CertificateParsing.der), scheme: scheme
+            ))
+        case .couldNotValidate(let failures):
+            if let rejection = collector.first { return .rejected(rejection) }
+            if let failure = failures.first { return .rejected(.rfc5280(failure.policyFailureReason.description)) }
+            return .rejected(.untrusted(
+                "no path from the leaf to a CA in the \"\(spiffeID.trustDomain)\" bundle (unknown issuer or bad signature)"
+            ))
+        }
+    }
+
+    /// Re-checks an identity verified earlier, for rekey and resumption: still within its
+    /// validity period at `time`, its anchor still in the bundle, nothing in its chain revoked.
+    /// Costs a few comparisons and hash lookups; no signature is re-verified.
+    public func recheck(_ identity: WorkloadIdentity, at time: Date) -> Rejection? {
+        if time > identity.notAfter { return .expired(position: 0, notAfter: identity.notAfter) }
+        if time < identity.notBefore { return .notYetValid(position: 0, notBefore: identity.notBefore) }
+        guard let bundle = bundles[identity.spiffeID.trustDomain] else {
+            return .wrongTrustDomain(spiffeID: identity.spiffeID, trusted: bundles.keys.sorted())
+        }
+        guard bundle.anchorFingerprints.contains(identity.anchorFingerprint) else {
+            return .anchorRemoved(identity.anchorFingerprint)
+        }
+        return revocations.check(identity)
+    }
+}

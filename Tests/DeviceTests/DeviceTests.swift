@@ -1,1 +1,0 @@
-// DeviceTests: under construction.
