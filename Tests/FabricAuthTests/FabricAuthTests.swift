@@ -1,1 +1,0 @@
-// FabricAuthTests: under construction.
