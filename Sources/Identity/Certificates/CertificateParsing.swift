@@ -35,6 +35,15 @@ public enum CertificateParsing {
         }
     }
 
+    /// The DER blocks of a certificate file, unparsed, so the verifier can report which one is malformed.
+    public static func derBlocks(atPath path: String) throws(IdentityError) -> [[UInt8]] {
+        do {
+            return try PEMFile.derBlocks(in: PEMFile.read(path), label: "CERTIFICATE")
+        } catch {
+            throw IdentityError(error.code, "\(path): \(error.message)")
+        }
+    }
+
     /// DER encoding of a parsed certificate.
     public static func der(_ certificate: Certificate) -> [UInt8] {
         var serializer = DER.Serializer()

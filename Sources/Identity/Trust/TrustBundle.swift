@@ -48,3 +48,31 @@ public struct TrustBundle: Sendable {
         try self.init(trustDomain: trustDomain, anchors: anchors)
     }
 }
+
+extension TrustBundle {
+    /// A bundle from PEM files whose trust domain is `trustDomain`, or, when nil, the one the
+    /// CAs declare in their `spiffe://domain` URI SAN (X509-SVID §3); they must agree.
+    public init(trustDomain: String?, paths: [String]) throws(IdentityError) {
+        var anchors: [Certificate] = []
+        for path in paths {
+            anchors += try CertificateParsing.certificates(atPath: path)
+        }
+        let domain: String
+        if let trustDomain { domain = trustDomain } else { domain = try Self.declaredTrustDomain(of: anchors) }
+        try self.init(trustDomain: domain, anchors: anchors)
+    }
+
+    /// The single trust domain named by the CAs' SPIFFE URI SANs.
+    public static func declaredTrustDomain(of anchors: [Certificate]) throws(IdentityError) -> String {
+        let domains = Set(anchors.compactMap(CertificateAuthority.trustDomain(of:)))
+        guard domains.count == 1, let domain = domains.first else {
+            throw IdentityError(
+                .invalidCACertificate,
+                domains.isEmpty
+                    ? "the bundle's CAs name no trust domain (no spiffe:// URI SAN); give the trust domain explicitly (--trust-domain)"
+                    : "the bundle's CAs name several trust domains (\(domains.sorted().joined(separator: ", "))); give one explicitly (--trust-domain)"
+            )
+        }
+        return domain
+    }
+}

@@ -1,5 +1,7 @@
 import Foundation
-import X509
+// The SPI lets RFC5280Policy check expiry at the caller's time, not the wall clock,
+// so the handshake's injected time is the one time used throughout.
+@_spi(FixedExpiryValidationTime) import X509
 
 /// Authenticates a peer: takes the chain it presented (DER, leaf first) and a time, and
 /// returns a verified ``WorkloadIdentity`` or the ``Rejection`` naming the rule that failed.
@@ -85,7 +87,7 @@ public struct IdentityVerifier: Sendable {
             ValidityPolicy(time: time, collector: collector)
             SVIDPolicy(collector: collector)
             RevocationPolicy(list: revocationList, collector: collector)
-            RFC5280Policy(validationTime: time)
+            RFC5280Policy(fixedExpiryValidationTime: time)
         }
         let result = await verifier.validate(
             leaf: leaf,
