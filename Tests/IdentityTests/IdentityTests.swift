@@ -1,1 +1,0 @@
-// IdentityTests: under construction.
