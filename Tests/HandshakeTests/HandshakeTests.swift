@@ -1,1 +1,0 @@
-// HandshakeTests: under construction.
