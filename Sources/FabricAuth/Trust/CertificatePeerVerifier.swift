@@ -1,0 +1,83 @@
+import Dispatch
+import Foundation
+import Handshake
+import Identity
+
+/// Answers the handshake's questions about a peer with FabricAuth's identity
+/// layer: chain verification and revocation (``IdentityVerifier``), then
+/// authorisation by SPIFFE ID (``Policy``), kept as two separate steps.
+///
+/// Every decision is reported to `log` with its reason, so an operator can see
+/// why a peer was refused without turning on debugging.
+public struct CertificatePeerVerifier: PeerVerifier {
+    public let verifier: IdentityVerifier
+    public let policy: Policy
+    public let log: (@Sendable (String) -> Void)?
+
+    public init(verifier: IdentityVerifier, policy: Policy, log: (@Sendable (String) -> Void)? = nil) {
+        self.verifier = verifier
+        self.policy = policy
+        self.log = log
+    }
+
+    public func verify(chain: [[UInt8]], at now: Timestamp) -> PeerVerificationResult {
+        // The handshake machine is synchronous (bytes in, bytes out) while
+        // swift-certificates' verifier is async. Connection setup runs on the
+        // caller's thread, not on the cooperative pool, so blocking it here while
+        // the verification runs as a detached task cannot starve that pool.
+        let result = Self.waitFor { [verifier] in await verifier.verify(chain: chain, at: now.date) }
+        switch result {
+        case .verified(let workload):
+            log?("peer \(workload.spiffeID): certificate chain verified")
+            return .verified(VerifiedWorkload(workload: workload))
+        case .rejected(let rejection):
+            log?("peer rejected: \(rejection.rule): \(rejection)")
+            return .rejected(PeerRejection(Self.reason(of: rejection), "\(rejection.rule): \(rejection)"))
+        }
+    }
+
+    public func authorize(_ peer: any VerifiedPeer, at now: Timestamp) -> PolicyDecision {
+        guard let peer = peer as? VerifiedWorkload else {
+            return .denied(reason: "peer was not verified by FabricAuth's certificate verifier")
+        }
+        let decision = policy.decide(peer: peer.workload)
+        log?("peer \(peer.workload.spiffeID): \(decision)")
+        return decision.allowed ? .allowed : .denied(reason: decision.reason)
+    }
+
+    public func isStillValid(_ peer: any VerifiedPeer, at now: Timestamp) -> Bool {
+        guard let peer = peer as? VerifiedWorkload else { return false }
+        if let rejection = verifier.recheck(peer.workload, at: now.date) {
+            log?("peer \(peer.workload.spiffeID) no longer valid: \(rejection.rule): \(rejection)")
+            return false
+        }
+        return true
+    }
+
+    static func reason(of rejection: Rejection) -> PeerRejection.Reason {
+        switch rejection {
+        case .expired: .expired
+        case .notYetValid: .notYetValid
+        case .revoked, .anchorRemoved: .revoked
+        case .untrusted, .wrongTrustDomain: .untrustedIssuer
+        case .emptyChain, .malformedCertificate, .chainLoop, .chainTooLong: .malformed
+        default: .other
+        }
+    }
+
+    private static func waitFor<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
+        let box = ResultBox<T>()
+        let done = DispatchSemaphore(value: 0)
+        Task.detached {
+            box.value = await body()
+            done.signal()
+        }
+        done.wait()
+        return box.value!
+    }
+}
+
+/// Carries a value out of a detached task; the semaphore orders the write before the read.
+private final class ResultBox<T>: @unchecked Sendable {
+    var value: T?
+}
