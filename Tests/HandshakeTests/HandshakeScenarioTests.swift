@@ -58,17 +58,17 @@ import Testing
 
     @Test func ResponderPicksItsPreferredSuite() throws {
         var f = Fixture()
-        f.aliceSuites = [.aes256GMAC, .blake2bMAC128]
-        f.bobSuites = [.blake2bMAC128, .aes256GMAC]
+        f.aliceSuites = [.aes256GMAC, .chacha20Poly1305MAC]
+        f.bobSuites = [.chacha20Poly1305MAC, .aes256GMAC]
         let r = try #require(fullHandshake(f))
-        #expect(r.alice.suite == .blake2bMAC128 && r.bob.suite == .blake2bMAC128)
+        #expect(r.alice.suite == .chacha20Poly1305MAC && r.bob.suite == .chacha20Poly1305MAC)
     }
 
     @Test func UnknownSuitesOfferedAreIgnored() throws {
         var f = Fixture()
-        f.aliceSuites = [CipherSuite(rawValue: 0xEE), .blake2bMAC128]
+        f.aliceSuites = [CipherSuite(rawValue: 0xEE), .chacha20Poly1305MAC]
         let r = try #require(fullHandshake(f))
-        #expect(r.alice.suite == .blake2bMAC128)
+        #expect(r.alice.suite == .chacha20Poly1305MAC)
     }
 
     @Test func NoCommonSuite() {
@@ -82,13 +82,13 @@ import Testing
 
     @Test func DowngradeByStrippingSuitesIsDetected() {
         var f = Fixture()
-        f.bobSuites = [.aes256GMAC, .blake2bMAC128]
+        f.bobSuites = [.aes256GMAC, .chacha20Poly1305MAC]
         // The network rewrites M1's offer to BLAKE2b only (same length, so it parses).
         let o = drive(HandshakeMachine(configuration: f.aliceConfig()), HandshakeMachine(configuration: f.bobConfig())) { i, m in
             guard i == 0 else { return m }
             var t = m
-            t[3] = CipherSuite.blake2bMAC128.rawValue
-            t[4] = CipherSuite.blake2bMAC128.rawValue
+            t[3] = CipherSuite.chacha20Poly1305MAC.rawValue
+            t[4] = CipherSuite.chacha20Poly1305MAC.rawValue
             return t
         }
         // Bob accepts the (tampered) offer, but alice's transcript differs: M2 does not open.
