@@ -21,7 +21,7 @@ public struct Policy: Sendable, Hashable {
     /// Parses the text form; errors name the line.
     public init(text: String) throws(IdentityError) {
         var rules: [PolicyRule] = []
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (index, rawLine) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated() {
             let line = (rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
                 .trimmingWhitespace()
             if line.isEmpty { continue }

@@ -19,7 +19,7 @@ public struct RevocationList: Sendable, Hashable {
 
     /// Parses the file format above; any bad line is an error naming its line number.
     public init(text: String) throws(IdentityError) {
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (index, rawLine) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated() {
             let content = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
             let line = content.trimmingWhitespace()
             if line.isEmpty { continue }

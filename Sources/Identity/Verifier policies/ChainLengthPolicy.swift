@@ -11,8 +11,9 @@ struct ChainLengthPolicy: VerifierPolicy {
 
     func chainMeetsPolicyRequirements(chain: UnverifiedCertificateChain) -> PolicyEvaluationResult {
         guard chain.count <= maximum else {
-            let rejection = collector.record(.chainTooLong(length: chain.count, maximum: maximum))
-            return .failsToMeetPolicy(reason: rejection.description)
+            // Record now: the reason string is an autoclosure evaluated lazily, maybe never.
+            let recorded = collector.record(.chainTooLong(length: chain.count, maximum: maximum))
+            return .failsToMeetPolicy(reason: recorded.description)
         }
         return .meetsPolicy
     }

@@ -12,7 +12,9 @@ struct RevocationPolicy: VerifierPolicy {
         let fingerprints = chain.map { Fingerprint(der: CertificateParsing.der($0)) }
         let serials = chain.map { Array($0.serialNumber.bytes) }
         if let rejection = list.check(fingerprints: fingerprints, serials: serials) {
-            return .failsToMeetPolicy(reason: collector.record(rejection).description)
+            // Record now: the reason string is an autoclosure evaluated lazily, maybe never.
+            let recorded = collector.record(rejection)
+            return .failsToMeetPolicy(reason: recorded.description)
         }
         return .meetsPolicy
     }

@@ -17,7 +17,9 @@ struct SVIDPolicy: VerifierPolicy {
 
     func chainMeetsPolicyRequirements(chain: UnverifiedCertificateChain) -> PolicyEvaluationResult {
         if let rejection = Self.check(Array(chain)) {
-            return .failsToMeetPolicy(reason: collector.record(rejection).description)
+            // Record now: the reason string is an autoclosure evaluated lazily, maybe never.
+            let recorded = collector.record(rejection)
+            return .failsToMeetPolicy(reason: recorded.description)
         }
         return .meetsPolicy
     }

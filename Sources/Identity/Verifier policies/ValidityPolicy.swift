@@ -12,7 +12,9 @@ struct ValidityPolicy: VerifierPolicy {
 
     func chainMeetsPolicyRequirements(chain: UnverifiedCertificateChain) -> PolicyEvaluationResult {
         if let rejection = Self.check(Array(chain), at: time) {
-            return .failsToMeetPolicy(reason: collector.record(rejection).description)
+            // Record now: the reason string is an autoclosure evaluated lazily, maybe never.
+            let recorded = collector.record(rejection)
+            return .failsToMeetPolicy(reason: recorded.description)
         }
         return .meetsPolicy
     }

@@ -50,7 +50,7 @@ public struct IdentityVerifier: Sendable {
     }
 
     /// Verifies a presented chain at `time`.
-    public func verify(chain der: [[UInt8]], at time: Date) async -> VerificationResult {
+    public func verify(chain der: [[UInt8]], at time: Date) async -> VerificationOutcome {
         guard !der.isEmpty else { return .rejected(.emptyChain) }
         guard der.count <= maximumChainLength else {
             return .rejected(.chainTooLong(length: der.count, maximum: maximumChainLength))
@@ -70,7 +70,7 @@ public struct IdentityVerifier: Sendable {
     }
 
     /// Verifies parsed certificates (leaf first) at `time`.
-    public func verify(_ certificates: [Certificate], at time: Date) async -> VerificationResult {
+    public func verify(_ certificates: [Certificate], at time: Date) async -> VerificationOutcome {
         guard let leaf = certificates.first else { return .rejected(.emptyChain) }
         let spiffeID: SPIFFEID
         switch SVIDRules.spiffeID(of: leaf) {

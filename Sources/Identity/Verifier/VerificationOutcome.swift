@@ -1,6 +1,6 @@
 /// The verifier's answer: a verified identity, or the reason it was rejected.
 /// "Not trusted" is an expected outcome, so it is a value, not a thrown error.
-public enum VerificationResult: Sendable, Hashable {
+public enum VerificationOutcome: Sendable, Hashable {
     case verified(WorkloadIdentity)
     case rejected(Rejection)
 
