@@ -1,0 +1,87 @@
+import CSodium
+import Handshake
+import Identity
+import Verbs
+
+/// Sets up authenticated queue pairs, perftest-style: the two ends swap QP
+/// endpoints over TCP (unauthenticated, like `ib_write_bw` without `-R`),
+/// connect their RC QPs, and then run the handshake in-band over the new QP.
+/// The handshake binds both endpoints (QPN, PSN, GID, MTU), so an attacker who
+/// rewrote the TCP exchange only makes the handshake fail.
+///
+/// Two TCP exchanges frame the QP bring-up: the second is a barrier that
+/// guarantees both QPs reached RTS before the first in-band SEND, and repeats
+/// the initiator's random token so the listener knows it is the same client.
+public enum AuthenticatedConnector {
+    /// Connects to an ``AuthenticatedListener`` at `host:port` as the handshake initiator.
+    public static func connect(
+        context: Context, host: String, port: UInt16, configuration: ChannelConfiguration
+    ) throws(ChannelError) -> AuthenticatedQueuePair {
+        let resources: ChannelResources
+        let prepared: PreparedQueuePair
+        do {
+            resources = try ChannelResources(context: context, configuration: configuration)
+            prepared = try resources.prepareQueuePair(configuration: configuration)
+        } catch { throw .verbs(error) }
+        let local = prepared.endpoint
+        let gidIndex = prepared.gidIndex
+        var token = [UInt8](repeating: 0, count: 16)
+        randombytes_buf(&token, token.count)
+
+        let first: ExchangeMessage
+        do {
+            first = try EndpointExchange.exchange(host: host, port: port,
+                local: ExchangeMessage(endpoint: local, payload: token), timeout: configuration.setupTimeout)
+        } catch { throw .verbs(error) }
+        let qp: QueuePair
+        do throws(VerbsError) {
+            qp = try prepared.connect(to: first.endpoint, parameters: configuration.connection,
+                receives: resources.allReceiveRequests)
+            let barrier = try EndpointExchange.exchange(host: host, port: port,
+                local: ExchangeMessage(endpoint: local, payload: token), timeout: configuration.setupTimeout)
+            guard barrier.endpoint == first.endpoint else {
+                throw VerbsError(.protocolViolation, function: "tcp exchange", reason: "listener changed its endpoint between exchanges")
+            }
+        } catch { throw .verbs(error) }
+        return try authenticate(qp: qp, resources: resources, local: local, remote: first.endpoint,
+            gidIndex: gidIndex, role: .initiator, configuration: configuration, session: nil)
+    }
+
+    /// Runs the handshake on a connected QP and builds the channel, or tears the QP down.
+    static func authenticate(
+        qp: QueuePair, resources: ChannelResources, local: QueuePairEndpoint, remote: QueuePairEndpoint,
+        gidIndex: Int, role: ChannelBinding.Role, configuration: ChannelConfiguration, session: ResumableSession?
+    ) throws(ChannelError) -> AuthenticatedQueuePair {
+        let peerRole: ChannelBinding.Role = role == .initiator ? .responder : .initiator
+        let handshakeConfiguration = HandshakeConfiguration(
+            credential: CertificateCredential(configuration.credential),
+            verifier: CertificatePeerVerifier(verifier: configuration.verifier, policy: configuration.policy,
+                log: configuration.log),
+            localBinding: ChannelBinding(local, role: role),
+            expectedRemoteBinding: ChannelBinding(remote, role: peerRole),
+            suites: configuration.suites,
+            timeout: configuration.setupTimeout)
+        let machine = session.map { HandshakeMachine(resuming: $0, configuration: handshakeConfiguration) }
+            ?? HandshakeMachine(configuration: handshakeConfiguration)
+        do {
+            let result = try InBandHandshake.run(machine, over: qp, resources: resources, timeout: configuration.setupTimeout)
+            configuration.log?("authenticated \(result.peer.identity) on QP \(qp.number) (suite \(result.suite)\(result.resumed ? ", resumed" : ""))")
+            return try AuthenticatedQueuePair(queuePair: qp, resources: resources, result: result, configuration: configuration)
+        } catch {
+            configuration.log?("handshake on QP \(qp.number) failed: \(error)")
+            // The refused QP never carries anything again.
+            try? qp.moveToError()
+            throw error
+        }
+    }
+}
+
+extension ChannelBinding {
+    /// The handshake's view of a verbs endpoint.
+    init(_ endpoint: QueuePairEndpoint, role: Role) {
+        var gid = [UInt8](repeating: 0, count: 16)
+        for i in 0..<16 { gid[i] = endpoint.gid.bytes[i] }
+        self.init(role: role, qpn: endpoint.queuePairNumber, psn: endpoint.packetSequenceNumber, gid: gid,
+            mtu: UInt32(endpoint.mtu.bytes))
+    }
+}

@@ -1,0 +1,172 @@
+import CSodium
+import Handshake
+import Identity
+import Verbs
+
+/// A connected RC queue pair whose every message is authenticated.
+///
+/// Made by ``AuthenticatedConnector/connect(context:host:port:configuration:)``
+/// or ``AuthenticatedListener/accept()`` after a handshake bound to this very
+/// QP (docs/protocol.md). Each `send` seals the payload into a registered slot
+/// (header, payload, tag) and posts one SEND; each `receive` verifies the next
+/// frame before the caller sees a byte. A frame that fails is never delivered;
+/// under the default fatal policy the QP is moved to ERROR and the channel
+/// closes, under drop-and-count it is dropped and counted.
+///
+/// Not thread-safe: one thread drives a channel, as one thread polls a CQ.
+public final class AuthenticatedQueuePair {
+    /// The peer's verified identity.
+    public let peer: WorkloadIdentity
+    /// The negotiated MAC.
+    public let suite: MACSuite
+    /// Whether keys came from a resumed session (no certificates checked this time).
+    public let resumed: Bool
+    /// The underlying queue pair (for its number, state, and teardown).
+    public let queuePair: QueuePair
+    /// The session other QPs to the same peer can resume from.
+    public let session: ResumableSession
+
+    let resources: ChannelResources
+    let configuration: ChannelConfiguration
+    private var sender: DataPathSender
+    private var receiver: DataPathReceiver
+    private var closed = false
+
+    init(queuePair: QueuePair, resources: ChannelResources, result: consuming HandshakeResult,
+         configuration: ChannelConfiguration) throws(ChannelError) {
+        guard let workload = result.peer as? VerifiedWorkload else {
+            throw .protocolViolation("the handshake's peer was not verified by FabricAuth's verifier")
+        }
+        guard let suite = MACSuite(rawValue: result.suite.rawValue) else {
+            throw .protocolViolation("negotiated suite \(result.suite) has no data-path MAC")
+        }
+        let outgoing: Direction = result.role == .initiator ? .initiatorToResponder : .responderToInitiator
+        let now = ChannelClock.monotonicNanoseconds()
+        do {
+            sender = try Self.withSecret(result.sendSecret) { (s) throws(DataPathError) in
+                try DataPathSender(trafficSecret: s, suite: suite, direction: outgoing,
+                    remoteQPN: result.remoteBinding.qpn, configuration: configuration.dataPath, now: now)
+            }
+            receiver = try Self.withSecret(result.receiveSecret) { (s) throws(DataPathError) in
+                try DataPathReceiver(trafficSecret: s, suite: suite, direction: outgoing.reversed,
+                    localQPN: queuePair.number, configuration: configuration.dataPath, now: now)
+            }
+        } catch {
+            result.wipe()
+            throw .dataPath(error)
+        }
+        self.peer = workload.workload
+        self.suite = suite
+        self.resumed = result.resumed
+        self.session = result.session
+        self.queuePair = queuePair
+        self.resources = resources
+        self.configuration = configuration
+        result.wipe()
+    }
+
+    /// Counters of the sending half (messages and bytes sealed, rekeys).
+    public var sendMetrics: DataPathMetrics { sender.metrics }
+    /// Counters of the receiving half (messages opened, failures by reason).
+    public var receiveMetrics: DataPathMetrics { receiver.metrics }
+    /// The key epoch the next message will be sealed under.
+    public var sendEpoch: UInt32 { sender.epoch }
+    /// Largest payload one message can carry.
+    public var maxMessageSize: Int { configuration.maxMessageSize }
+    /// False after a fatal verification failure or `close()`.
+    public var isOpen: Bool { !closed }
+
+    /// Seals `payload` and posts it. Returns once posted; the send slot is
+    /// reused only after its completion, which later sends collect.
+    public func send(_ payload: UnsafeRawBufferPointer, timeout: Duration = .seconds(10)) throws(ChannelError) {
+        guard !closed else { throw .closed }
+        guard payload.count <= configuration.maxMessageSize else {
+            throw .dataPath(.payloadTooLarge(payload.count))
+        }
+        let deadline = ChannelClock.deadline(after: timeout)
+        let slot = try resources.acquireSendSlot(deadline: deadline)
+        let frame = resources.sendSlot(slot)
+        if let base = payload.baseAddress, payload.count > 0 {
+            (frame.baseAddress! + DataPathLimits.headerSize).copyMemory(from: base, byteCount: payload.count)
+        }
+        let sealed: SealedFrame
+        do {
+            sealed = try sender.seal(frame: frame, payloadLength: payload.count, opcode: .send,
+                now: ChannelClock.monotonicNanoseconds())
+        } catch {
+            throw .dataPath(error)
+        }
+        try resources.postSend(slot: slot, length: sealed.frameLength, on: queuePair)
+    }
+
+    public func send(_ payload: [UInt8], timeout: Duration = .seconds(10)) throws(ChannelError) {
+        var failure: ChannelError?
+        payload.withUnsafeBytes { p in
+            do throws(ChannelError) { try send(p, timeout: timeout) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Waits until every posted send has completed.
+    public func flush(timeout: Duration = .seconds(10)) throws(ChannelError) {
+        try resources.drainSends(deadline: ChannelClock.deadline(after: timeout))
+    }
+
+    /// Waits for the next authentic message and hands its payload to `body`
+    /// (valid only inside it; the slot is reposted afterwards). Frames that fail
+    /// verification never reach `body`.
+    public func receive<R>(timeout: Duration = .seconds(10), _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        guard !closed else { throw ChannelError.closed }
+        let deadline = ChannelClock.deadline(after: timeout)
+        while true {
+            let (slot, length) = try resources.nextReceive(deadline: deadline)
+            let frame = UnsafeRawBufferPointer(rebasing: resources.receiveSlot(slot)[0..<length])
+            switch receiver.open(frame: frame, now: ChannelClock.monotonicNanoseconds()) {
+            case .delivered(let message):
+                defer { repost(slot) }
+                return try body(message.payload)
+            case .rejected(let reason, let action):
+                configuration.log?("rejected a message from \(peer.spiffeID): \(reason)")
+                if action == .tearDown {
+                    closed = true
+                    try? queuePair.moveToError()
+                    throw ChannelError.rejected(reason, tornDown: true)
+                }
+                repost(slot)
+            }
+        }
+    }
+
+    /// Receives one message into a new array (convenience for tools; allocates).
+    public func receive(timeout: Duration = .seconds(10)) throws -> [UInt8] {
+        try receive(timeout: timeout) { Array($0) }
+    }
+
+    /// Moves the QP to ERROR so the peer sees the connection end; resources are
+    /// freed when the last reference goes.
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        try? queuePair.moveToError()
+    }
+
+    /// Lends a secret to `body` from a temporary buffer that is wiped after.
+    /// (Array's withUnsafeBytes can't return the ~Copyable sender/receiver.)
+    private static func withSecret<T: ~Copyable>(
+        _ secret: [UInt8], _ body: (UnsafeRawBufferPointer) throws(DataPathError) -> T
+    ) throws(DataPathError) -> T {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: secret.count, alignment: 16)
+        defer {
+            sodium_memzero(buffer.baseAddress!, buffer.count)
+            buffer.deallocate()
+        }
+        secret.withUnsafeBytes { buffer.copyMemory(from: $0) }
+        return try body(UnsafeRawBufferPointer(buffer))
+    }
+
+    private func repost(_ slot: Int) {
+        // Reposting can only fail once the QP is in ERROR, which the next
+        // receive reports as a flushed completion.
+        try? queuePair.post(resources.receiveRequest(slot: slot))
+    }
+}

@@ -1,0 +1,33 @@
+import Handshake
+import Verbs
+
+/// Why an authenticated queue pair could not be set up or stopped working.
+public enum ChannelError: Error, Sendable, CustomStringConvertible {
+    /// A verb failed (device, QP, completion, TCP exchange).
+    case verbs(VerbsError)
+    /// The handshake failed on this side or the peer said why it gave up.
+    case handshake(HandshakeError)
+    /// A received message failed verification and was not delivered; with
+    /// the fatal failure policy the queue pair has been moved to ERROR.
+    case rejected(RejectReason, tornDown: Bool)
+    /// The data path refused to seal (payload too large, epochs used up).
+    case dataPath(DataPathError)
+    /// Nothing arrived before the deadline.
+    case timedOut(String)
+    /// The peer's exchange did not follow the protocol.
+    case protocolViolation(String)
+    /// The channel was closed by an earlier fatal error.
+    case closed
+
+    public var description: String {
+        switch self {
+        case .verbs(let e): "verbs: \(e)"
+        case .handshake(let e): "handshake failed: \(e)"
+        case .rejected(let r, let down): "message rejected (\(r))\(down ? "; queue pair torn down" : "; dropped")"
+        case .dataPath(let e): "data path: \(e)"
+        case .timedOut(let what): "timed out: \(what)"
+        case .protocolViolation(let what): "protocol violation: \(what)"
+        case .closed: "channel closed after an earlier fatal error"
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import Handshake
+import Verbs
+
+/// Runs a handshake machine over a freshly connected RC queue pair, as SENDs
+/// into the peer's posted receive slots: the machine decides, this moves bytes.
+///
+/// The QP has no remote access rights during this exchange, so the worst an
+/// unauthenticated peer can do is send messages the machine rejects.
+enum InBandHandshake {
+    static func run(
+        _ machine: HandshakeMachine, over qp: QueuePair, resources: ChannelResources, timeout: Duration
+    ) throws(ChannelError) -> HandshakeResult {
+        let deadline = ChannelClock.deadline(after: timeout)
+        var output: HandshakeOutput
+        if machine.role == .initiator {
+            output = machine.start(now: ChannelClock.wall())
+        } else {
+            output = machine.receive(try receive(qp: qp, resources: resources, machine: machine, deadline: deadline),
+                now: ChannelClock.wall())
+        }
+        while true {
+            switch output {
+            case .send(let bytes):
+                try send(bytes, qp: qp, resources: resources, deadline: deadline)
+                let message = try receive(qp: qp, resources: resources, machine: machine, deadline: deadline)
+                output = machine.receive(message, now: ChannelClock.wall())
+            case .sendAndFinish(let bytes, let result):
+                try send(bytes, qp: qp, resources: resources, deadline: deadline)
+                try resources.drainSends(deadline: deadline)
+                return result
+            case .finished(let result):
+                try resources.drainSends(deadline: deadline)
+                return result
+            case .abort(let error, let alert):
+                if let alert {
+                    // Best effort: the peer should learn why, but we fail either way.
+                    try? send(alert, qp: qp, resources: resources, deadline: deadline)
+                    try? resources.drainSends(deadline: deadline)
+                }
+                throw .handshake(error)
+            }
+        }
+    }
+
+    private static func send(_ bytes: [UInt8], qp: QueuePair, resources: ChannelResources, deadline: UInt64) throws(ChannelError) {
+        precondition(bytes.count <= resources.slotSize, "handshake message larger than a slot")
+        let slot = try resources.acquireSendSlot(deadline: deadline)
+        let buffer = resources.sendSlot(slot)
+        bytes.withUnsafeBytes { buffer.copyMemory(from: $0) }
+        try resources.postSend(slot: slot, length: bytes.count, on: qp)
+    }
+
+    /// The next message from the peer; on our deadline, the machine's own timeout verdict.
+    private static func receive(
+        qp: QueuePair, resources: ChannelResources, machine: HandshakeMachine, deadline: UInt64
+    ) throws(ChannelError) -> [UInt8] {
+        let slot: Int
+        let length: Int
+        do {
+            (slot, length) = try resources.nextReceive(deadline: deadline)
+        } catch .timedOut(let what) {
+            if case .abort(let error, _)? = machine.checkTimeout(now: ChannelClock.wall()) {
+                throw .handshake(error)
+            }
+            throw .timedOut("handshake: \(what)")
+        }
+        let message = Array(UnsafeRawBufferPointer(rebasing: resources.receiveSlot(slot)[0..<length]))
+        do { try qp.post(resources.receiveRequest(slot: slot)) } catch { throw .verbs(error) }
+        return message
+    }
+}
