@@ -1,0 +1,57 @@
+// Type 2 memory windows on rxe (IB spec 10.6.7.2.2): bound to one QP,
+// refused on another, new rkey on every bind, local invalidation.
+import Verbs
+import XCTest
+
+final class VerbsMemoryWindowTests: XCTestCase {
+    func testWindowBoundToOneQueuePairRefusesAnother() throws {
+        let context = try DeviceTestSupport.openContext()
+        XCTAssertTrue(try context.queryDevice().supportsMemoryWindowType2, "rxe advertises type 2 memory windows")
+        let pd = try context.makeProtectionDomain()
+        // Pair 1: A writes into B's memory through B's window. Pair 2: C -> D, same PD.
+        let p1 = try LoopbackPair(context: context, pd: pd, parameters: .shortRetry)
+        let p2 = try LoopbackPair(context: context, pd: pd, parameters: .shortRetry)
+        let target = try pd.allocateRegion(bytes: 8192, access: [.localWrite, .memoryWindowBind])
+        let source = try pd.allocateRegion(bytes: 8192)
+        let window = try pd.allocateWindow()
+        let before = window.rkey
+
+        try p1.b.bind(window, to: target, range: 4096..<8192, access: [.remoteWrite, .remoteRead], id: 1)
+        let bound = try p1.cqB.expectSuccess(1)[0]
+        XCTAssertEqual(bound.opcode, .bindMemoryWindow)
+        XCTAssertNotEqual(window.rkey, before, "a bind must change the rkey")
+        XCTAssertEqual(window.boundQueuePairNumber, p1.b.number)
+        let firstKey = window.rkey
+
+        // Through the QP the window is bound to: allowed, bytes land.
+        source.fill(seed: 4, count: 4096)
+        try p1.a.post(SendRequest(id: 2, operation: .write(window.remote(length: 4096)), element: source.element(0..<4096)))
+        try p1.cqA.expectSuccess(1)
+        XCTAssertTrue(target.matches(seed: 4, count: 4096, offset: 4096))
+
+        // Through another QP of the same PD: remote access error at the sender, QP in ERR.
+        try p2.a.post(SendRequest(id: 3, operation: .write(window.remote(length: 64)), element: source.element(0..<64)))
+        let refused = try p2.cqA.poll(count: 1)[0]
+        XCTAssertEqual(refused.status, .remoteAccessError, "\(refused.status)")
+        XCTAssertThrowsError(try refused.check()) { error in
+            XCTAssertEqual((error as? VerbsError)?.completionStatus, .remoteAccessError)
+        }
+        XCTAssertEqual(try p2.a.state(), .error)
+
+        // Invalidate locally, bind again: a different rkey, and the old one is dead.
+        try p1.b.invalidate(window, id: 4)
+        let inv = try p1.cqB.expectSuccess(1)[0]
+        XCTAssertEqual(inv.opcode, .localInvalidate)
+        try p1.b.bind(window, to: target, range: 0..<4096, access: [.remoteWrite], id: 5)
+        try p1.cqB.expectSuccess(1)
+        XCTAssertNotEqual(window.rkey, firstKey, "every bind uses a new rkey")
+        source.fill(seed: 5, count: 4096)
+        try p1.a.post(SendRequest(id: 6, operation: .write(window.remote(length: 4096)), element: source.element(0..<4096)))
+        try p1.cqA.expectSuccess(1)
+        XCTAssertTrue(target.matches(seed: 5, count: 4096))
+        var stale = window.remote(length: 64)
+        stale.rkey = firstKey
+        try p1.a.post(SendRequest(id: 7, operation: .write(stale), element: source.element(0..<64)))
+        XCTAssertEqual(try p1.cqA.poll(count: 1)[0].status, .remoteAccessError)
+    }
+}

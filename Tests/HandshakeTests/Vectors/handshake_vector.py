@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Independent implementation of FabricAuth handshake v1 (docs/protocol.md) with
+Python `cryptography`, written from the document, not from the Swift code. It computes
+a full handshake and one resumption from fixed inputs and prints them as Swift
+constants (KnownAnswerVector.swift); KnownAnswerTests checks the Swift machine
+produces exactly these bytes and keys.
+
+    python3 Tests/HandshakeTests/Vectors/handshake_vector.py > Tests/HandshakeTests/Vectors/KnownAnswerVector.swift
+"""
+import hashlib, hmac, struct
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives import serialization
+
+def H(x): return hashlib.sha256(x).digest()
+def HMAC(k, x): return hmac.new(k, x, hashlib.sha256).digest()
+def extract(salt, ikm): return HMAC(salt if salt else b"\0" * 32, ikm)
+def expand(prk, info, L):
+    out, t, i = b"", b"", 1
+    while len(out) < L:
+        t = HMAC(prk, t + info + bytes([i])); out += t; i += 1
+    return out[:L]
+def raw(pub): return pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+class Sym:
+    def __init__(self, name):
+        n = name.encode()
+        self.h = n.ljust(32, b"\0") if len(n) <= 32 else H(n)
+        self.ck, self.k, self.n = self.h, None, 0
+    def mix_hash(self, d): self.h = H(self.h + d)
+    def _hkdf(self, ikm, m):
+        okm = expand(extract(self.ck, ikm), b"", 32 * m)
+        return [okm[32 * i:32 * i + 32] for i in range(m)]
+    def mix_key(self, ikm): self.ck, self.k = self._hkdf(ikm, 2); self.n = 0
+    def mix_key_and_hash(self, ikm):
+        self.ck, t, self.k = self._hkdf(ikm, 3); self.mix_hash(t); self.n = 0
+    def enc(self, p):
+        c = ChaCha20Poly1305(self.k).encrypt(b"\0" * 4 + struct.pack("<Q", self.n), p, self.h)
+        self.n += 1; self.mix_hash(c); return c
+    def schedule(self):
+        prk = extract(self.ck, self.h)
+        return {l: expand(prk, l.encode(), 16 if l == "fabricauth session id" else 32) for l in
+                ["fabricauth i2r traffic", "fabricauth r2i traffic", "fabricauth resumption secret",
+                 "fabricauth session id", "fabricauth finished key"]}
+
+def binding(role, qpn, psn, gid_last, mtu):
+    return bytes([role]) + struct.pack(">II", qpn, psn) + bytes([0xfe, 0x80] + [0] * 13 + [gid_last]) + struct.pack(">I", mtu)
+
+def u16(b): return struct.pack(">H", len(b)) + b
+
+# Fixed inputs (mirrored in KnownAnswerTests.swift).
+e_i_sk, e_r_sk = bytes([0x11] * 32), bytes([0x22] * 32)
+nonce_i, nonce_r = bytes([0x33] * 32), bytes([0x44] * 32)
+alice_seed, bob_seed = bytes([0x02] * 32), bytes([0x03] * 32)
+alice_sig, bob_sig = Ed25519PrivateKey.from_private_bytes(alice_seed), Ed25519PrivateKey.from_private_bytes(bob_seed)
+# KAT "certificate": Ed25519 public key || identity.
+alice_cert = raw(alice_sig.public_key()) + b"spiffe://kat/alice"
+bob_cert = raw(bob_sig.public_key()) + b"spiffe://kat/bob"
+b_i = binding(1, 0x000101, 0x123456, 1, 4096)
+b_r = binding(2, 0x000202, 0x654321, 2, 4096)
+b_i2 = binding(1, 0x000103, 0x000777, 1, 1024)
+b_r2 = binding(2, 0x000204, 0xabcdef, 2, 1024)
+payload_i, payload_r = b"alice rkey=0x1234", b"bob rkey=0x5678"
+suites = bytes([0x01, 0x02])
+
+def identity_prefix(cert): return bytes([1, 1]) + u16(cert)
+
+# Full handshake.
+s = Sym("FabricAuth_XXsig_25519_ChaChaPoly_SHA256_v1")
+e_i = X25519PrivateKey.from_private_bytes(e_i_sk); e_r = X25519PrivateKey.from_private_bytes(e_r_sk)
+m1 = bytes([1, 1, len(suites)]) + suites + raw(e_i.public_key()) + b_i
+s.mix_hash(m1)
+m2_prefix = bytes([1, 2, 0x01]) + raw(e_r.public_key()) + b_r
+s.mix_hash(m2_prefix)
+s.mix_key(e_r.exchange(e_i.public_key()))
+p_r = identity_prefix(bob_cert)
+sig_r = bob_sig.sign(b"FabricAuth v1 responder signature\0" + s.h + H(p_r))
+m2 = m2_prefix + s.enc(p_r + u16(sig_r) + u16(b""))
+s.mix_hash(bytes([1, 3]))
+p_i = identity_prefix(alice_cert)
+sig_i = alice_sig.sign(b"FabricAuth v1 initiator signature\0" + s.h + H(p_i))
+m3 = bytes([1, 3]) + s.enc(p_i + u16(sig_i) + u16(payload_i))
+keys = s.schedule()
+m4 = bytes([1, 4]) + ChaCha20Poly1305(keys["fabricauth finished key"]).encrypt(b"\0" * 12, payload_r, s.h)
+
+# Resumption on a second QP.
+sid, secret = keys["fabricauth session id"], keys["fabricauth resumption secret"]
+r = Sym("FabricAuth_Resume_PSK_ChaChaPoly_SHA256_v1")
+r1_prefix = bytes([1, 5]) + sid + nonce_i + b_i2
+r.mix_hash(r1_prefix); r.mix_hash(bytes([0x01])); r.mix_key(nonce_i); r.mix_key_and_hash(secret)
+r1 = r1_prefix + r.enc(payload_i)
+r2_prefix = bytes([1, 6]) + nonce_r + b_r2
+r.mix_hash(r2_prefix); r.mix_key(nonce_r)
+r2 = r2_prefix + r.enc(payload_r)
+rkeys = r.schedule()
+
+def sw(name, b): return f"    static let {name}: [UInt8] = hex(\"{b.hex()}\")"
+print("// Generated by handshake_vector.py (independent Python implementation of docs/protocol.md). Do not edit.")
+print("enum KnownAnswerVector {")
+for n, v in [("m1", m1), ("m2", m2), ("m3", m3), ("m4", m4),
+             ("i2r", keys["fabricauth i2r traffic"]), ("r2i", keys["fabricauth r2i traffic"]),
+             ("sessionID", sid), ("resumptionSecret", secret),
+             ("r1", r1), ("r2", r2),
+             ("resumedI2R", rkeys["fabricauth i2r traffic"]), ("resumedR2I", rkeys["fabricauth r2i traffic"])]:
+    print(sw(n, v))
+print("}")

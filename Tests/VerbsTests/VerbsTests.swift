@@ -1,1 +1,0 @@
-// VerbsTests: under construction.
