@@ -98,10 +98,15 @@ import Testing
         // Epoch 0 stays refused, and replays of old frames of any epoch never open.
         #expect(r.openFrame(e0[0], now: 2_000) == .rejected(.retiredEpoch, .drop))
         #expect(r.openFrame(e2first, now: 2_000) == .rejected(.replayed, .drop))
+        // An old epoch's frame relabelled as the current epoch: the current key rejects it.
+        var relabelled = e0[3]
+        relabelled[7] = 2  // epoch field (bytes 4..7, big-endian) := 2
+        #expect(r.openFrame(relabelled, now: 2_000) == .rejected(.badTag, .drop))
 
         #expect(r.metrics.messagesOpened == 8)
         #expect(r.metrics.failures[.retiredEpoch] == 4 && r.metrics.failures[.replayed] == 2)
-        #expect(r.metrics.failures.total == 6)
+        #expect(r.metrics.failures[.badTag] == 1)
+        #expect(r.metrics.failures.total == 7)
         #expect(r.metrics.rekeys == 2 && r.metrics.epochsRetired == 2)
     }
 
