@@ -115,3 +115,15 @@ func parse(_ kind: ParserKind, _ m: [UInt8]) -> Bool {
         #expect(throws: HandshakeError.self) { try ChannelBinding.decode(from: &r) }
     }
 }
+
+@Suite struct FuzzEntryPointTests {
+    /// The libFuzzer entry point accepts valid messages and survives garbage.
+    @Test func ParseAllOnCorpus() {
+        for (_, seeds) in Corpus.shared.messages {
+            for s in seeds { #expect(HandshakeFuzzing.parseAll(s) >= 1) }
+        }
+        var rng = SplitMix64(seed: 77)
+        for _ in 0..<2000 { HandshakeFuzzing.parseAll((0..<rng.below(200)).map { _ in rng.byte() }) }
+        #expect(HandshakeFuzzing.parseAll([]) == 0)
+    }
+}
