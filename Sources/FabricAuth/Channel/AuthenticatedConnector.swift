@@ -14,8 +14,14 @@ import Verbs
 /// the initiator's random token so the listener knows it is the same client.
 public enum AuthenticatedConnector {
     /// Connects to an ``AuthenticatedListener`` at `host:port` as the handshake initiator.
+    ///
+    /// With `resuming`, the session of an earlier channel to the same listener
+    /// (``AuthenticatedQueuePair/session``), the new QP gets fresh keys bound to
+    /// it from one exchange of nonces, without certificates or Diffie-Hellman;
+    /// the listener refuses when the session expired or the peer was revoked.
     public static func connect(
-        context: Context, host: String, port: UInt16, configuration: ChannelConfiguration
+        context: Context, host: String, port: UInt16, configuration: ChannelConfiguration,
+        resuming session: ResumableSession? = nil
     ) throws(ChannelError) -> AuthenticatedQueuePair {
         let resources: ChannelResources
         let prepared: PreparedQueuePair
@@ -44,15 +50,18 @@ public enum AuthenticatedConnector {
             }
         } catch { throw .verbs(error) }
         return try authenticate(qp: qp, resources: resources, local: local, remote: first.endpoint,
-            gidIndex: gidIndex, role: .initiator, configuration: configuration, session: nil)
+            gidIndex: gidIndex, role: .initiator, configuration: configuration, session: session, sessionCache: nil)
     }
 
     /// Runs the handshake on a connected QP and builds the channel, or tears the QP down.
     static func authenticate(
         qp: QueuePair, resources: ChannelResources, local: QueuePairEndpoint, remote: QueuePairEndpoint,
-        gidIndex: Int, role: ChannelBinding.Role, configuration: ChannelConfiguration, session: ResumableSession?
+        gidIndex: Int, role: ChannelBinding.Role, configuration: ChannelConfiguration, session: ResumableSession?,
+        sessionCache: SessionCache?
     ) throws(ChannelError) -> AuthenticatedQueuePair {
         let peerRole: ChannelBinding.Role = role == .initiator ? .responder : .initiator
+        var lookup: (@Sendable ([UInt8]) -> ResumableSession?)?
+        if let sessionCache { lookup = { sessionCache.lookup($0) } }
         let handshakeConfiguration = HandshakeConfiguration(
             credential: CertificateCredential(configuration.credential),
             verifier: CertificatePeerVerifier(verifier: configuration.verifier, policy: configuration.policy,
@@ -60,12 +69,14 @@ public enum AuthenticatedConnector {
             localBinding: ChannelBinding(local, role: role),
             expectedRemoteBinding: ChannelBinding(remote, role: peerRole),
             suites: configuration.suites,
-            timeout: configuration.setupTimeout)
+            timeout: configuration.setupTimeout,
+            sessionLookup: lookup)
         let machine = session.map { HandshakeMachine(resuming: $0, configuration: handshakeConfiguration) }
             ?? HandshakeMachine(configuration: handshakeConfiguration)
-        do {
+        do throws(ChannelError) {
             let result = try InBandHandshake.run(machine, over: qp, resources: resources, timeout: configuration.setupTimeout)
             configuration.log?("authenticated \(result.peer.identity) on QP \(qp.number) (suite \(result.suite)\(result.resumed ? ", resumed" : ""))")
+            if !result.resumed { sessionCache?.insert(result.session) }
             return try AuthenticatedQueuePair(queuePair: qp, resources: resources, result: result, configuration: configuration)
         } catch {
             configuration.log?("handshake on QP \(qp.number) failed: \(error)")

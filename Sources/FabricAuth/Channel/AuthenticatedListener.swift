@@ -11,15 +11,25 @@ public final class AuthenticatedListener {
     public let context: Context
     public let configuration: ChannelConfiguration
     private let listener: EndpointExchangeListener
+    private let sessions: SessionCache
 
     /// The TCP port clients connect to (useful when `port` was 0).
     public var port: UInt16 { listener.port }
 
-    public init(context: Context, configuration: ChannelConfiguration, address: String = "0.0.0.0", port: UInt16 = 0) throws(ChannelError) {
+    /// Listens on `address:port` (port 0 picks a free one). Up to
+    /// `sessionCapacity` sessions are kept for clients to resume.
+    public init(
+        context: Context, configuration: ChannelConfiguration, address: String = "0.0.0.0", port: UInt16 = 0,
+        sessionCapacity: Int = 1024
+    ) throws(ChannelError) {
         self.context = context
         self.configuration = configuration
+        self.sessions = SessionCache(capacity: sessionCapacity)
         do { listener = try EndpointExchangeListener(address: address, port: port) } catch { throw .verbs(error) }
     }
+
+    /// Sessions kept for resumption.
+    public var cachedSessions: Int { sessions.count }
 
     /// Waits up to `timeout` for a client and authenticates it as the handshake responder.
     public func accept(timeout: Duration = .seconds(60)) throws(ChannelError) -> AuthenticatedQueuePair {
@@ -48,6 +58,6 @@ public final class AuthenticatedListener {
             }
         } catch { throw .verbs(error) }
         return try AuthenticatedConnector.authenticate(qp: qp, resources: resources, local: local, remote: first.endpoint,
-            gidIndex: gidIndex, role: .responder, configuration: configuration, session: nil)
+            gidIndex: gidIndex, role: .responder, configuration: configuration, session: nil, sessionCache: sessions)
     }
 }
