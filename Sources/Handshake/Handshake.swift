@@ -21,7 +21,7 @@
 // Files: Model/ (values the caller supplies and receives), Messages/ (one file per
 // wire message, parsers are total: any input gives a value or a HandshakeError),
 // KeyDerivation/ (HKDF, Noise SymmetricState, key schedule), Crypto/ (libsodium
-// seams), Machine/ (HandshakeMachine), Limits.swift, HandshakeError.swift,
+// seams), Machine/ (HandshakeMachine), Fuzzing/ (libFuzzer entry point), Limits.swift, HandshakeError.swift,
 // HandshakeCounters.swift.
 
 /// The only protocol version this module speaks (docs/protocol.md, "Versioning").

@@ -16,11 +16,12 @@ public struct CipherSuite: RawRepresentable, Sendable, Hashable, CustomStringCon
 
     public static let known: [CipherSuite] = [.aes256GMAC, .chacha20Poly1305MAC]
 
-    /// Both suites, the fast one on this CPU first
-    /// (libsodium: crypto_aead_aes256gcm_is_available() says whether AES-NI+PCLMUL are present).
+    /// The suites this host's data path can run, fastest first: AES-256-GMAC only where
+    /// libsodium's crypto_aead_aes256gcm_is_available() says AES-NI and PCLMULQDQ are present
+    /// (the data path refuses suite 1 otherwise), then the ChaCha20-Poly1305 MAC, which runs anywhere.
     public static var defaultPreference: [CipherSuite] {
         _ = sodiumReady
-        return crypto_aead_aes256gcm_is_available() != 0 ? [.aes256GMAC, .chacha20Poly1305MAC] : [.chacha20Poly1305MAC, .aes256GMAC]
+        return crypto_aead_aes256gcm_is_available() != 0 ? [.aes256GMAC, .chacha20Poly1305MAC] : [.chacha20Poly1305MAC]
     }
 
     public var description: String {
