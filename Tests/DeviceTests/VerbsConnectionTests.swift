@@ -41,9 +41,12 @@ final class VerbsConnectionTests: XCTestCase {
         XCTAssertEqual(got.byteLength, 1500)
         XCTAssertTrue(sbuf.matches(seed: 11, count: 1500))
 
+        // The client sends a DREQ; the server sees DISCONNECTED and answers
+        // with its own rdma_disconnect (the DREP), which completes the client's.
         try clientConn.disconnect()
-        try clientConn.waitDisconnected(timeout: .seconds(10))
         try serverConn.waitDisconnected(timeout: .seconds(10))
+        try serverConn.disconnect()
+        try clientConn.waitDisconnected(timeout: .seconds(10))
         XCTAssertEqual(try serverConn.queuePair.state(), .error, "librdmacm moves a disconnected QP to ERR")
     }
 

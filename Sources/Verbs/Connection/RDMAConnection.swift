@@ -27,7 +27,10 @@ public final class RDMAConnection: @unchecked Sendable {
     }
 
     /// Sends a DREQ (`rdma_disconnect`); librdmacm moves the QP to ERR, so
-    /// outstanding requests flush. Wait for `.disconnected` afterwards.
+    /// outstanding requests flush. The side that receives the DREQ sees
+    /// `.disconnected` and answers by calling `disconnect()` itself (that
+    /// sends the DREP, IB spec 12.9.6), which delivers `.disconnected` to the
+    /// initiator; otherwise the initiator waits out the DREQ timeout.
     public func disconnect() throws(VerbsError) {
         try VerbsCall.check("rdma_disconnect", .minusOneSetsErrno) { rdma_disconnect(identifier.pointer) }
     }

@@ -170,6 +170,11 @@ public final class QueuePair: @unchecked Sendable {
         var bad: UnsafeMutablePointer<ibv_send_wr>?
         let rc = ibv_post_send(handle.pointer, wr, &bad)
         if rc != 0 { throw WorkRequestStorage.postFailure("ibv_post_send", rc, failedIndex: 0, queueFull: .sendQueueFull) }
+        // libibverbs leaves ibv_mw.rkey at the old key for type 2 binds, but
+        // providers read it as the window's current key on the next bind
+        // (rxe: wqe mw_rkey, checked against the kernel's key), so advance it
+        // here as the type 1 path (ibv_bind_mw) does.
+        window.pointer.pointee.rkey = newKey
         window.rkey = newKey
         window.boundRegion = region
         window.boundAddress = region.address + UInt64(range.lowerBound)
