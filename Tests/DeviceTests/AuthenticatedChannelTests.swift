@@ -2,7 +2,7 @@
 // certificates from FabricAuth's CA, the in-band handshake over a new RC QP,
 // and sealed SEND/RECV traffic checked byte for byte.
 import Dispatch
-import FabricAuth
+@testable import FabricAuth
 import Handshake
 import Foundation
 import Identity
@@ -178,4 +178,103 @@ private final class AcceptBox: @unchecked Sendable {
     let listener: AuthenticatedListener
     init(_ listener: AuthenticatedListener) { self.listener = listener }
     var result: Result<AuthenticatedQueuePair, ChannelError>?
+}
+
+extension AuthenticatedChannelTests {
+    /// An on-path attacker who can put packets on the victim's QP with the
+    /// right PSN (what ReDMArk achieves by predicting QPN and PSN) injects a
+    /// replayed frame, bit-flipped frames and a forged frame. None is
+    /// delivered, each is counted by reason, and genuine traffic continues
+    /// (drop-and-count policy).
+    func testInjectedFramesAreRejectedAndCounted() throws {
+        let context = try DeviceTestSupport.openContext()
+        let cluster = try Cluster()
+        var server = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank0", policy: "allow domain cluster.test")
+        server.dataPath.failurePolicy = .dropAndCount
+        let client = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank1", policy: "allow domain cluster.test")
+        let (s, c) = try Self.establish(context: context, server: server, client: client)
+        let victim = try s.get()
+        let sender = try c.get()
+
+        let genuine = Array("genuine gradient shard".utf8)
+        try sender.send(genuine)
+        XCTAssertEqual(try victim.receive(), genuine)
+        try sender.flush()
+        // The frame as it crossed the wire, read back from the sender's ring.
+        let frameLength = DataPathLimits.frameOverhead + genuine.count
+        let slot = sender.resources.lastPostedSendSlot
+        let captured = Array(UnsafeRawBufferPointer(rebasing: sender.resources.sendSlot(slot)[0..<frameLength]))
+
+        let injector = try FrameInjector(queuePair: sender.queuePair)
+        try injector.inject(captured)  // replay of an authentic frame
+        // The rest claim the next sequence number (header bytes 16..<24, big
+        // endian), so they pass the replay window and must fail on the tag.
+        let sequenceLowByte = 23
+        var flipped = captured
+        flipped[sequenceLowByte] &+= 1
+        flipped[DataPathLimits.headerSize + 3] ^= 0x01  // and a payload bit
+        try injector.inject(flipped)
+        var badTag = captured
+        badTag[sequenceLowByte] &+= 1
+        badTag[frameLength - 1] ^= 0x80  // and a tag bit
+        try injector.inject(badTag)
+        var forged = captured
+        forged[sequenceLowByte] &+= 1  // a "new" message with the old tag
+        try injector.inject(forged)
+
+        let next = Array("next genuine shard".utf8)
+        try sender.send(next)
+        XCTAssertEqual(try victim.receive(), next, "only genuine messages are delivered, in order")
+        let failures = victim.receiveMetrics.failures
+        XCTAssertEqual(failures[.replayed], 1, "\(failures)")
+        XCTAssertEqual(failures[.badTag], 3, "\(failures)")
+        XCTAssertEqual(failures.total, 4, "\(failures)")
+        XCTAssertEqual(victim.receiveMetrics.messagesOpened, 2)
+        XCTAssertTrue(victim.isOpen)
+    }
+
+    /// Under the default fatal policy one forged frame tears the QP down: the
+    /// receiver reports the reason, nothing is delivered, the QP is in ERROR.
+    func testForgedFrameTearsDownUnderFatalPolicy() throws {
+        let context = try DeviceTestSupport.openContext()
+        let cluster = try Cluster()
+        let server = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank0", policy: "allow domain cluster.test")
+        let client = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank1", policy: "allow domain cluster.test")
+        let (s, c) = try Self.establish(context: context, server: server, client: client)
+        let victim = try s.get()
+        let sender = try c.get()
+        let payload = [UInt8](repeating: 0x42, count: 100)
+        try sender.send(payload)
+        XCTAssertEqual(try victim.receive(), payload)
+        try sender.flush()
+        var tampered = Array(UnsafeRawBufferPointer(rebasing: sender.resources.sendSlot(sender.resources.lastPostedSendSlot)[0..<(DataPathLimits.frameOverhead + 100)]))
+        tampered[DataPathLimits.headerSize + 50] ^= 0xFF
+        tampered[23] &+= 1  // next sequence number, so the tag decides
+        try FrameInjector(queuePair: sender.queuePair).inject(tampered)
+        XCTAssertThrowsError(try victim.receive(timeout: .seconds(10))) { error in
+            guard case ChannelError.rejected(.badTag, tornDown: true) = error else { return XCTFail("\(error)") }
+        }
+        XCTAssertFalse(victim.isOpen)
+        XCTAssertEqual(try victim.queuePair.state(), .error)
+        XCTAssertEqual(victim.receiveMetrics.failures[.badTag], 1)
+        XCTAssertEqual(victim.receiveMetrics.messagesOpened, 1)
+    }
+}
+
+/// Posts raw bytes as a SEND on a connected QP, bypassing the data path: the
+/// attacker's view of the wire.
+struct FrameInjector {
+    let queuePair: QueuePair
+    let region: MemoryRegion
+
+    init(queuePair: QueuePair) throws {
+        self.queuePair = queuePair
+        region = try queuePair.protectionDomain.allocateRegion(bytes: 64 * 1024)
+    }
+
+    func inject(_ frame: [UInt8]) throws {
+        frame.withUnsafeBytes { region.bytes.copyMemory(from: $0) }
+        try queuePair.post(SendRequest(id: 0xBAD, operation: .send, element: region.element(0..<frame.count)))
+        try queuePair.sendCompletionQueue.expectSuccess(1)
+    }
 }

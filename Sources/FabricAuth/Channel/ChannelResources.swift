@@ -25,6 +25,8 @@ final class ChannelResources {
     static let sendTag: UInt64 = 1 << 63
 
     private var nextSendSlot = 0
+    /// The slot of the most recent send (tests read the frame back from it).
+    private(set) var lastPostedSendSlot = 0
     private var sendsInFlight = 0
 
     init(context: Context, configuration: ChannelConfiguration) throws(VerbsError) {
@@ -77,6 +79,7 @@ final class ChannelResources {
             element: sendRing.element(slot * slotSize..<slot * slotSize + length))
         do { try qp.post(request) } catch { throw .verbs(error) }
         sendsInFlight += 1
+        lastPostedSendSlot = slot
     }
 
     /// Collects send completions; with `wait`, until at least one arrived.
