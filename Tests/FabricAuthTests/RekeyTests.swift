@@ -56,6 +56,10 @@ import Testing
         #expect(r.openFrame(a, now: 0).isDelivered && r.openFrame(b, now: 99).isDelivered)
         #expect(r.openFrame(d, now: 100).isDelivered)
         #expect(r.epoch == 1)
+        // A clock reading before the epoch start does not rekey (no wrap-around).
+        let early = try s.sealFrame([4], now: 50)
+        #expect(r.peekHeader(early).epoch == 1)
+        #expect(s.metrics.rekeys == 1)
     }
 
     /// Frames of the previous epoch that arrive after the first frame of the new

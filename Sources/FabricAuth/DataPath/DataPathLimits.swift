@@ -11,6 +11,13 @@ public enum DataPathLimits {
     /// header + tag.
     public static let frameOverhead = headerSize + tagSize
 
+    /// Offset of the payload in a frame buffer (the header comes first).
+    public static let payloadOffset = headerSize
+
+    /// Bytes a frame buffer needs for a payload of `payloadLength` bytes.
+    @inlinable
+    public static func frameLength(payloadLength: Int) -> Int { frameOverhead + payloadLength }
+
     /// Wire format version carried in byte 0 of the header.
     public static let wireVersion: UInt8 = 1
 

@@ -58,8 +58,11 @@ public struct DataPathSender: ~Copyable {
 
     /// Whether the next seal will move to a new epoch.
     public func needsRekey(now: UInt64) -> Bool {
+        // A clock that reads earlier than the epoch start never triggers a rekey
+        // (rather than wrapping around and rekeying on every frame).
         sequence >= configuration.rekeyAfterMessages
-            || now &- epochStartNanoseconds >= configuration.rekeyAfterNanoseconds
+            || (now > epochStartNanoseconds
+                && now - epochStartNanoseconds >= configuration.rekeyAfterNanoseconds)
     }
 
     /// Moves to the next epoch now: secret_{e+1} from secret_e, new MAC key, the
