@@ -2,14 +2,14 @@
 // request, and gives a rough post+poll rate. Needs an RDMA device (run it
 // inside Hardware/softroce); rxe numbers measure the emulation, not a NIC.
 //
-//   swift build -c release --package-path Benchmarks --product VerbsBenchmark
+//   swift build -c release --package-path Benchmarks --product VerbsBenchmark -Xlinker --export-dynamic
 //   Hardware/softroce -- Benchmarks/.build/release/VerbsBenchmark [iterations]
 //   Hardware/softroce -- Benchmarks/.build/release/VerbsBenchmark cycles 10000   # leak check, e.g. under valgrind
 //
 // The malloc counter: this executable defines `malloc`, `calloc`, `realloc`,
 // `posix_memalign`, `aligned_alloc` and `memalign` (MallocCounter.swift).
-// GNU ld exports them because libswiftCore and libibverbs reference them, so
-// every allocation in the process — Swift runtime, Foundation-free Verbs,
+// Linked with --export-dynamic they enter the dynamic symbol table and
+// interpose glibc's, so every allocation in the process — Swift runtime, Foundation-free Verbs,
 // libibverbs, the rxe provider — goes through the counter before reaching
 // glibc's `__libc_*` implementations. The count between two points is the
 // number of heap allocations made in between, by anyone.
@@ -133,7 +133,10 @@ func dataPath(iterations: Int) throws {
         }
     })
 
+    let control = controlAllocations()
     print("device \(context.deviceName); \(iterations) iterations; allocations counted by interposed malloc")
+    print("control: 100 object allocations counted as \(control)")
+    if control < 100 { print("FAIL: the malloc counter is not counting (link with -Xlinker --export-dynamic)"); exit(1) }
     print("case".padding(40) + "requests".padding(10) + "allocs".padding(8) + "allocs/WR".padding(11) + "WR/s")
     for r in rows {
         let perWR = Double(r.allocations) / Double(max(1, r.requests))
@@ -145,20 +148,74 @@ func dataPath(iterations: Int) throws {
     if total != 0 { exit(1) }
 }
 
-/// Full QP set-up and teardown, `count` times (for valgrind / fd checks).
+/// Full QP set-up and teardown, `count` times (for valgrind / fd checks):
+/// PD, channel, two CQs, an MR, two RC QPs connected to each other, one
+/// signaled WRITE waited for through the channel, then everything dropped.
 func cycles(_ count: Int) throws {
     let context = try Context(deviceName: deviceName)
-    for i in 0..<count {
+    func one() throws {
         let pd = try context.makeProtectionDomain()
-        let cqA = try CompletionQueue(context: context, capacity: 16)
+        let channel = try CompletionChannel(context: context)
+        let cqA = try CompletionQueue(context: context, capacity: 16, channel: channel)
         let cqB = try CompletionQueue(context: context, capacity: 16)
         let mr = try pd.allocateRegion(bytes: 4096, access: .remoteReadWrite)
-        let (a, _) = try loopback(context, pd, cqA, cqB)
-        try a.post(SendRequest(id: 1, operation: .write(mr.remote(0..<64)), element: mr.element(64..<128)))
-        try cqA.poll(count: 1)[0].check()
-        if (i + 1) % 1000 == 0 { print("cycle \(i + 1)") }
+        let (a, b) = try loopback(context, pd, cqA, cqB)
+        try withExtendedLifetime(b) {
+            try a.post(SendRequest(id: 1, operation: .write(mr.remote(0..<64)), element: mr.element(64..<128)))
+            var wc = [WorkCompletion](repeating: WorkCompletion(), count: 1)
+            let n = try wc.withUnsafeMutableBufferPointer { try cqA.wait(into: $0, timeout: .seconds(5)) }
+            guard n == 1 else { throw VerbsError(.timedOut, function: "cycles", reason: "no completion") }
+            try wc[0].check()
+        }
     }
-    print("\(count) create/destroy cycles done")
+    try one()
+    let fds0 = openFileDescriptors(), data0 = vmDataKiB(), allocs0 = allocationCount
+    for i in 0..<count {
+        try one()
+        if (i + 1) % 1000 == 0 { print("cycle \(i + 1): fds \(openFileDescriptors()), VmData \(vmDataKiB()) KiB") }
+    }
+    let fds1 = openFileDescriptors(), data1 = vmDataKiB()
+    print("\(count) create/destroy cycles: fds \(fds0) -> \(fds1), VmData \(data0) -> \(data1) KiB, "
+        + "\((allocationCount - allocs0) / max(1, count)) allocations per cycle (all freed if VmData stays flat)")
+    if fds1 != fds0 || data1 - data0 > 1024 { print("FAIL: resources grew"); exit(1) }
+}
+
+func openFileDescriptors() -> Int {
+    guard let d = opendir("/proc/self/fd") else { return -1 }
+    defer { closedir(d) }
+    var n = 0
+    while readdir(d) != nil { n += 1 }
+    return n - 2
+}
+
+func vmDataKiB() -> Int {
+    guard let f = fopen("/proc/self/status", "r") else { return -1 }
+    defer { fclose(f) }
+    var line = [CChar](repeating: 0, count: 256)
+    while fgets(&line, 256, f) != nil {
+        let s = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if s.hasPrefix("VmData:") { return Int(s.split(separator: " ").dropFirst().first ?? "") ?? -1 }
+    }
+    return -1
+}
+
+/// Escapes the control allocations so the optimizer cannot stack-promote them.
+nonisolated(unsafe) var controlSink: [AnyObject] = []
+
+final class ControlBox {
+    var value: Int
+    init(_ v: Int) { value = v }
+}
+
+/// Proves the counter is wired (e.g. that the binary was linked with
+/// --export-dynamic): 100 escaping class instances must count as at least 100.
+func controlAllocations() -> Int {
+    controlSink.reserveCapacity(100)
+    let before = allocationCount
+    for i in 0..<100 { controlSink.append(ControlBox(i)) }
+    let counted = allocationCount - before
+    controlSink.removeAll()
+    return counted
 }
 
 extension String {
