@@ -1,4 +1,5 @@
 // Named scenarios for the full handshake (nebula's handshake test habit).
+import CSodium
 import Testing
 @testable import Handshake
 
@@ -69,6 +70,14 @@ import Testing
         f.aliceSuites = [CipherSuite(rawValue: 0xEE), .chacha20Poly1305MAC]
         let r = try #require(fullHandshake(f))
         #expect(r.alice.suite == .chacha20Poly1305MAC)
+    }
+
+    @Test func DefaultSuitesMatchTheCPU() {
+        // AES-256-GMAC only where libsodium has AES-NI + PCLMUL (the data path refuses it otherwise).
+        let d = CipherSuite.defaultPreference
+        #expect(d.first == (crypto_aead_aes256gcm_is_available() != 0 ? .aes256GMAC : .chacha20Poly1305MAC))
+        #expect(d.contains(.chacha20Poly1305MAC))
+        #expect(d.contains(.aes256GMAC) == (crypto_aead_aes256gcm_is_available() != 0))
     }
 
     @Test func NoCommonSuite() {
