@@ -22,7 +22,7 @@ public enum ChannelError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .verbs(let e): "verbs: \(e)"
-        case .handshake(let e): "handshake failed: \(e)"
+        case .handshake(let e): "\(e)"
         case .rejected(let r, let down): "message rejected (\(r))\(down ? "; queue pair torn down" : "; dropped")"
         case .dataPath(let e): "data path: \(e)"
         case .timedOut(let what): "timed out: \(what)"
