@@ -62,6 +62,7 @@ final class MutationFuzzTests: XCTestCase {
         let p256Leaf = TestPKI.leaf(under: root, p256: true)
         let verifier = TestPKI.verifier([root])
         let keyPEM = Array(try PrivateKeyFile.pem(leaf.key).utf8)
+        XCTAssertNoThrow(try Credential(certificatePEM: Array(leaf.pem.utf8), keyPEM: keyPEM))
         let corpus: [[UInt8]] = [
             leaf.der, intermediate.der, root.der, p256Leaf.der,
             Array((leaf.pem + intermediate.pem).utf8), Array(root.pem.utf8),
@@ -76,21 +77,21 @@ final class MutationFuzzTests: XCTestCase {
         for iteration in 0..<iterations {
             let base = corpus[iteration % corpus.count]
             let input = Self.mutate(base, other: corpus[Int.random(in: 0..<corpus.count, using: &rng)], using: &rng)
-            // Certificates: PEM or DER.
+            // Certificates: PEM or DER; whatever parses goes on to the profile checks and,
+            // as a credential, to the key-match check.
             do {
                 let certificates = try CertificateParsing.certificates(pemOrDER: input)
                 parsedCertificates += 1
                 _ = CertificateReport.describe(certificates)
                 _ = CertificateReport.profileProblem(certificates)
+                do {
+                    _ = try Credential(chain: certificates, privateKey: leaf.key)
+                } catch {
+                    XCTAssertFalse(error.message.isEmpty)
+                }
             } catch {
                 XCTAssertFalse(error.message.isEmpty)
                 errors[error.code, default: 0] += 1
-            }
-            // Keys and credentials.
-            do {
-                _ = try Credential(certificatePEM: input, keyPEM: keyPEM)
-            } catch {
-                XCTAssertFalse(error.message.isEmpty)
             }
             do {
                 _ = try PrivateKeyParsing.privateKey(pemOrDER: input)
@@ -103,7 +104,7 @@ final class MutationFuzzTests: XCTestCase {
             _ = try? RevocationList(text: text)
             _ = try? Policy(text: text)
             // Full verification of a mutated leaf in a real chain, for a slice of the inputs.
-            if iteration % 40 == 0 {
+            if iteration % 100 == 0 {
                 let mutatedLeaf = Self.mutate(leaf.der, other: intermediate.der, using: &rng)
                 let result = await verifier.verify(chain: [mutatedLeaf, intermediate.der], at: TestPKI.now)
                 if result.identity != nil {

@@ -44,10 +44,13 @@ public enum CertificateReport {
     }
 
     /// The first X.509-SVID profile violation of a file's certificates, or nil.
-    /// A file starting with a CA certificate is checked as signing certificates only.
+    /// A file starting with a CA certificate that names no workload (no SPIFFE ID with a path)
+    /// is checked as signing certificates only; anything else is checked as a leaf and its chain.
     public static func profileProblem(_ certificates: [Certificate]) -> Rejection? {
         guard let first = certificates.first else { return .emptyChain }
-        if case .success(.isCertificateAuthority) = SVIDRules.basicConstraints(first, position: 0) {
+        if case .success(.isCertificateAuthority) = SVIDRules.basicConstraints(first, position: 0),
+            case .failure = SVIDRules.spiffeID(of: first)
+        {
             for (position, certificate) in certificates.enumerated() {
                 if let problem = SVIDRules.checkSigning(certificate, position: position)
                     ?? SVIDRules.checkKeyType(certificate, position: position)

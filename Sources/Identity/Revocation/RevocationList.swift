@@ -36,7 +36,9 @@ public struct RevocationList: Sendable, Hashable {
             } else if line.hasPrefix("serial:") {
                 let digits = line.dropFirst(7).filter { $0 != ":" }
                 let padded = digits.count % 2 == 1 ? "0" + digits : String(digits)
-                guard let bytes = Hex.decode(padded), bytes.count <= 20 else {
+                // At most 20 octets of magnitude (RFC 5280 §4.1.2.2); a leading 00, as DER adds
+                // to serials with the high bit set and openssl prints, does not count.
+                guard let bytes = Hex.decode(padded), Self.normalize(bytes).count <= 20 else {
                     throw bad("serial must be 1 to 20 bytes of hex (RFC 5280 §4.1.2.2)")
                 }
                 add(serial: bytes, entry: entry)
