@@ -9,7 +9,8 @@ import PackageDescription
 let package = Package(
     name: "FabricAuthBenchmarks",
     dependencies: [
-        .package(path: ".."),
+        // The name is needed: a path package is otherwise named after its folder.
+        .package(name: "FabricAuth", path: ".."),
     ],
     targets: [
         .executableTarget(
