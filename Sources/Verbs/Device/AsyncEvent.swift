@@ -7,7 +7,8 @@ public struct AsyncEvent: Sendable, CustomStringConvertible {
     public enum Kind: Sendable, Hashable {
         case portActive, portError, queuePairFatal, queuePairRequestError, queuePairAccessError
         case communicationEstablished, sendQueueDrained, lastWorkQueueElementReached
-        case completionQueueError, deviceFatal, gidChanged, other(UInt32)
+        case completionQueueError, deviceFatal, gidChanged, sharedReceiveQueueLimitReached, sharedReceiveQueueError
+        case other(UInt32)
     }
 
     public var kind: Kind
@@ -32,6 +33,8 @@ public struct AsyncEvent: Sendable, CustomStringConvertible {
         case IBV_EVENT_CQ_ERR: kind = .completionQueueError
         case IBV_EVENT_DEVICE_FATAL: kind = .deviceFatal
         case IBV_EVENT_GID_CHANGE: kind = .gidChanged
+        case IBV_EVENT_SRQ_LIMIT_REACHED: kind = .sharedReceiveQueueLimitReached
+        case IBV_EVENT_SRQ_ERR: kind = .sharedReceiveQueueError
         default: kind = .other(e.event_type.rawValue)
         }
         switch e.event_type {

@@ -21,6 +21,18 @@ public final class SharedReceiveQueue: @unchecked Sendable {
         assert(rc == 0, "ibv_destroy_srq: \(rc) (a QP still attached?)")
     }
 
+    /// Arms the limit event (`ibv_modify_srq` with IBV_SRQ_LIMIT, IB spec
+    /// 10.2.9.4): when fewer than `limit` receives remain, the device raises
+    /// IBV_EVENT_SRQ_LIMIT_REACHED once (see `Context.nextAsyncEvent`), the
+    /// cue to replenish. Must be below the number currently posted.
+    public func armLimit(_ limit: Int) throws(VerbsError) {
+        var attr = ibv_srq_attr()
+        attr.srq_limit = UInt32(limit)
+        try VerbsCall.check("ibv_modify_srq", .returnsErrno, reason: "srq_limit \(limit)") {
+            ibv_modify_srq(pointer, &attr, Int32(IBV_SRQ_LIMIT.rawValue))
+        }
+    }
+
     public func post(_ request: ReceiveRequest) throws(VerbsError) {
         let wr = postStorage.encodeReceive(request, at: 0)
         var bad: UnsafeMutablePointer<ibv_recv_wr>?
