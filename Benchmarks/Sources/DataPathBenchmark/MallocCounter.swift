@@ -69,6 +69,17 @@ enum MallocCounter {
         countFunction != nil ? "LD_PRELOAD malloc interposer, calls counted" : "NOT MEASURED (no C compiler for the interposer)"
     }
 
+    /// Proof that the counter can see an allocation: one probe allocation must
+    /// move it (otherwise a "0 mallocs per message" would mean nothing).
+    static func selfCheck() -> Bool {
+        guard countFunction != nil else { return false }
+        let before = read()
+        let probe = UnsafeMutableRawPointer.allocate(byteCount: 100, alignment: 8)
+        let after = read()
+        probe.deallocate()
+        return after > before
+    }
+
     /// Allocation calls so far (0 when not measured).
     static func read() -> UInt64 {
         countFunction?() ?? 0
