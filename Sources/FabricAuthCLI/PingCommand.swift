@@ -34,13 +34,15 @@ struct PingCommand: ParsableCommand {
 
     func validate() throws {
         guard count > 0 else { throw ValidationError("-n must be at least 1") }
-        guard size >= 0, size <= 1 << 20 else { throw ValidationError("-s must be between 0 and 1048576") }
+        guard size >= 0, size <= 64 * 1024 else { throw ValidationError("-s must be between 0 and 65536") }
     }
 
     func run() throws {
         var configuration = try identity.channelConfiguration()
         configuration.gidIndex = device.resolvedGidIndex
-        configuration.maxMessageSize = max(size, 64)
+        // The responder echoes whatever size the initiator chose, so both ends
+        // take the largest -s allowed rather than their own.
+        configuration.maxMessageSize = 64 * 1024
         let context = try device.openContext()
         let channel: AuthenticatedQueuePair
         if let host {
