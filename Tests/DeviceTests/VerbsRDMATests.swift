@@ -91,4 +91,22 @@ final class VerbsRDMATests: XCTestCase {
         }
         XCTAssertEqual(try pair.a.state(), .error)
     }
+
+    /// Re-registration: a region registered for local access only, re-registered
+    /// with remote write (in place, or by rxe's fallback of register-then-deregister),
+    /// accepts a remote WRITE through its current rkey.
+    func testReregisterChangesAccess() throws {
+        let context = try DeviceTestSupport.openContext()
+        let pair = try LoopbackPair(context: context)
+        let local = try pair.pd.allocateRegion(bytes: 4096)
+        let target = try pair.pd.allocateRegion(bytes: 4096, access: .localWrite)
+        let oldKey = target.rkey
+        let inPlace = try target.reregister(access: .remoteReadWrite)
+        print("reregister: in place \(inPlace), rkey \(oldKey) -> \(target.rkey)")
+        XCTAssertEqual(target.access, .remoteReadWrite)
+        local.fill(seed: 17)
+        try pair.a.post(SendRequest(id: 1, operation: .write(target.remote()), element: local.element(0..<4096)))
+        try pair.cqA.expectSuccess(1)
+        XCTAssertTrue(target.matches(seed: 17, count: 4096))
+    }
 }

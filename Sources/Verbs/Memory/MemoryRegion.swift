@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CIBVerbs
 import CVerbsShim
 
@@ -41,20 +44,42 @@ public final class MemoryRegion: @unchecked Sendable {
         return RemoteMemory(address: address + UInt64(r.lowerBound), rkey: rkey, length: UInt32(r.count))
     }
 
-    /// Changes access rights and/or the buffer in place (`ibv_rereg_mr`,
-    /// IB spec 10.6.3.7). Keys may change. Not every provider implements it:
-    /// EOPNOTSUPP surfaces as a typed error and the old registration stays valid.
-    public func reregister(access newAccess: AccessFlags? = nil, buffer newBuffer: RegisteredBuffer? = nil) throws(VerbsError) {
+    /// Changes access rights and/or the buffer (`ibv_rereg_mr`, IB spec
+    /// 10.6.3.7). Keys may change: read `lkey`/`rkey` again afterwards.
+    /// Providers without rereg (rxe in Linux 6.1 answers EOPNOTSUPP) get the
+    /// equivalent the spec allows: register anew, then deregister the old
+    /// registration, so a failure leaves the old one valid and untouched.
+    /// Returns true when the registration was changed in place.
+    @discardableResult
+    public func reregister(access newAccess: AccessFlags? = nil, buffer newBuffer: RegisteredBuffer? = nil) throws(VerbsError) -> Bool {
         var flags: Int32 = 0
         if newAccess != nil { flags |= Int32(IBV_REREG_MR_CHANGE_ACCESS.rawValue) }
         if newBuffer != nil { flags |= Int32(IBV_REREG_MR_CHANGE_TRANSLATION.rawValue) }
-        guard flags != 0 else { return }
+        guard flags != 0 else { return true }
         let b = newBuffer ?? buffer
         let a = newAccess ?? access
-        try VerbsCall.check("ibv_rereg_mr", .returnsErrno) {
-            ibv_rereg_mr(pointer, flags, nil, b.baseAddress, b.byteCount, Int32(a.rawValue))
+        let rc = ibv_rereg_mr(pointer, flags, nil, b.baseAddress, b.byteCount, Int32(a.rawValue))
+        if rc == 0 {
+            buffer = b
+            access = a
+            return true
         }
+        // ibv_rereg_mr returns an errno value, or IBV_REREG_MR_ERR_* (negative) when the
+        // kernel failed after partial work; only "not supported" is worth the fallback.
+        let err = rc > 0 ? rc : Glibc.errno
+        guard err == EOPNOTSUPP || err == ENOTSUP || err == ENOSYS else {
+            throw VerbsCall.failure("ibv_rereg_mr", errno: err, code: .callFailed,
+                reason: "rc \(rc)", file: #fileID, line: #line)
+        }
+        let fresh = try VerbsCall.pointer("ibv_reg_mr", reason: "re-registration fallback, \(b.byteCount) bytes") {
+            fa_ibv_reg_mr(pd.pointer, b.baseAddress, b.byteCount, a.rawValue)
+        }
+        let old = pointer
+        pointer = fresh
         buffer = b
         access = a
+        let drc = ibv_dereg_mr(old)
+        assert(drc == 0, "ibv_dereg_mr: \(drc)")
+        return false
     }
 }
