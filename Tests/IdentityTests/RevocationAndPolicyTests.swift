@@ -57,6 +57,33 @@ final class RevocationAndPolicyTests: XCTestCase {
         XCTAssertThrowsError(try RevocationStore(path: dir + "/nope.txt"))
     }
 
+    func testReloadIfChangedAndOnSIGHUP() throws {
+        let dir = TestPKI.temporaryDirectory()
+        let path = dir + "/revoked.txt"
+        try "serial:01\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let store = try RevocationStore(path: path)
+        XCTAssertFalse(try store.reloadIfChanged(), "unchanged file is not re-read")
+        // atomically: writes a new file and renames it, so the inode changes even within one mtime tick.
+        try "serial:01\nserial:02\n".write(toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertTrue(try store.reloadIfChanged())
+        XCTAssertEqual(store.list.count, 2)
+        XCTAssertFalse(try store.reloadIfChanged())
+
+        // SIGHUP: the handler reloads and reports the result.
+        try "serial:01\nserial:02\nserial:03\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let reloaded = expectation(description: "reloaded on SIGHUP")
+        let counts = LockedCounts()
+        let source = store.reloadOnSIGHUP { result in
+            if case .success(let list) = result { counts.append(list.count) }
+            reloaded.fulfill()
+        }
+        defer { source.cancel() }
+        kill(getpid(), SIGHUP)
+        wait(for: [reloaded], timeout: 10)
+        XCTAssertEqual(counts.values, [3])
+        XCTAssertEqual(store.list.count, 3)
+    }
+
     func testPolicyDecisions() throws {
         let policy = try Policy(text: """
             # storage may talk to the database; ops can reach everything in prod
@@ -102,5 +129,21 @@ extension RevocationList {
         for fp in fingerprints.keys { copy.add(fingerprint: fp) }
         for serial in serials.keys { copy.add(serial: serial) }
         return copy
+    }
+}
+
+/// Collects values from another thread.
+final class LockedCounts: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage: [Int] = []
+    func append(_ value: Int) {
+        lock.lock()
+        storage.append(value)
+        lock.unlock()
+    }
+    var values: [Int] {
+        lock.lock()
+        defer { lock.unlock() }
+        return storage
     }
 }

@@ -12,10 +12,12 @@ public final class RevocationStore: @unchecked Sendable {
     private let lock = NSLock()
     private var current: RevocationList
     private var generation = 0
+    private var loadedStamp: FileStamp?
 
     /// A store reading `path`; throws if the initial load fails (start-up should fail closed).
     public init(path: String) throws(IdentityError) {
         self.path = path
+        self.loadedStamp = Self.stamp(path)
         self.current = try Self.load(path)
     }
 
@@ -43,9 +45,27 @@ public final class RevocationStore: @unchecked Sendable {
     @discardableResult
     public func reload() throws(IdentityError) -> RevocationList {
         guard let path else { return list }
+        let stamp = Self.stamp(path)
         let fresh = try Self.load(path)
-        replace(with: fresh)
+        lock.lock()
+        current = fresh
+        generation += 1
+        loadedStamp = stamp
+        lock.unlock()
         return fresh
+    }
+
+    /// Reloads only if the file's modification time, size or inode changed since the last
+    /// load: cheap enough to call every few seconds from a timer. Returns whether it reloaded.
+    @discardableResult
+    public func reloadIfChanged() throws(IdentityError) -> Bool {
+        guard let path else { return false }
+        lock.lock()
+        let previous = loadedStamp
+        lock.unlock()
+        guard Self.stamp(path) != previous else { return false }
+        try reload()
+        return true
     }
 
     /// Replaces the list (for callers that get the list from elsewhere than a file).
@@ -59,6 +79,25 @@ public final class RevocationStore: @unchecked Sendable {
     /// Whether a verified identity has been revoked since: the check for rekey and resumption.
     public func check(_ identity: WorkloadIdentity) -> Rejection? {
         list.check(identity)
+    }
+
+    /// What identifies one version of the file.
+    struct FileStamp: Equatable {
+        let seconds: Int
+        let nanoseconds: Int
+        let size: Int64
+        let inode: UInt64
+    }
+
+    static func stamp(_ path: String) -> FileStamp? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return FileStamp(
+            seconds: Int(info.st_mtim.tv_sec),
+            nanoseconds: Int(info.st_mtim.tv_nsec),
+            size: Int64(info.st_size),
+            inode: UInt64(info.st_ino)
+        )
     }
 
     static func load(_ path: String) throws(IdentityError) -> RevocationList {
