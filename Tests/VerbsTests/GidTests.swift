@@ -25,7 +25,7 @@ final class GidTests: XCTestCase {
         XCTAssertEqual(GidType.roceV2.description, "RoCE v2")
     }
 
-    /// rxe's table: 0 link-local RoCE v1, 1 link-local RoCE v2, 2 IPv4 RoCE v1, 3 IPv4 RoCE v2.
+    /// A mlx5-style RoCE table: 0/1 link-local v1/v2, 2/3 IPv4-mapped v1/v2 (rxe lists only the v2 rows).
     func testDefaultPrefersIPv4MappedRoCEv2() {
         let ll = Gid("fe80::5054:ff:fe12:3456")!
         let v4 = Gid("::ffff:192.0.2.1")!
