@@ -278,3 +278,40 @@ struct FrameInjector {
         try queuePair.sendCompletionQueue.expectSuccess(1)
     }
 }
+
+extension AuthenticatedChannelTests {
+    /// Sizes from 1 byte to 4 MiB, with a rekey every 3 messages so the key
+    /// epoch changes in the middle of the stream without stopping traffic.
+    func testSizesUpToFourMiBWithRekeysMidStream() throws {
+        let context = try DeviceTestSupport.openContext()
+        let cluster = try Cluster()
+        var server = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank0", policy: "allow domain cluster.test")
+        var client = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank1", policy: "allow domain cluster.test")
+        for c in [0, 1] {
+            var config = c == 0 ? server : client
+            config.maxMessageSize = 4 << 20
+            config.receiveDepth = 2
+            config.sendDepth = 2
+            config.dataPath.rekeyAfterMessages = 3
+            if c == 0 { server = config } else { client = config }
+        }
+        let (s, cl) = try Self.establish(context: context, server: server, client: client)
+        let receiver = try s.get()
+        let sender = try cl.get()
+        let sizes = [1, 2, 255, 1024, 1025, 4096, 65_537, 1 << 20, 4 << 20]
+        for (i, size) in sizes.enumerated() {
+            var message = [UInt8](repeating: 0, count: size)
+            for j in stride(from: 0, to: size, by: 97) { message[j] = UInt8(truncatingIfNeeded: j &+ i) }
+            message[size - 1] = UInt8(truncatingIfNeeded: size)
+            try sender.send(message, timeout: .seconds(60))
+            let got = try receiver.receive(timeout: .seconds(60))
+            XCTAssertEqual(got.count, size)
+            XCTAssertTrue(got == message, "payload of \(size) bytes differs")
+        }
+        try sender.flush(timeout: .seconds(60))
+        XCTAssertEqual(sender.sendMetrics.rekeys, UInt64((sizes.count - 1) / 3), "a rekey every 3 messages")
+        XCTAssertEqual(sender.sendEpoch, UInt32((sizes.count - 1) / 3))
+        XCTAssertEqual(receiver.receiveMetrics.messagesOpened, UInt64(sizes.count))
+        XCTAssertEqual(receiver.receiveMetrics.failures.total, 0)
+    }
+}
