@@ -26,6 +26,15 @@ let package = Package(
             dependencies: [.product(name: "FabricAuth", package: "FabricAuth")]
         ),
         .executableTarget(
+            name: "QueuePairSetupBenchmark",
+            dependencies: [
+                .product(name: "FabricAuth", package: "FabricAuth"),
+                .product(name: "Identity", package: "FabricAuth"),
+                .product(name: "Handshake", package: "FabricAuth"),
+                .product(name: "Verbs", package: "FabricAuth"),
+            ]
+        ),
+        .executableTarget(
             name: "VerbsBenchmark",
             dependencies: [.product(name: "Verbs", package: "FabricAuth")]
         ),

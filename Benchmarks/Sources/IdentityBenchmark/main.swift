@@ -62,6 +62,9 @@ for keyType in [KeyType.ed25519, .p256] {
     row("recheck verified identity (\(keyType))", await measure {
         precondition(verifier.recheck(identity, at: now) == nil)
     })
+    row("  of which: deny-list lookup, 3 certs (\(keyType))", await measure {
+        precondition(verifier.revocations.check(identity) == nil)
+    })
     row("parse 2 certificates only (\(keyType))", await measure {
         for der in chain { _ = try! CertificateParsing.certificate(der: der) }
     })
