@@ -21,6 +21,14 @@ public struct Fingerprint: Hashable, Sendable, CustomStringConvertible {
         self.bytes = bytes
     }
 
+    /// Hashes the digest as one block of bytes (the synthesized conformance feeds the
+    /// hasher byte by byte, which dominated deny-list lookups).
+    public func hash(into hasher: inout Hasher) {
+        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
+
+    public static func == (lhs: Fingerprint, rhs: Fingerprint) -> Bool { lhs.bytes == rhs.bytes }
+
     /// Lowercase hex, no separators.
     public var description: String { Hex.encode(bytes) }
 }

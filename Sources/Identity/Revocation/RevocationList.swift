@@ -89,6 +89,7 @@ public struct RevocationList: Sendable, Hashable {
     }
 
     static func normalize(_ serial: [UInt8]) -> [UInt8] {
+        if let first = serial.first, first != 0 { return serial }  // common case: no copy
         let trimmed = serial.drop(while: { $0 == 0 })
         return trimmed.isEmpty ? [0] : Array(trimmed)
     }

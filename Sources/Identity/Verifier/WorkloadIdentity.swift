@@ -9,7 +9,7 @@ public struct WorkloadIdentity: Sendable, Hashable, CustomStringConvertible {
     public let leafFingerprint: Fingerprint
     /// Fingerprints of the verified chain, leaf first, trust anchor last.
     public let chainFingerprints: [Fingerprint]
-    /// Serial numbers of the verified chain, leaf first.
+    /// Serial numbers of the verified chain, leaf first, leading zero bytes removed.
     public let chainSerials: [[UInt8]]
     /// The earliest notAfter in the chain: the identity expires then.
     public let notAfter: Date
@@ -25,7 +25,7 @@ public struct WorkloadIdentity: Sendable, Hashable, CustomStringConvertible {
         self.spiffeID = spiffeID
         self.chainFingerprints = chainDER.map { Fingerprint(der: $0) }
         self.leafFingerprint = chainFingerprints[0]
-        self.chainSerials = chain.map { Array($0.serialNumber.bytes) }
+        self.chainSerials = chain.map { RevocationList.normalize(Array($0.serialNumber.bytes)) }
         self.notAfter = chain.map(\.notValidAfter).min()!
         self.notBefore = chain.map(\.notValidBefore).max()!
         self.publicKey = PeerPublicKey(chain[0].publicKey, scheme: scheme)
