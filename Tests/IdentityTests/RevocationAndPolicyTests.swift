@@ -73,7 +73,7 @@ final class RevocationAndPolicyTests: XCTestCase {
         try "serial:01\nserial:02\nserial:03\n".write(toFile: path, atomically: true, encoding: .utf8)
         let reloaded = expectation(description: "reloaded on SIGHUP")
         let counts = LockedCounts()
-        let source = store.reloadOnSIGHUP { result in
+        let source = try store.reloadOnSIGHUP { result in
             if case .success(let list) = result { counts.append(list.count) }
             reloaded.fulfill()
         }
