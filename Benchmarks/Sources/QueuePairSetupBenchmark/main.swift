@@ -133,5 +133,5 @@ let resumed = try authenticatedSetups(count, resume: true)
 print("| setup | total s | ms per setup | setups/s | ratio to plain |")
 print("| --- | ---: | ---: | ---: | ---: |")
 for (name, t) in [("plain RC", plain), ("authenticated, full handshake", full), ("authenticated, resumed session", resumed)] {
-    print(String(format: "| %@ | %.2f | %.2f | %.1f | %.2f |", name, t, t / Double(count) * 1000, Double(count) / t, t / plain))
+    print("| \(name) | " + String(format: "%.2f | %.2f | %.1f | %.2f |", t, t / Double(count) * 1000, Double(count) / t, t / plain))
 }
