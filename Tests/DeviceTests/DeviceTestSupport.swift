@@ -13,8 +13,8 @@ enum DeviceTestSupport {
     static var ipv4: String? { ProcessInfo.processInfo.environment["FABRICAUTH_IPV4"] }
 
     static let howToGetOne =
-        "device tests need an RDMA device: run them inside Hardware/softroce, e.g. "
-        + "`Hardware/softroce -- .build-verbs/debug/FabricAuthPackageTests.xctest DeviceTests.VerbsSmokeTests,DeviceTests.VerbsRDMATests`"
+        "device tests need an RDMA device: run them inside the Soft-RoCE test bed with "
+        + "`Hardware/softroce -- Hardware/device-tests`, or set FABRICAUTH_DEVICE to a real NIC (docs/softroce.md)"
 
     /// Opens FABRICAUTH_DEVICE (default: the first device), or fails the test.
     static func openContext(file: StaticString = #filePath, line: UInt = #line) throws -> Context {
