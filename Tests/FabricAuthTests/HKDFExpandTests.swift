@@ -1,4 +1,5 @@
 import Testing
+import Handshake
 @testable import FabricAuth
 
 /// RFC 5869 Appendix A, test cases 1-3 (SHA-256): the Expand step from the

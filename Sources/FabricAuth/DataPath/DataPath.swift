@@ -21,7 +21,7 @@
 //     6. deliver; every failure is counted by reason (RejectReason.swift,
 //        DataPathMetrics.swift) and is fatal or dropped per FailurePolicy.
 //
-//   keys (TrafficSecret.swift, HKDFExpand.swift)
+//   keys (TrafficSecret.swift; HKDF from the Handshake module)
 //     gmac_key(e)  = HKDF-Expand(secret_e, "fabricauth gmac key", 32)
 //     secret_{e+1} = HKDF-Expand(secret_e, "fabricauth next epoch", 32)
 //     A retired secret or key is wiped with sodium_memzero.

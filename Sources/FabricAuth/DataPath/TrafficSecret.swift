@@ -1,6 +1,7 @@
 #if canImport(CSodium)
 import CSodium
 #endif
+import Handshake  // HKDF (RFC 5869)
 
 /// One epoch's 32-byte traffic secret, in memory of its own that is wiped
 /// (sodium_memzero) when it is retired or released.

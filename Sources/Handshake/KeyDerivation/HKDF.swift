@@ -36,23 +36,71 @@ public enum HKDF {
     /// L is at most 255 * HashLen (traps otherwise: programmer error).
     public static func expand(prk: [UInt8], info: [UInt8], length: Int) -> [UInt8] {
         precondition(length >= 0 && length <= 255 * hashLength, "HKDF-Expand length out of range")
-        precondition(prk.count >= hashLength, "PRK shorter than HashLen")
-        var okm: [UInt8] = []
-        okm.reserveCapacity(length + hashLength)
-        var t: [UInt8] = []
-        var i: UInt8 = 1
-        while okm.count < length {
-            var next = hmac(key: prk, t, info, [i])
-            t.wipe()
-            t = next
-            okm.append(contentsOf: next)
-            next.wipe()
-            i &+= 1
+        var okm = [UInt8](repeating: 0, count: length)
+        prk.withUnsafeBytes { p in
+            info.withUnsafeBytes { i in
+                okm.withUnsafeMutableBytes { o in expand(prk: p, info: i, into: o) }
+            }
         }
-        t.wipe()
-        let out = Array(okm.prefix(length))
-        okm.wipe()
-        return out
+        return okm
+    }
+
+    // The data path derives a key per epoch with the two functions below: no
+    // heap allocation, HMAC state and T(i) on the stack and wiped afterwards.
+    //
+    //   N = ceil(L / HashLen)
+    //   T(0) = empty, T(i) = HMAC-Hash(PRK, T(i-1) | info | i)   for i = 1..N
+    //   OKM = first L octets of T(1) | T(2) | ... | T(N)
+
+    /// Fills `output` (L = output.count, at most 255 * 32 bytes) with
+    /// HKDF-Expand(PRK = prk, info, L). RFC 5869 requires PRK to be at least
+    /// HashLen bytes (a pseudorandom key, e.g. a handshake traffic secret).
+    public static func expand(
+        prk: UnsafeRawBufferPointer,
+        info: UnsafeRawBufferPointer,
+        into output: UnsafeMutableRawBufferPointer
+    ) {
+        precondition(prk.count >= hashLength, "HKDF-Expand: PRK shorter than HashLen (RFC 5869 §2.3)")
+        precondition(output.count <= 255 * hashLength, "HKDF-Expand: L > 255*HashLen (RFC 5869 §2.3)")
+        guard output.count > 0 else { return }
+        var state = crypto_auth_hmacsha256_state()
+        var block: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)  // T(i), 32 bytes on the stack
+        withUnsafeMutableBytes(of: &block) { t in
+            let tp = t.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            var produced = 0
+            var counter: UInt8 = 1
+            while produced < output.count {
+                _ = crypto_auth_hmacsha256_init(
+                    &state, prk.baseAddress!.assumingMemoryBound(to: UInt8.self), prk.count)
+                if counter > 1 {
+                    _ = crypto_auth_hmacsha256_update(&state, tp, UInt64(hashLength))
+                }
+                if info.count > 0 {
+                    _ = crypto_auth_hmacsha256_update(
+                        &state, info.baseAddress!.assumingMemoryBound(to: UInt8.self), UInt64(info.count))
+                }
+                _ = crypto_auth_hmacsha256_update(&state, &counter, 1)
+                _ = crypto_auth_hmacsha256_final(&state, tp)
+                let n = min(hashLength, output.count - produced)
+                (output.baseAddress! + produced).copyMemory(from: tp, byteCount: n)
+                produced += n
+                counter &+= 1
+            }
+            sodium_memzero(t.baseAddress!, t.count)
+        }
+        withUnsafeMutableBytes(of: &state) { sodium_memzero($0.baseAddress!, $0.count) }
+    }
+
+    /// HKDF-Expand with an ASCII label as info (no allocation: StaticString).
+    public static func expand(
+        prk: UnsafeRawBufferPointer,
+        label: StaticString,
+        into output: UnsafeMutableRawBufferPointer
+    ) {
+        expand(
+            prk: prk,
+            info: UnsafeRawBufferPointer(start: label.utf8Start, count: label.utf8CodeUnitCount),
+            into: output)
     }
 
     /// Convenience: Expand with a UTF-8 label as info.
