@@ -26,78 +26,69 @@ final class CLIPingTests: XCTestCase {
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    func testPingBetweenTwoProcesses() throws {
-        _ = try DeviceTestSupport.openContext()  // fail clearly without a device
-        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: Self.binary.path), "build fabricauth first: \(Self.binary.path)")
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fabricauth-ping-\(getpid())")
+    /// A scratch directory with a CA and one certificate per name, made by the CLI.
+    static func makeIdentities(_ names: [String], in tag: String) throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fabricauth-\(tag)-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
+        XCTAssertEqual(try run(["ca", "init", "--trust-domain", "ping.test"], in: dir).status, 0)
+        for name in names {
+            let issued = try run(["cert", "issue", "--id", "spiffe://ping.test/\(name)", "--out", "\(name).pem", "--key-out", "\(name).key"], in: dir)
+            XCTAssertEqual(issued.status, 0, issued.output)
+        }
+        return dir
+    }
 
-        XCTAssertEqual(try Self.run(["ca", "init", "--trust-domain", "ping.test"], in: dir).status, 0)
-        XCTAssertEqual(try Self.run(["cert", "issue", "--id", "spiffe://ping.test/a", "--out", "a.pem", "--key-out", "a.key"], in: dir).status, 0)
-        XCTAssertEqual(try Self.run(["cert", "issue", "--id", "spiffe://ping.test/b", "--out", "b.pem", "--key-out", "b.key"], in: dir).status, 0)
-
-        let port = String(20000 + Int(getpid() % 20000))
+    /// Runs a responder (`a`, allowing `allow`) and an initiator (`client`) and
+    /// returns both exit statuses and outputs.
+    static func ping(in dir: URL, allow: String, client: String, clientArguments: [String])
+        throws -> (responder: (status: Int32, output: String), initiator: (status: Int32, output: String))
+    {
+        let port = String(20000 + Int(getpid() % 20000) + Int.random(in: 0..<1000))
         let responder = Process()
-        responder.executableURL = Self.binary
+        responder.executableURL = binary
         responder.currentDirectoryURL = dir
-        responder.arguments = ["ping", "--cert", "a.pem", "--key", "a.key", "--bundle", "ca.pem", "--allow", "id spiffe://ping.test/b",
+        responder.arguments = ["ping", "--cert", "a.pem", "--key", "a.key", "--bundle", "ca.pem", "--allow", allow,
             "-p", port, "-n", "20", "--wait", "60"]
-        let responderOutput = Pipe()
-        responder.standardOutput = responderOutput
-        responder.standardError = responderOutput
+        let output = Pipe()
+        responder.standardOutput = output
+        responder.standardError = output
         try responder.run()
         defer { if responder.isRunning { responder.terminate() } }
-
         // The responder needs a moment to listen; the initiator retries its connect.
-        var client: (status: Int32, output: String) = (1, "")
+        var initiator: (status: Int32, output: String) = (1, "")
         for _ in 0..<20 {
-            client = try Self.run(["ping", "127.0.0.1", "--cert", "b.pem", "--key", "b.key", "--bundle", "ca.pem",
-                "--allow", "id spiffe://ping.test/a", "-p", port, "-n", "20", "-s", "256"], in: dir)
-            if client.status == 0 || !client.output.contains("Connection refused") { break }
+            initiator = try run(["ping", "127.0.0.1", "--cert", "\(client).pem", "--key", "\(client).key", "--bundle", "ca.pem",
+                "--allow", "id spiffe://ping.test/a", "-p", port] + clientArguments, in: dir)
+            if !initiator.output.contains("Connection refused") { break }
             Thread.sleep(forTimeInterval: 0.5)
         }
         responder.waitUntilExit()
-        let server = String(decoding: responderOutput.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let served = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return ((responder.terminationStatus, served), initiator)
+    }
+
+    func testPingBetweenTwoProcesses() throws {
+        _ = try DeviceTestSupport.openContext()  // fail clearly without a device
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: Self.binary.path), "build fabricauth first: \(Self.binary.path)")
+        let dir = try Self.makeIdentities(["a", "b"], in: "ping")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (server, client) = try Self.ping(in: dir, allow: "id spiffe://ping.test/b", client: "b", clientArguments: ["-n", "20", "-s", "256"])
         XCTAssertEqual(client.status, 0, client.output)
-        XCTAssertEqual(responder.terminationStatus, 0, server)
+        XCTAssertEqual(server.status, 0, server.output)
         XCTAssertTrue(client.output.contains("peer spiffe://ping.test/a verified"), client.output)
         XCTAssertTrue(client.output.contains("20 round trips of 256 bytes"), client.output)
-        XCTAssertTrue(server.contains("peer spiffe://ping.test/b verified"), server)
+        XCTAssertTrue(server.output.contains("peer spiffe://ping.test/b verified"), server.output)
         XCTAssertTrue(client.output.contains("rejected 0"), client.output)
     }
 
     func testPingRefusesAPeerThePolicyDoesNotAllow() throws {
         _ = try DeviceTestSupport.openContext()
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fabricauth-deny-\(getpid())")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try Self.makeIdentities(["a", "c"], in: "deny")
         defer { try? FileManager.default.removeItem(at: dir) }
-        XCTAssertEqual(try Self.run(["ca", "init", "--trust-domain", "ping.test"], in: dir).status, 0)
-        XCTAssertEqual(try Self.run(["cert", "issue", "--id", "spiffe://ping.test/a", "--out", "a.pem", "--key-out", "a.key"], in: dir).status, 0)
-        XCTAssertEqual(try Self.run(["cert", "issue", "--id", "spiffe://ping.test/c", "--out", "c.pem", "--key-out", "c.key"], in: dir).status, 0)
-        let port = String(20001 + Int(getpid() % 20000))
-        let responder = Process()
-        responder.executableURL = Self.binary
-        responder.currentDirectoryURL = dir
-        responder.arguments = ["ping", "--cert", "a.pem", "--key", "a.key", "--bundle", "ca.pem", "--allow", "id spiffe://ping.test/b",
-            "-p", port, "-n", "5", "--wait", "60"]
-        let out = Pipe()
-        responder.standardOutput = out
-        responder.standardError = out
-        try responder.run()
-        defer { if responder.isRunning { responder.terminate() } }
-        var client: (status: Int32, output: String) = (1, "")
-        for _ in 0..<20 {
-            client = try Self.run(["ping", "127.0.0.1", "--cert", "c.pem", "--key", "c.key", "--bundle", "ca.pem",
-                "--allow", "domain ping.test", "-p", port, "-n", "5"], in: dir)
-            if !client.output.contains("Connection refused") { break }
-            Thread.sleep(forTimeInterval: 0.5)
-        }
-        responder.waitUntilExit()
-        let server = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let (server, client) = try Self.ping(in: dir, allow: "id spiffe://ping.test/b", client: "c", clientArguments: ["-n", "5"])
         XCTAssertNotEqual(client.status, 0, client.output)
-        XCTAssertNotEqual(responder.terminationStatus, 0, server)
-        XCTAssertTrue(server.contains("policyDenied"), server)
+        XCTAssertNotEqual(server.status, 0, server.output)
+        XCTAssertTrue(server.output.contains("policyDenied"), server.output)
         XCTAssertTrue(client.output.contains("policyDenied"), client.output)
     }
 }

@@ -23,14 +23,9 @@ public enum AuthenticatedConnector {
         context: Context, host: String, port: UInt16, configuration: ChannelConfiguration,
         resuming session: ResumableSession? = nil
     ) throws(ChannelError) -> AuthenticatedQueuePair {
-        let resources: ChannelResources
-        let prepared: PreparedQueuePair
-        do {
-            resources = try ChannelResources(context: context, configuration: configuration)
-            prepared = try resources.prepareQueuePair(configuration: configuration)
-        } catch { throw .verbs(error) }
+        let resources = try ChannelResources(context: context, configuration: configuration)
+        let prepared = try resources.prepareQueuePair(configuration: configuration)
         let local = prepared.endpoint
-        let gidIndex = prepared.gidIndex
         var token = [UInt8](repeating: 0, count: 16)
         randombytes_buf(&token, token.count)
 
@@ -50,13 +45,13 @@ public enum AuthenticatedConnector {
             }
         } catch { throw .verbs(error) }
         return try authenticate(qp: qp, resources: resources, local: local, remote: first.endpoint,
-            gidIndex: gidIndex, role: .initiator, configuration: configuration, session: session, sessionCache: nil)
+            role: .initiator, configuration: configuration, session: session, sessionCache: nil)
     }
 
     /// Runs the handshake on a connected QP and builds the channel, or tears the QP down.
     static func authenticate(
         qp: QueuePair, resources: ChannelResources, local: QueuePairEndpoint, remote: QueuePairEndpoint,
-        gidIndex: Int, role: ChannelBinding.Role, configuration: ChannelConfiguration, session: ResumableSession?,
+        role: ChannelBinding.Role, configuration: ChannelConfiguration, session: ResumableSession?,
         sessionCache: SessionCache?
     ) throws(ChannelError) -> AuthenticatedQueuePair {
         let peerRole: ChannelBinding.Role = role == .initiator ? .responder : .initiator

@@ -33,14 +33,9 @@ public final class AuthenticatedListener {
 
     /// Waits up to `timeout` for a client and authenticates it as the handshake responder.
     public func accept(timeout: Duration = .seconds(60)) throws(ChannelError) -> AuthenticatedQueuePair {
-        let resources: ChannelResources
-        let prepared: PreparedQueuePair
-        do {
-            resources = try ChannelResources(context: context, configuration: configuration)
-            prepared = try resources.prepareQueuePair(configuration: configuration)
-        } catch { throw .verbs(error) }
+        let resources = try ChannelResources(context: context, configuration: configuration)
+        let prepared = try resources.prepareQueuePair(configuration: configuration)
         let local = prepared.endpoint
-        let gidIndex = prepared.gidIndex
         let first: ExchangeMessage
         do {
             first = try listener.exchange(local: ExchangeMessage(endpoint: local), timeout: timeout)
@@ -58,6 +53,6 @@ public final class AuthenticatedListener {
             }
         } catch { throw .verbs(error) }
         return try AuthenticatedConnector.authenticate(qp: qp, resources: resources, local: local, remote: first.endpoint,
-            gidIndex: gidIndex, role: .responder, configuration: configuration, session: nil, sessionCache: sessions)
+            role: .responder, configuration: configuration, session: nil, sessionCache: sessions)
     }
 }

@@ -29,26 +29,34 @@ final class ChannelResources {
     private(set) var lastPostedSendSlot = 0
     private var sendsInFlight = 0
 
-    init(context: Context, configuration: ChannelConfiguration) throws(VerbsError) {
+    init(context: Context, configuration: ChannelConfiguration) throws(ChannelError) {
         slotSize = configuration.slotSize
         sendDepth = configuration.sendDepth
         receiveDepth = configuration.receiveDepth
-        pd = try context.makeProtectionDomain()
-        sendCompletions = try CompletionQueue(context: context, capacity: sendDepth + 1)
-        receiveCompletions = try CompletionQueue(context: context, capacity: receiveDepth + 1)
-        sendRing = try pd.allocateRegion(bytes: slotSize * sendDepth, access: [])
-        receiveRing = try pd.allocateRegion(bytes: slotSize * receiveDepth, access: .localWrite)
+        do {
+            pd = try context.makeProtectionDomain()
+            sendCompletions = try CompletionQueue(context: context, capacity: sendDepth + 1)
+            receiveCompletions = try CompletionQueue(context: context, capacity: receiveDepth + 1)
+            sendRing = try pd.allocateRegion(bytes: slotSize * sendDepth, access: [])
+            receiveRing = try pd.allocateRegion(bytes: slotSize * receiveDepth, access: .localWrite)
+        } catch {
+            throw .verbs(error)
+        }
     }
 
-    func prepareQueuePair(configuration: ChannelConfiguration) throws(VerbsError) -> PreparedQueuePair {
+    func prepareQueuePair(configuration: ChannelConfiguration) throws(ChannelError) -> PreparedQueuePair {
         var qp = QueuePairConfiguration(transport: .reliableConnection)
         qp.gidIndex = configuration.gidIndex
         qp.maxSendRequests = sendDepth + 4  // + alerts and invalidations
         qp.maxReceiveRequests = receiveDepth
         qp.accessFlags = []
         qp.maxInlineData = 0
-        return try pd.makeQueuePair(sendCompletionQueue: sendCompletions, receiveCompletionQueue: receiveCompletions,
-            configuration: qp)
+        do {
+            return try pd.makeQueuePair(sendCompletionQueue: sendCompletions, receiveCompletionQueue: receiveCompletions,
+                configuration: qp)
+        } catch {
+            throw .verbs(error)
+        }
     }
 
     func receiveRequest(slot: Int) -> ReceiveRequest {
