@@ -315,3 +315,84 @@ extension AuthenticatedChannelTests {
         XCTAssertEqual(receiver.receiveMetrics.failures.total, 0)
     }
 }
+
+extension AuthenticatedChannelTests {
+    /// ReDMArk's attacker: a QP of its own on the same device that knows the
+    /// victim's QPN and next expected PSN (here read from the device, the best
+    /// an attacker can do). Its forged message is received by the RC layer but
+    /// rejected by the MAC and never delivered; its RDMA WRITE with a guessed
+    /// rkey into the victim's receive buffer fails with a remote access error
+    /// and changes no byte, because an authenticated QP grants no remote access.
+    func testAttackerQueuePairCannotInjectOrWrite() throws {
+        let context = try DeviceTestSupport.openContext()
+        let cluster = try Cluster()
+        var server = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank0", policy: "allow domain cluster.test")
+        server.dataPath.failurePolicy = .dropAndCount
+        let client = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank1", policy: "allow domain cluster.test")
+        let (s, c) = try Self.establish(context: context, server: server, client: client)
+        let victim = try s.get()
+        let sender = try c.get()
+        try sender.send(Array("genuine".utf8))
+        XCTAssertEqual(try victim.receive(), Array("genuine".utf8))
+        try sender.flush()
+
+        // A forged frame: plausible header for the next sequence, no valid tag.
+        var frame = [UInt8](repeating: 0x5A, count: DataPathLimits.frameOverhead + 32)
+        frame[0] = DataPathLimits.wireVersion
+        frame[1] = victim.suite.rawValue
+        frame[2] = DataPathOpcode.send.rawValue
+        frame[3] = Direction.initiatorToResponder.rawValue
+        frame.replaceSubrange(4..<24, with: [0, 0, 0, 0] + bigEndian(victim.queuePair.number) + bigEndian(UInt32(32))
+            + [0, 0, 0, 0, 0, 0, 0, 1])
+        frame.replaceSubrange(24..<40, with: [UInt8](repeating: 0, count: 16))
+
+        // The attacker is blind: the victim's ACKs and NAKs go to its real peer,
+        // so the attacker's own request ends in an error whatever happened.
+        let injection = try AttackerQueuePair(context: context, aimedAt: victim.queuePair)
+        frame.withUnsafeBytes { injection.region.bytes.copyMemory(from: $0) }
+        try injection.queuePair.post(SendRequest(id: 1, operation: .send, element: injection.region.element(0..<frame.count)))
+        _ = try injection.completionQueue.poll(count: 1, timeout: .seconds(20))
+        XCTAssertThrowsError(try victim.receive(timeout: .seconds(3))) { error in
+            guard case ChannelError.timedOut = error else { return XCTFail("expected nothing delivered, got \(error)") }
+        }
+        XCTAssertEqual(victim.receiveMetrics.failures[.badTag], 1, "the forged frame reached the MAC: \(victim.receiveMetrics.failures)")
+        XCTAssertEqual(victim.receiveMetrics.messagesOpened, 1)
+
+        // An RDMA WRITE into the victim's receive ring with the ring's real key:
+        // the ring was registered for local access only and the QP grants none.
+        let target = victim.resources.receiveRing
+        let before = Array(UnsafeRawBufferPointer(rebasing: target.bytes[0..<4096]))
+        let overwrite = try AttackerQueuePair(context: context, aimedAt: victim.queuePair)
+        try overwrite.queuePair.post(SendRequest(id: 2, operation: .write(RemoteMemory(address: target.address, rkey: target.rkey, length: 64)),
+            element: overwrite.region.element(0..<64)))
+        let wc = try overwrite.completionQueue.poll(count: 1, timeout: .seconds(20))[0]
+        XCTAssertNotEqual(wc.status, .success)
+        XCTAssertEqual(Array(UnsafeRawBufferPointer(rebasing: target.bytes[0..<4096])), before, "no byte may change")
+        XCTAssertEqual(victim.receiveMetrics.messagesOpened, 1, "nothing more was delivered")
+    }
+}
+
+/// A QP of the attacker's own on the victim's device, connected to the
+/// victim's QPN with the PSN the victim expects next (read from the device:
+/// the best an attacker who predicts PSNs can do).
+struct AttackerQueuePair {
+    let queuePair: QueuePair
+    let completionQueue: CompletionQueue
+    let region: MemoryRegion
+
+    init(context: Context, aimedAt victim: QueuePair) throws {
+        let pd = try context.makeProtectionDomain()
+        completionQueue = try CompletionQueue(context: context, capacity: 16)
+        var configuration = DeviceTestSupport.configuration()
+        configuration.initialPSN = try victim.packetSequenceNumbers().expectedReceive
+        let prepared = try pd.makeQueuePair(completionQueue: completionQueue, configuration: configuration)
+        let target = QueuePairEndpoint(queuePairNumber: victim.number, packetSequenceNumber: 0,
+            gid: prepared.endpoint.gid, lid: prepared.endpoint.lid, mtu: prepared.endpoint.mtu)
+        queuePair = try prepared.connect(to: target, parameters: .shortRetry)
+        region = try pd.allocateRegion(bytes: 4096)
+    }
+}
+
+private func bigEndian(_ value: UInt32) -> [UInt8] {
+    withUnsafeBytes(of: value.bigEndian) { Array($0) }
+}

@@ -31,7 +31,9 @@ public struct PreparedQueuePair: ~Copyable, Sendable {
             entry = try context.defaultGid(port: port.number)
         }
         gidIndex = entry.index
-        endpoint = QueuePairEndpoint(queuePairNumber: handle.number, packetSequenceNumber: Self.randomPSN(),
+        let psn = handle.configuration.initialPSN ?? Self.randomPSN()
+        precondition(psn <= 0xFF_FFFF, "a PSN is 24 bits")
+        endpoint = QueuePairEndpoint(queuePairNumber: handle.number, packetSequenceNumber: psn,
             gid: entry.gid, lid: port.lid, mtu: port.activeMTU)
     }
 

@@ -21,6 +21,9 @@ public struct QueuePairConfiguration: Sendable {
     public var qkey: UInt32 = 0x1111_1111
     /// Responder rights for RC (remote write/read/atomic).
     public var accessFlags: AccessFlags = [.localWrite, .remoteWrite, .remoteRead]
+    /// The initial send PSN (24 bits); nil draws a random one, which is what
+    /// production code wants. Fixed values are for tests and reproductions.
+    public var initialPSN: UInt32? = nil
     /// The longest chain one `post` call accepts; the QP preallocates WR and SGE storage for it.
     public var maxChainLength: Int = 16
 
