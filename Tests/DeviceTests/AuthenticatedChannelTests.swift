@@ -384,7 +384,7 @@ struct AttackerQueuePair {
         let pd = try context.makeProtectionDomain()
         completionQueue = try CompletionQueue(context: context, capacity: 16)
         var configuration = DeviceTestSupport.configuration()
-        configuration.initialPSN = try victim.packetSequenceNumbers().expectedReceive
+        configuration.initialPSN = try victim.connectedPath().expectedReceivePSN
         let prepared = try pd.makeQueuePair(completionQueue: completionQueue, configuration: configuration)
         let target = QueuePairEndpoint(queuePairNumber: victim.number, packetSequenceNumber: 0,
             gid: prepared.endpoint.gid, lid: prepared.endpoint.lid, mtu: prepared.endpoint.mtu)
@@ -395,4 +395,59 @@ struct AttackerQueuePair {
 
 private func bigEndian(_ value: UInt32) -> [UInt8] {
     withUnsafeBytes(of: value.bigEndian) { Array($0) }
+}
+
+extension AuthenticatedChannelTests {
+    /// The same handshake over librdmacm's connect/accept: both ends bind the
+    /// PSNs librdmacm chose, traffic flows, and a denied peer is refused.
+    func testRDMACMPathAuthenticatesAndRefuses() throws {
+        guard let ip = DeviceTestSupport.ipv4 else {
+            return XCTFail("FABRICAUTH_IPV4 is not set; \(DeviceTestSupport.howToGetOne)")
+        }
+        _ = try DeviceTestSupport.openContext()
+        let cluster = try Cluster()
+        let server = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank0", policy: "allow prefix spiffe://cluster.test/trainer")
+        let client = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank1", policy: "allow domain cluster.test")
+        let listener = CMListenerBox(try AuthenticatedCMListener(address: ip, configuration: server))
+
+        func run(_ client: ChannelConfiguration) -> (Result<AuthenticatedQueuePair, ChannelError>, Result<AuthenticatedQueuePair, ChannelError>) {
+            let done = DispatchSemaphore(value: 0)
+            let port = listener.listener.port
+            Thread.detachNewThread {
+                listener.result = Result { () throws(ChannelError) in try listener.listener.accept(timeout: .seconds(30)) }
+                done.signal()
+            }
+            let connected = Result { () throws(ChannelError) in
+                try AuthenticatedCMConnection.connect(host: ip, port: port, configuration: client)
+            }
+            done.wait()
+            return (listener.result!, connected)
+        }
+
+        let (s, c) = run(client)
+        let passive = try s.get()
+        let active = try c.get()
+        XCTAssertEqual(passive.peer.spiffeID.description, "spiffe://cluster.test/trainer/rank1")
+        XCTAssertEqual(active.peer.spiffeID.description, "spiffe://cluster.test/trainer/rank0")
+        for size in [1, 1500, 8192] {
+            let message = [UInt8](repeating: UInt8(size & 0xff), count: size)
+            try active.send(message)
+            XCTAssertEqual(try passive.receive(), message)
+            try passive.send(message)
+            XCTAssertEqual(try active.receive(), message)
+        }
+
+        let outsider = try cluster.configuration(id: "spiffe://cluster.test/inference/web", policy: "allow domain cluster.test")
+        let (refused, outsiderSide) = run(outsider)
+        guard case .failure(.handshake(let serverError)) = refused else { return XCTFail("listener accepted a denied peer: \(refused)") }
+        XCTAssertEqual(serverError.code, .policyDenied, "\(serverError)")
+        guard case .failure(.handshake(let clientError)) = outsiderSide else { return XCTFail("denied peer: \(outsiderSide)") }
+        XCTAssertEqual(clientError.remoteCode, .policyDenied, "\(clientError)")
+    }
+}
+
+private final class CMListenerBox: @unchecked Sendable {
+    let listener: AuthenticatedCMListener
+    var result: Result<AuthenticatedQueuePair, ChannelError>?
+    init(_ listener: AuthenticatedCMListener) { self.listener = listener }
 }

@@ -52,7 +52,7 @@ public enum AuthenticatedConnector {
     static func authenticate(
         qp: QueuePair, resources: ChannelResources, local: QueuePairEndpoint, remote: QueuePairEndpoint,
         role: ChannelBinding.Role, configuration: ChannelConfiguration, session: ResumableSession?,
-        sessionCache: SessionCache?
+        sessionCache: SessionCache?, firstMessage: [UInt8]? = nil
     ) throws(ChannelError) -> AuthenticatedQueuePair {
         let peerRole: ChannelBinding.Role = role == .initiator ? .responder : .initiator
         var lookup: (@Sendable ([UInt8]) -> ResumableSession?)?
@@ -69,7 +69,8 @@ public enum AuthenticatedConnector {
         let machine = session.map { HandshakeMachine(resuming: $0, configuration: handshakeConfiguration) }
             ?? HandshakeMachine(configuration: handshakeConfiguration)
         do throws(ChannelError) {
-            let result = try InBandHandshake.run(machine, over: qp, resources: resources, timeout: configuration.setupTimeout)
+            let result = try InBandHandshake.run(machine, over: qp, resources: resources, timeout: configuration.setupTimeout,
+                firstMessage: firstMessage)
             configuration.log?("authenticated \(result.peer.identity) on QP \(qp.number) (suite \(result.suite)\(result.resumed ? ", resumed" : ""))")
             if !result.resumed { sessionCache?.insert(result.session) }
             return try AuthenticatedQueuePair(queuePair: qp, resources: resources, result: result, configuration: configuration)

@@ -44,16 +44,22 @@ final class ChannelResources {
         }
     }
 
-    func prepareQueuePair(configuration: ChannelConfiguration) throws(ChannelError) -> PreparedQueuePair {
+    /// The QP this channel needs: RC, no remote access rights, no inline data
+    /// (frames are read from the registered ring).
+    func queuePairConfiguration(_ configuration: ChannelConfiguration) -> QueuePairConfiguration {
         var qp = QueuePairConfiguration(transport: .reliableConnection)
         qp.gidIndex = configuration.gidIndex
         qp.maxSendRequests = sendDepth + 4  // + alerts and invalidations
         qp.maxReceiveRequests = receiveDepth
         qp.accessFlags = []
         qp.maxInlineData = 0
+        return qp
+    }
+
+    func prepareQueuePair(configuration: ChannelConfiguration) throws(ChannelError) -> PreparedQueuePair {
         do {
             return try pd.makeQueuePair(sendCompletionQueue: sendCompletions, receiveCompletionQueue: receiveCompletions,
-                configuration: qp)
+                configuration: queuePairConfiguration(configuration))
         } catch {
             throw .verbs(error)
         }

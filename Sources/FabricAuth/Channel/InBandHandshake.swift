@@ -8,15 +8,21 @@ import Verbs
 /// unauthenticated peer can do is send messages the machine rejects.
 enum InBandHandshake {
     static func run(
-        _ machine: HandshakeMachine, over qp: QueuePair, resources: ChannelResources, timeout: Duration
+        _ machine: HandshakeMachine, over qp: QueuePair, resources: ChannelResources, timeout: Duration,
+        firstMessage: [UInt8]? = nil
     ) throws(ChannelError) -> HandshakeResult {
         let deadline = ChannelClock.deadline(after: timeout)
         var output: HandshakeOutput
         if machine.role == .initiator {
             output = machine.start(now: ChannelClock.wall())
         } else {
-            output = machine.receive(try receive(qp: qp, resources: resources, machine: machine, deadline: deadline),
-                now: ChannelClock.wall())
+            let first: [UInt8]
+            if let firstMessage {
+                first = firstMessage
+            } else {
+                first = try receive(qp: qp, resources: resources, machine: machine, deadline: deadline)
+            }
+            output = machine.receive(first, now: ChannelClock.wall())
         }
         while true {
             switch output {

@@ -32,16 +32,6 @@ public final class QueuePair: @unchecked Sendable {
     /// The state the device reports now (`ibv_query_qp`).
     public func state() throws(VerbsError) -> QueuePairState { try handle.queryState() }
 
-    /// The PSNs the device holds now (`ibv_query_qp` with IBV_QP_SQ_PSN and
-    /// IBV_QP_RQ_PSN): the next PSN this QP sends and the next it expects.
-    /// A diagnostic, and what an on-path attacker must predict (ReDMArk).
-    public func packetSequenceNumbers() throws(VerbsError) -> (send: UInt32, expectedReceive: UInt32) {
-        var attr = ibv_qp_attr()
-        var initAttr = ibv_qp_init_attr()
-        let mask = Int32(IBV_QP_SQ_PSN.rawValue | IBV_QP_RQ_PSN.rawValue)
-        try VerbsCall.check("ibv_query_qp", .returnsErrno) { ibv_query_qp(handle.pointer, &attr, mask, &initAttr) }
-        return (attr.sq_psn, attr.rq_psn)
-    }
 
     /// Forces the QP into ERR (IB spec 10.3.1: allowed from any state):
     /// outstanding requests complete with IBV_WC_WR_FLUSH_ERR.

@@ -1,0 +1,98 @@
+import Handshake
+import Verbs
+
+/// Authenticated queue pairs over librdmacm's connect/accept instead of the
+/// TCP exchange: rdma_cm resolves the address and route, creates the QP and
+/// moves it to RTS; the handshake then runs in-band exactly as on the TCP path.
+///
+/// Channel binding needs each side's initial PSN, which librdmacm chooses and
+/// does not report. The QP reports its *current* PSNs (`ConnectedPath`), so
+/// the order of speaking makes them exact: the listener (the handshake's
+/// initiator) reads both PSNs as soon as the connection is established, while
+/// the connecting side is still silent; the connecting side (the responder)
+/// reads its QP after M1 has arrived and subtracts M1's packets from the
+/// expected receive PSN, since M1 is the only thing the peer has sent.
+/// Handshake messages are 66 bytes and more, too large for rdma_cm's 56-byte
+/// REQ private data (docs/protocol.md section 11), hence in-band.
+public enum AuthenticatedCMConnection {
+    /// The active side: `rdma_connect` to a ``AuthenticatedCMListener`` at `host:port`.
+    public static func connect(host: String, port: UInt16, configuration: ChannelConfiguration) throws(ChannelError) -> AuthenticatedQueuePair {
+        let deadline = ChannelClock.deadline(after: configuration.setupTimeout)
+        let outgoing: OutgoingConnection
+        do { outgoing = try OutgoingConnection(host: host, port: port, timeout: configuration.setupTimeout) } catch { throw .verbs(error) }
+        let resources = try ChannelResources(context: outgoing.context, configuration: configuration)
+        let qp: QueuePair
+        do {
+            let connection = try outgoing.connect(pd: resources.pd, sendCompletionQueue: resources.sendCompletions,
+                receiveCompletionQueue: resources.receiveCompletions, configuration: resources.queuePairConfiguration(configuration),
+                receives: resources.allReceiveRequests)
+            try connection.waitEstablished(timeout: configuration.setupTimeout)
+            qp = connection.queuePair
+        } catch { throw .verbs(error) }
+
+        let (slot, length) = try resources.nextReceive(deadline: deadline)
+        let first = Array(UnsafeRawBufferPointer(rebasing: resources.receiveSlot(slot)[0..<length]))
+        do { try qp.post(resources.receiveRequest(slot: slot)) } catch { throw .verbs(error) }
+        let path: ConnectedPath
+        do { path = try qp.connectedPath() } catch { throw .verbs(error) }
+        let mtu = path.pathMTU.bytes
+        let packets = UInt32(max(1, (length + mtu - 1) / mtu))
+        let peerInitialPSN = (path.expectedReceivePSN &- packets) & 0xFF_FFFF
+        let (local, remote) = try endpoints(of: path, context: outgoing.context, remotePSN: peerInitialPSN)
+        return try AuthenticatedConnector.authenticate(qp: qp, resources: resources, local: local, remote: remote,
+            role: .responder, configuration: configuration, session: nil, sessionCache: nil, firstMessage: first)
+    }
+
+    /// This side's and the peer's endpoint as the handshake binds them.
+    static func endpoints(of path: ConnectedPath, context: Context, remotePSN: UInt32)
+        throws(ChannelError) -> (local: QueuePairEndpoint, remote: QueuePairEndpoint)
+    {
+        let entry: GidEntry?
+        do { entry = try context.gidEntry(index: path.sourceGidIndex) } catch { throw .verbs(error) }
+        guard let localGid = entry?.gid else {
+            throw .protocolViolation("rdma_cm chose source GID index \(path.sourceGidIndex), which the device does not list")
+        }
+        let local = QueuePairEndpoint(queuePairNumber: path.queuePairNumber, packetSequenceNumber: path.sendPSN,
+            gid: localGid, lid: 0, mtu: path.pathMTU)
+        let remote = QueuePairEndpoint(queuePairNumber: path.destinationQueuePairNumber, packetSequenceNumber: remotePSN,
+            gid: path.remoteGid, lid: 0, mtu: path.pathMTU)
+        return (local, remote)
+    }
+}
+
+/// The passive side of ``AuthenticatedCMConnection``: an rdma_cm listener
+/// whose `accept` authenticates each connection as the handshake initiator.
+public final class AuthenticatedCMListener {
+    public let configuration: ChannelConfiguration
+    private let listener: ConnectionListener
+
+    /// The rdma_cm port (useful when `port` was 0).
+    public var port: UInt16 { listener.port }
+
+    /// Listens on `address` (an address of an RDMA netdev, e.g. the rxe0's) and `port`.
+    public init(address: String, port: UInt16 = 0, configuration: ChannelConfiguration) throws(ChannelError) {
+        self.configuration = configuration
+        do { listener = try ConnectionListener(address: address, port: port) } catch { throw .verbs(error) }
+    }
+
+    public func accept(timeout: Duration = .seconds(60)) throws(ChannelError) -> AuthenticatedQueuePair {
+        let request: IncomingConnection
+        do { request = try listener.nextRequest(timeout: timeout) } catch { throw .verbs(error) }
+        let resources = try ChannelResources(context: request.context, configuration: configuration)
+        let qp: QueuePair
+        do {
+            let connection = try request.accept(pd: resources.pd, sendCompletionQueue: resources.sendCompletions,
+                receiveCompletionQueue: resources.receiveCompletions, configuration: resources.queuePairConfiguration(configuration),
+                receives: resources.allReceiveRequests)
+            try connection.waitEstablished(timeout: configuration.setupTimeout)
+            qp = connection.queuePair
+        } catch { throw .verbs(error) }
+        // Nothing has moved yet: the peer waits for M1, so both PSNs are the initial ones.
+        let path: ConnectedPath
+        do { path = try qp.connectedPath() } catch { throw .verbs(error) }
+        let (local, remote) = try AuthenticatedCMConnection.endpoints(of: path, context: request.context,
+            remotePSN: path.expectedReceivePSN)
+        return try AuthenticatedConnector.authenticate(qp: qp, resources: resources, local: local, remote: remote,
+            role: .initiator, configuration: configuration, session: nil, sessionCache: nil)
+    }
+}
