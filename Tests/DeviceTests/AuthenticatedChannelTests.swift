@@ -66,11 +66,17 @@ final class AuthenticatedChannelTests: XCTestCase {
     func testHappyPathMessagesBothWays() throws {
         let context = try DeviceTestSupport.openContext()
         let cluster = try Cluster()
-        let server = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank0", policy: "allow prefix spiffe://cluster.test/trainer")
-        let client = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank1", policy: "allow id spiffe://cluster.test/trainer/rank0")
+        var server = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank0", policy: "allow prefix spiffe://cluster.test/trainer")
+        var client = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank1", policy: "allow id spiffe://cluster.test/trainer/rank0")
+        server.handshakePayload = Array("rank0's memory-window keys".utf8)
+        client.handshakePayload = Array("rank1's memory-window keys".utf8)
         let (s, c) = try Self.establish(context: context, server: server, client: client)
         let responder = try s.get()
         let initiator = try c.get()
+        XCTAssertEqual(initiator.peerPayload, server.handshakePayload, "the payload travels inside the handshake")
+        XCTAssertEqual(responder.peerPayload, client.handshakePayload)
+        XCTAssertEqual(server.handshakeCounters.snapshot().fullCompleted, 1)
+        XCTAssertEqual(client.handshakeCounters.snapshot().fullCompleted, 1)
         XCTAssertEqual(responder.peer.spiffeID.description, "spiffe://cluster.test/trainer/rank1")
         XCTAssertEqual(initiator.peer.spiffeID.description, "spiffe://cluster.test/trainer/rank0")
         XCTAssertEqual(responder.suite, initiator.suite)
@@ -105,6 +111,7 @@ final class AuthenticatedChannelTests: XCTestCase {
         let (s, c) = try Self.establish(context: context, server: server, client: impostor)
         guard case .failure(.handshake(let serverError)) = s else { return XCTFail("server accepted an impostor: \(s)") }
         XCTAssertEqual(serverError.code, .peerRejected, "\(serverError)")
+        XCTAssertEqual(server.handshakeCounters.snapshot()[.peerRejected], 1, "refusals are counted by reason")
         XCTAssertEqual(serverError.rejection?.reason, .untrustedIssuer, "\(serverError)")
         guard case .failure(.handshake(let clientError)) = c else { return XCTFail("impostor: \(c)") }
         XCTAssertEqual(clientError.code, .peerAborted, "\(clientError)")
@@ -450,4 +457,67 @@ private final class CMListenerBox: @unchecked Sendable {
     let listener: AuthenticatedCMListener
     var result: Result<AuthenticatedQueuePair, ChannelError>?
     init(_ listener: AuthenticatedCMListener) { self.listener = listener }
+}
+
+extension AuthenticatedChannelTests {
+    /// A peer that completes the TCP exchange and connects its QP, then goes
+    /// silent: the initiator gives up within its setup timeout with a specific
+    /// error, counts it, and its QP ends in ERROR.
+    func testPeerVanishingMidHandshakeTimesOut() throws {
+        let context = try DeviceTestSupport.openContext()
+        let cluster = try Cluster()
+        var client = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank1", policy: "allow domain cluster.test")
+        client.setupTimeout = .seconds(3)
+        // The silent peer: plain verbs, the same two exchanges, never a reply.
+        let exchange = try EndpointExchangeListener(address: "127.0.0.1")
+        let pd = try context.makeProtectionDomain()
+        let cq = try CompletionQueue(context: context, capacity: 16)
+        let region = try pd.allocateRegion(bytes: 64 * 1024)
+        var qc = DeviceTestSupport.configuration()
+        qc.accessFlags = []
+        let silent = SilentPeer(prepared: try pd.makeQueuePair(completionQueue: cq, configuration: qc), exchange: exchange,
+            receive: ReceiveRequest(id: 1, element: region.element(0..<region.length)))
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            silent.run()
+            done.signal()
+        }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let result = Result { () throws(ChannelError) in
+            try AuthenticatedConnector.connect(context: context, host: "127.0.0.1", port: exchange.port, configuration: client)
+        }
+        let elapsed = start.duration(to: clock.now)
+        done.wait()
+        guard case .failure(let error) = result else { return XCTFail("connected to a silent peer") }
+        switch error {
+        case .handshake(let e): XCTAssertEqual(e.code, .timeout, "\(e)")
+        case .timedOut: break
+        default: XCTFail("expected a timeout, got \(error)")
+        }
+        XCTAssertLessThan(elapsed, .seconds(10), "gave up within a few seconds of its 3 s setup timeout")
+        XCTAssertNotNil(silent.qp, "the silent peer did connect its QP")
+    }
+}
+
+/// Answers both endpoint exchanges and connects an RC QP, then never speaks.
+private final class SilentPeer: @unchecked Sendable {
+    var prepared: PreparedQueuePair?
+    let exchange: EndpointExchangeListener
+    let receive: ReceiveRequest
+    var qp: QueuePair?
+
+    init(prepared: consuming PreparedQueuePair, exchange: EndpointExchangeListener, receive: ReceiveRequest) {
+        self.prepared = consume prepared
+        self.exchange = exchange
+        self.receive = receive
+    }
+
+    func run() {
+        guard let prepared = prepared.take() else { return }
+        let local = prepared.endpoint
+        guard let first = try? exchange.exchange(local: ExchangeMessage(endpoint: local), timeout: .seconds(10)) else { return }
+        qp = try? prepared.connect(to: first.endpoint, receives: [receive])
+        _ = try? exchange.exchange(local: ExchangeMessage(endpoint: local), timeout: .seconds(10))
+    }
 }

@@ -64,7 +64,9 @@ public enum AuthenticatedConnector {
             localBinding: ChannelBinding(local, role: role),
             expectedRemoteBinding: ChannelBinding(remote, role: peerRole),
             suites: configuration.suites,
+            payload: configuration.handshakePayload,
             timeout: configuration.setupTimeout,
+            counters: configuration.handshakeCounters,
             sessionLookup: lookup)
         let machine = session.map { HandshakeMachine(resuming: $0, configuration: handshakeConfiguration) }
             ?? HandshakeMachine(configuration: handshakeConfiguration)

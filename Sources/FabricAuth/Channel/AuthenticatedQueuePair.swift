@@ -25,6 +25,8 @@ public final class AuthenticatedQueuePair {
     public let queuePair: QueuePair
     /// The session other QPs to the same peer can resume from.
     public let session: ResumableSession
+    /// What the peer sent inside the handshake (`ChannelConfiguration.handshakePayload`).
+    public let peerPayload: [UInt8]
 
     let resources: ChannelResources
     let configuration: ChannelConfiguration
@@ -59,6 +61,7 @@ public final class AuthenticatedQueuePair {
         self.suite = suite
         self.resumed = result.resumed
         self.session = result.session
+        self.peerPayload = result.peerPayload
         self.queuePair = queuePair
         self.resources = resources
         self.configuration = configuration

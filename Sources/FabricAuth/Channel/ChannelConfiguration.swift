@@ -27,6 +27,13 @@ public struct ChannelConfiguration: Sendable {
     public var setupTimeout: Duration = .seconds(10)
     /// RC transport parameters.
     public var connection = ConnectionParameters()
+    /// Sent to the peer inside the handshake, encrypted, only once the peer is
+    /// authenticated and authorised (e.g. memory-window keys); at most
+    /// `HandshakeLimits.maxPayloadSize` bytes.
+    public var handshakePayload: [UInt8] = []
+    /// Counts completed handshakes and failures by reason; share one instance
+    /// across channels to watch a whole process.
+    public var handshakeCounters = HandshakeCounters()
     /// Where decisions and failures are reported (one line each).
     public var log: (@Sendable (String) -> Void)?
 
