@@ -37,6 +37,19 @@ final class AuthenticatedChannelTests: XCTestCase {
         }
     }
 
+    /// A connected pair in one trust domain whose policies allow each other;
+    /// `configure` adjusts the responder's configuration first.
+    static func connectedPair(
+        context: Context, configure: (inout ChannelConfiguration) -> Void = { _ in }
+    ) throws -> (responder: AuthenticatedQueuePair, initiator: AuthenticatedQueuePair) {
+        let cluster = try Cluster()
+        var server = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank0", policy: "allow domain cluster.test")
+        configure(&server)
+        let client = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank1", policy: "allow domain cluster.test")
+        let (s, c) = try establish(context: context, server: server, client: client)
+        return (try s.get(), try c.get())
+    }
+
     /// Runs `accept` on another thread while this one connects; returns both outcomes.
     static func establish(
         context: Context, server: ChannelConfiguration, client: ChannelConfiguration
@@ -195,13 +208,7 @@ extension AuthenticatedChannelTests {
     /// (drop-and-count policy).
     func testInjectedFramesAreRejectedAndCounted() throws {
         let context = try DeviceTestSupport.openContext()
-        let cluster = try Cluster()
-        var server = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank0", policy: "allow domain cluster.test")
-        server.dataPath.failurePolicy = .dropAndCount
-        let client = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank1", policy: "allow domain cluster.test")
-        let (s, c) = try Self.establish(context: context, server: server, client: client)
-        let victim = try s.get()
-        let sender = try c.get()
+        let (victim, sender) = try Self.connectedPair(context: context) { $0.dataPath.failurePolicy = .dropAndCount }
 
         let genuine = Array("genuine gradient shard".utf8)
         try sender.send(genuine)
@@ -244,12 +251,7 @@ extension AuthenticatedChannelTests {
     /// receiver reports the reason, nothing is delivered, the QP is in ERROR.
     func testForgedFrameTearsDownUnderFatalPolicy() throws {
         let context = try DeviceTestSupport.openContext()
-        let cluster = try Cluster()
-        let server = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank0", policy: "allow domain cluster.test")
-        let client = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank1", policy: "allow domain cluster.test")
-        let (s, c) = try Self.establish(context: context, server: server, client: client)
-        let victim = try s.get()
-        let sender = try c.get()
+        let (victim, sender) = try Self.connectedPair(context: context)
         let payload = [UInt8](repeating: 0x42, count: 100)
         try sender.send(payload)
         XCTAssertEqual(try victim.receive(), payload)
@@ -327,31 +329,22 @@ extension AuthenticatedChannelTests {
     /// ReDMArk's attacker: a QP of its own on the same device that knows the
     /// victim's QPN and next expected PSN (here read from the device, the best
     /// an attacker can do). Its forged message is received by the RC layer but
-    /// rejected by the MAC and never delivered; its RDMA WRITE with a guessed
-    /// rkey into the victim's receive buffer fails with a remote access error
-    /// and changes no byte, because an authenticated QP grants no remote access.
+    /// rejected by the MAC and never delivered; its RDMA WRITE into the victim's
+    /// receive buffer, even with that buffer's real key, fails and changes no
+    /// byte, because an authenticated QP and its memory grant no remote access.
     func testAttackerQueuePairCannotInjectOrWrite() throws {
         let context = try DeviceTestSupport.openContext()
-        let cluster = try Cluster()
-        var server = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank0", policy: "allow domain cluster.test")
-        server.dataPath.failurePolicy = .dropAndCount
-        let client = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank1", policy: "allow domain cluster.test")
-        let (s, c) = try Self.establish(context: context, server: server, client: client)
-        let victim = try s.get()
-        let sender = try c.get()
+        let (victim, sender) = try Self.connectedPair(context: context) { $0.dataPath.failurePolicy = .dropAndCount }
         try sender.send(Array("genuine".utf8))
         XCTAssertEqual(try victim.receive(), Array("genuine".utf8))
         try sender.flush()
 
-        // A forged frame: plausible header for the next sequence, no valid tag.
+        // A forged frame: a well-formed header for the next sequence, no valid tag.
         var frame = [UInt8](repeating: 0x5A, count: DataPathLimits.frameOverhead + 32)
-        frame[0] = DataPathLimits.wireVersion
-        frame[1] = victim.suite.rawValue
-        frame[2] = DataPathOpcode.send.rawValue
-        frame[3] = Direction.initiatorToResponder.rawValue
-        frame.replaceSubrange(4..<24, with: [0, 0, 0, 0] + bigEndian(victim.queuePair.number) + bigEndian(UInt32(32))
-            + [0, 0, 0, 0, 0, 0, 0, 1])
-        frame.replaceSubrange(24..<40, with: [UInt8](repeating: 0, count: 16))
+        frame.withUnsafeMutableBytes { f in
+            MessageHeader(suite: victim.suite, opcode: .send, direction: .initiatorToResponder, epoch: 0,
+                qpn: victim.queuePair.number, length: 32, sequence: 1).encode(to: f.baseAddress!)
+        }
 
         // The attacker is blind: the victim's ACKs and NAKs go to its real peer,
         // so the attacker's own request ends in an error whatever happened.
@@ -398,10 +391,6 @@ struct AttackerQueuePair {
         queuePair = try prepared.connect(to: target, parameters: .shortRetry)
         region = try pd.allocateRegion(bytes: 4096)
     }
-}
-
-private func bigEndian(_ value: UInt32) -> [UInt8] {
-    withUnsafeBytes(of: value.bigEndian) { Array($0) }
 }
 
 extension AuthenticatedChannelTests {

@@ -46,9 +46,10 @@ public struct MessageHeader: Sendable, Equatable {
         static let length = 12, sequence = 16, remoteAddress = 24, rkey = 32, reserved = 36
     }
 
-    /// Writes the 40 header bytes at `p` (unaligned stores are fine).
+    /// Writes the 40 header bytes at `p` (unaligned stores are fine). Public
+    /// for tools that build frames by hand (the demo's forged message).
     @inline(__always)
-    func encode(to p: UnsafeMutableRawPointer) {
+    public func encode(to p: UnsafeMutableRawPointer) {
         p.storeBytes(of: DataPathLimits.wireVersion, toByteOffset: Offset.version, as: UInt8.self)
         p.storeBytes(of: suite.rawValue, toByteOffset: Offset.suite, as: UInt8.self)
         p.storeBytes(of: opcode.rawValue, toByteOffset: Offset.opcode, as: UInt8.self)
