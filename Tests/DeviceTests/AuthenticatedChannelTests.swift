@@ -510,3 +510,45 @@ private final class SilentPeer: @unchecked Sendable {
         _ = try? exchange.exchange(local: ExchangeMessage(endpoint: local), timeout: .seconds(10))
     }
 }
+
+extension AuthenticatedChannelTests {
+    /// Revocation reaches channels already established: the next rekey of the
+    /// sending direction rechecks the peer and closes the channel, and an
+    /// explicit recheck (what a SIGHUP reload would trigger) does the same.
+    func testRevocationClosesEstablishedChannelsAtRekeyAndOnRecheck() throws {
+        let context = try DeviceTestSupport.openContext()
+        let revocations = RevocationStore()
+        let cluster = try Cluster(revocations: revocations)
+        var server = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank0", policy: "allow domain cluster.test")
+        server.dataPath.rekeyAfterMessages = 2
+        let client = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank1", policy: "allow domain cluster.test")
+        let listener = try AuthenticatedListener(context: context, configuration: server, address: "127.0.0.1")
+        let (s1, c1) = try Self.establish(context: context, listener: listener, client: client)
+        let rekeying = try s1.get()
+        let peerOfRekeying = try c1.get()
+        let (s2, _) = try Self.establish(context: context, listener: listener, client: client)
+        let rechecked = try s2.get()
+
+        try rekeying.send([1])
+        XCTAssertEqual(try peerOfRekeying.receive(), [1])
+        var denied = RevocationList()
+        denied.add(fingerprint: Fingerprint(der: client.credential.chainDER[0]), entry: "compromised node")
+        revocations.replace(with: denied)
+
+        try rekeying.send([2])  // still epoch 0
+        XCTAssertThrowsError(try rekeying.send([3])) { error in  // epoch 1: rechecked, refused
+            guard case ChannelError.peerNoLongerValid(let why) = error else { return XCTFail("\(error)") }
+            XCTAssertTrue(why.contains("revoked"), why)
+        }
+        XCTAssertFalse(rekeying.isOpen)
+        XCTAssertThrowsError(try rekeying.send([4])) { error in
+            guard case ChannelError.closed = error else { return XCTFail("\(error)") }
+        }
+
+        XCTAssertThrowsError(try rechecked.revalidatePeer()) { error in
+            guard case ChannelError.peerNoLongerValid = error else { return XCTFail("\(error)") }
+        }
+        XCTAssertFalse(rechecked.isOpen)
+        XCTAssertEqual(try rechecked.queuePair.state(), .error)
+    }
+}

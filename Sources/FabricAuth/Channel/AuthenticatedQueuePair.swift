@@ -1,4 +1,5 @@
 import CSodium
+import Foundation
 import Handshake
 import Identity
 import Verbs
@@ -33,6 +34,8 @@ public final class AuthenticatedQueuePair {
     private var sender: DataPathSender
     private var receiver: DataPathReceiver
     private var closed = false
+    /// The epoch of the last sealed message; a new epoch triggers a recheck of the peer.
+    private var checkedEpoch: UInt32 = 0
 
     init(queuePair: QueuePair, resources: ChannelResources, result: consuming HandshakeResult,
          configuration: ChannelConfiguration) throws(ChannelError) {
@@ -99,7 +102,26 @@ public final class AuthenticatedQueuePair {
         } catch {
             throw .dataPath(error)
         }
+        if sealed.epoch != checkedEpoch {
+            // A rekey is where a long-lived channel meets revocation and expiry:
+            // refuse to carry on under a peer that is no longer valid.
+            checkedEpoch = sealed.epoch
+            try revalidatePeer()
+        }
         try resources.postSend(slot: slot, length: sealed.frameLength, on: queuePair)
+    }
+
+    /// Checks the peer's certificate chain again (validity, trust anchor still
+    /// in the bundle, deny list) and closes the channel when it fails. Cheap
+    /// (no signature checks); call it after reloading the deny list, e.g. on
+    /// SIGHUP. Also runs on every rekey of the sending direction.
+    public func revalidatePeer(at now: Date = Date()) throws(ChannelError) {
+        guard !closed else { throw .closed }
+        if let rejection = configuration.verifier.recheck(peer, at: now) {
+            configuration.log?("closing channel to \(peer.spiffeID): \(rejection.rule): \(rejection)")
+            close()
+            throw .peerNoLongerValid("\(rejection.rule): \(rejection)")
+        }
     }
 
     public func send(_ payload: [UInt8], timeout: Duration = .seconds(10)) throws(ChannelError) {

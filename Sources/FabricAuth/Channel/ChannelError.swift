@@ -12,6 +12,9 @@ public enum ChannelError: Error, Sendable, CustomStringConvertible {
     case rejected(RejectReason, tornDown: Bool)
     /// The data path refused to seal (payload too large, epochs used up).
     case dataPath(DataPathError)
+    /// The peer's certificate was revoked, expired, or its CA left the trust
+    /// bundle after the channel was set up; the channel has been closed.
+    case peerNoLongerValid(String)
     /// Nothing arrived before the deadline.
     case timedOut(String)
     /// The peer's exchange did not follow the protocol.
@@ -25,6 +28,7 @@ public enum ChannelError: Error, Sendable, CustomStringConvertible {
         case .handshake(let e): "\(e)"
         case .rejected(let r, let down): "message rejected (\(r))\(down ? "; queue pair torn down" : "; dropped")"
         case .dataPath(let e): "data path: \(e)"
+        case .peerNoLongerValid(let why): "peer no longer valid, channel closed: \(why)"
         case .timedOut(let what): "timed out: \(what)"
         case .protocolViolation(let what): "protocol violation: \(what)"
         case .closed: "channel closed after an earlier fatal error"
