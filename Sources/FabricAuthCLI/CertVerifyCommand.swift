@@ -18,17 +18,7 @@ struct CertVerifyCommand: AsyncParsableCommand {
     @Argument(help: "Certificate file: leaf first, then any intermediates (PEM or DER).")
     var file: String
 
-    @Option(help: "Trust bundle PEM (one or more CA certificates). Repeat to trust several, e.g. during a CA rollover.")
-    var bundle: [String] = []
-
-    @Option(name: .customLong("trust-domain"), help: "Trust domain the bundle vouches for (default: from the CA's URI SAN).")
-    var trustDomain: String?
-
-    @Option(help: "Deny list to apply (sha256:/serial: lines).")
-    var revocations: String?
-
-    @Option(help: "Policy file (allow|deny id|prefix|domain VALUE lines); also decide authorization.")
-    var policy: String?
+    @OptionGroup var trust: TrustOptions
 
     @Option(help: "Private key to check against the leaf certificate.")
     var key: String?
@@ -40,7 +30,6 @@ struct CertVerifyCommand: AsyncParsableCommand {
     var maxChain: Int = IdentityVerifier.defaultMaximumChainLength
 
     func validate() throws {
-        guard !bundle.isEmpty else { throw ValidationError("give at least one --bundle") }
         guard maxChain >= 2, maxChain <= 16 else { throw ValidationError("--max-chain must be between 2 and 16") }
     }
 
@@ -52,9 +41,7 @@ struct CertVerifyCommand: AsyncParsableCommand {
             }
             time = parsed
         }
-        let trust = try TrustBundle(trustDomain: trustDomain, paths: bundle)
-        let store = try revocations.map { path throws(IdentityError) in try RevocationStore(path: path) } ?? RevocationStore()
-        let verifier = IdentityVerifier(bundles: [trust], revocations: store, maximumChainLength: maxChain)
+        let verifier = try trust.verifier(maximumChainLength: maxChain)
 
         let chain = try CertificateParsing.derBlocks(atPath: file)
         if let key {
@@ -68,8 +55,8 @@ struct CertVerifyCommand: AsyncParsableCommand {
             print("  leaf sha256 \(identity.leafFingerprint)")
             print("  valid until \(identity.notAfter) (earliest notAfter in the chain)")
             print("  chain: \(identity.chainFingerprints.count) certificates, anchor sha256 \(identity.anchorFingerprint)")
-            if let policy {
-                let rules = try Policy(text: String(decoding: CLIHelpers.read(policy), as: UTF8.self))
+            if trust.policy != nil {
+                let rules = try Policy(text: trust.policyText())
                 let decision = rules.decide(peer: identity)
                 print("policy: \(decision)")
                 if !decision.allowed { throw ExitCode(1) }

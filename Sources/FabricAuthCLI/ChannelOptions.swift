@@ -4,8 +4,40 @@ import Foundation
 import Identity
 import Verbs
 
-/// Who this endpoint is and whom it trusts: the options `ping` and `bench`
-/// share (certificate, key, trust bundles, deny list, policy).
+/// Whom this endpoint trusts: trust bundles, deny list and policy file. Shared
+/// by `cert verify` (which runs the peer's checks offline) and `ping`.
+struct TrustOptions: ParsableArguments {
+    @Option(help: "Trust bundle PEM (one or more CA certificates). Repeat to trust several, e.g. during a CA rollover.")
+    var bundle: [String] = []
+
+    @Option(name: .customLong("trust-domain"), help: "Trust domain the bundle vouches for (default: from the CA's URI SAN).")
+    var trustDomain: String?
+
+    @Option(help: "Deny list to apply (sha256:/serial: lines).")
+    var revocations: String?
+
+    @Option(help: "Policy file: lines of 'allow|deny id|prefix|domain VALUE'.")
+    var policy: String?
+
+    func validate() throws {
+        guard !bundle.isEmpty else { throw ValidationError("give at least one --bundle (the CA certificate, e.g. from `fabricauth ca init`)") }
+    }
+
+    func verifier(maximumChainLength: Int = IdentityVerifier.defaultMaximumChainLength) throws -> IdentityVerifier {
+        let trust = try TrustBundle(trustDomain: trustDomain, paths: bundle)
+        let store = try revocations.map { path throws(IdentityError) in try RevocationStore(path: path) } ?? RevocationStore()
+        return IdentityVerifier(bundles: [trust], revocations: store, maximumChainLength: maximumChainLength)
+    }
+
+    /// The policy file's text, or "" without one.
+    func policyText() throws -> String {
+        guard let policy else { return "" }
+        return String(decoding: try CLIHelpers.read(policy), as: UTF8.self)
+    }
+}
+
+/// Who this endpoint is and whom it trusts: the options `ping` (and later
+/// `bench`) take.
 struct IdentityOptions: ParsableArguments {
     @Option(help: "This endpoint's certificate chain (PEM: leaf, then intermediates).")
     var cert: String?
@@ -13,42 +45,22 @@ struct IdentityOptions: ParsableArguments {
     @Option(help: "This endpoint's private key (PEM).")
     var key: String?
 
-    @Option(help: "Trust bundle PEM; repeat to trust several CAs (rollover).")
-    var bundle: [String] = []
-
-    @Option(name: .customLong("trust-domain"), help: "Trust domain of the bundle (default: from the CA's URI SAN).")
-    var trustDomain: String?
-
-    @Option(help: "Deny list of fingerprints and serials (sha256:/serial: lines).")
-    var revocations: String?
-
-    @Option(help: "Policy file: lines of 'allow|deny id|prefix|domain VALUE'.")
-    var policy: String?
+    @OptionGroup var trust: TrustOptions
 
     @Option(help: "Allow rule, e.g. 'domain cluster.example' or 'prefix spiffe://cluster.example/trainer'; repeatable.")
     var allow: [String] = []
 
     func validate() throws {
         guard cert != nil, key != nil else { throw ValidationError("give --cert and --key (make them with `fabricauth cert issue`)") }
-        guard !bundle.isEmpty else { throw ValidationError("give at least one --bundle (the CA certificate, e.g. from `fabricauth ca init`)") }
-        guard policy != nil || !allow.isEmpty else {
+        guard trust.policy != nil || !allow.isEmpty else {
             throw ValidationError("no peer is allowed: give --allow RULE or --policy FILE (the default is to deny everyone)")
         }
     }
 
     func channelConfiguration() throws -> ChannelConfiguration {
         let credential = try Credential(certificatePath: cert!, keyPath: key!)
-        let trust = try TrustBundle(trustDomain: trustDomain, paths: bundle)
-        let store = try revocations.map { path throws(IdentityError) in try RevocationStore(path: path) } ?? RevocationStore()
-        var text = allow.map { "allow \($0)" }.joined(separator: "\n")
-        if let policy {
-            guard let data = FileManager.default.contents(atPath: policy) else {
-                throw IdentityError(.io, "cannot read policy file \(policy)")
-            }
-            text += "\n" + String(decoding: data, as: UTF8.self)
-        }
-        var c = ChannelConfiguration(credential: credential,
-            verifier: IdentityVerifier(bundles: [trust], revocations: store), policy: try Policy(text: text))
+        let text = allow.map { "allow \($0)" }.joined(separator: "\n") + "\n" + (try trust.policyText())
+        var c = ChannelConfiguration(credential: credential, verifier: try trust.verifier(), policy: try Policy(text: text))
         c.log = { line in FileHandle.standardError.write(Data("fabricauth: \(line)\n".utf8)) }
         return c
     }
