@@ -72,6 +72,30 @@ public final class ConnectionIdentifier: @unchecked Sendable {
     }
 
     /// rdma_cm connection parameters (IB spec 12.7.28 REQ fields).
+    /// Creates the QP on this identifier (`rdma_create_qp`), posts `receives`,
+    /// then calls `rdma_connect` or `rdma_accept` (`call`) with the private data:
+    /// the steps both sides of a connection share.
+    func createConnection(
+        pd: ProtectionDomain, sendCompletionQueue: CompletionQueue, receiveCompletionQueue: CompletionQueue,
+        configuration: QueuePairConfiguration, receives: [ReceiveRequest], privateData: [UInt8], readAtomic: UInt8,
+        peerPrivateData: [UInt8], function: StaticString,
+        _ call: (UnsafeMutablePointer<rdma_cm_id>, UnsafeMutablePointer<rdma_conn_param>) -> Int32
+    ) throws(VerbsError) -> RDMAConnection {
+        precondition(configuration.transport == .reliableConnection, "rdma_cm connections here are RC")
+        let handle = try QueuePairHandle(pd: pd, sendCompletionQueue: sendCompletionQueue,
+            receiveCompletionQueue: receiveCompletionQueue, sharedReceiveQueue: nil, configuration: configuration,
+            connectionIdentifier: self)
+        for r in receives { try QueuePair.postReceive(r, on: handle) }
+        let id = pointer
+        let rc = privateData.withUnsafeBytes { raw in
+            var p = Self.parameters(privateData: raw, readAtomic: readAtomic)
+            return call(id, &p)
+        }
+        try VerbsCall.check(function, .minusOneSetsErrno) { rc }
+        return RDMAConnection(identifier: self, queuePair: QueuePair(handle: handle, remote: nil),
+            peerPrivateData: peerPrivateData, readAtomic: readAtomic)
+    }
+
     static func parameters(privateData: UnsafeRawBufferPointer, readAtomic: UInt8) -> rdma_conn_param {
         var p = rdma_conn_param()
         p.private_data = privateData.baseAddress

@@ -23,19 +23,10 @@ public final class IncomingConnection: @unchecked Sendable {
         privateData: [UInt8] = [], readAtomic: UInt8 = 4
     ) throws(VerbsError) -> RDMAConnection {
         precondition(privateData.count <= 196, "accept private data is at most 196 bytes")
-        precondition(configuration.transport == .reliableConnection, "rdma_cm connections here are RC")
-        let handle = try QueuePairHandle(pd: pd, sendCompletionQueue: sendCompletionQueue,
-            receiveCompletionQueue: receiveCompletionQueue, sharedReceiveQueue: nil, configuration: configuration,
-            connectionIdentifier: identifier)
-        for r in receives { try QueuePair.postReceive(r, on: handle) }
-        let id = identifier.pointer
-        let rc = privateData.withUnsafeBytes { raw in
-            var p = ConnectionIdentifier.parameters(privateData: raw, readAtomic: readAtomic)
-            return rdma_accept(id, &p)
-        }
-        try VerbsCall.check("rdma_accept", .minusOneSetsErrno) { rc }
-        return RDMAConnection(identifier: identifier, queuePair: QueuePair(handle: handle, remote: nil),
-            peerPrivateData: self.privateData, readAtomic: readAtomic)
+        return try identifier.createConnection(pd: pd, sendCompletionQueue: sendCompletionQueue,
+            receiveCompletionQueue: receiveCompletionQueue, configuration: configuration, receives: receives,
+            privateData: privateData, readAtomic: readAtomic, peerPrivateData: self.privateData, function: "rdma_accept"
+        ) { id, parameters in rdma_accept(id, parameters) }
     }
 
     /// Refuses the request; the requester sees `.connectionRejected`.

@@ -32,18 +32,9 @@ public final class OutgoingConnection: @unchecked Sendable {
         privateData: [UInt8] = [], readAtomic: UInt8 = 4
     ) throws(VerbsError) -> RDMAConnection {
         precondition(privateData.count <= 56, "connect private data is at most 56 bytes on IB/RoCE")
-        precondition(configuration.transport == .reliableConnection, "rdma_cm connections here are RC")
-        let handle = try QueuePairHandle(pd: pd, sendCompletionQueue: sendCompletionQueue,
-            receiveCompletionQueue: receiveCompletionQueue, sharedReceiveQueue: nil, configuration: configuration,
-            connectionIdentifier: identifier)
-        for r in receives { try QueuePair.postReceive(r, on: handle) }
-        let id = identifier.pointer
-        let rc = privateData.withUnsafeBytes { raw in
-            var p = ConnectionIdentifier.parameters(privateData: raw, readAtomic: readAtomic)
-            return rdma_connect(id, &p)
-        }
-        try VerbsCall.check("rdma_connect", .minusOneSetsErrno) { rc }
-        return RDMAConnection(identifier: identifier, queuePair: QueuePair(handle: handle, remote: nil),
-            peerPrivateData: [], readAtomic: readAtomic)
+        return try identifier.createConnection(pd: pd, sendCompletionQueue: sendCompletionQueue,
+            receiveCompletionQueue: receiveCompletionQueue, configuration: configuration, receives: receives,
+            privateData: privateData, readAtomic: readAtomic, peerPrivateData: [], function: "rdma_connect"
+        ) { id, parameters in rdma_connect(id, parameters) }
     }
 }
