@@ -20,15 +20,10 @@ public enum AuthenticatedCMConnection {
         let deadline = ChannelClock.deadline(after: configuration.setupTimeout)
         let outgoing: OutgoingConnection
         do { outgoing = try OutgoingConnection(host: host, port: port, timeout: configuration.setupTimeout) } catch { throw .verbs(error) }
-        let resources = try ChannelResources(context: outgoing.context, configuration: configuration)
-        let qp: QueuePair
-        do {
-            let connection = try outgoing.connect(pd: resources.pd, sendCompletionQueue: resources.sendCompletions,
-                receiveCompletionQueue: resources.receiveCompletions, configuration: resources.queuePairConfiguration(configuration),
-                receives: resources.allReceiveRequests)
-            try connection.waitEstablished(timeout: configuration.setupTimeout)
-            qp = connection.queuePair
-        } catch { throw .verbs(error) }
+        let (resources, qp) = try establish(context: outgoing.context, configuration: configuration) { (r) throws(VerbsError) in
+            try outgoing.connect(pd: r.pd, sendCompletionQueue: r.sendCompletions, receiveCompletionQueue: r.receiveCompletions,
+                configuration: r.queuePairConfiguration(configuration), receives: r.allReceiveRequests)
+        }
 
         let (slot, length) = try resources.nextReceive(deadline: deadline)
         let first = Array(UnsafeRawBufferPointer(rebasing: resources.receiveSlot(slot)[0..<length]))
@@ -41,6 +36,22 @@ public enum AuthenticatedCMConnection {
         let (local, remote) = try endpoints(of: path, context: outgoing.context, remotePSN: peerInitialPSN)
         return try AuthenticatedConnector.authenticate(qp: qp, resources: resources, local: local, remote: remote,
             role: .responder, configuration: configuration, session: nil, sessionCache: nil, firstMessage: first)
+    }
+
+    /// Makes the channel's resources on `context`, lets `connect` create the
+    /// QP through rdma_connect or rdma_accept, and waits for ESTABLISHED.
+    static func establish(
+        context: Context, configuration: ChannelConfiguration,
+        _ connect: (ChannelResources) throws(VerbsError) -> RDMAConnection
+    ) throws(ChannelError) -> (ChannelResources, QueuePair) {
+        let resources = try ChannelResources(context: context, configuration: configuration)
+        do {
+            let connection = try connect(resources)
+            try connection.waitEstablished(timeout: configuration.setupTimeout)
+            return (resources, connection.queuePair)
+        } catch {
+            throw .verbs(error)
+        }
     }
 
     /// This side's and the peer's endpoint as the handshake binds them.
@@ -78,15 +89,11 @@ public final class AuthenticatedCMListener {
     public func accept(timeout: Duration = .seconds(60)) throws(ChannelError) -> AuthenticatedQueuePair {
         let request: IncomingConnection
         do { request = try listener.nextRequest(timeout: timeout) } catch { throw .verbs(error) }
-        let resources = try ChannelResources(context: request.context, configuration: configuration)
-        let qp: QueuePair
-        do {
-            let connection = try request.accept(pd: resources.pd, sendCompletionQueue: resources.sendCompletions,
-                receiveCompletionQueue: resources.receiveCompletions, configuration: resources.queuePairConfiguration(configuration),
-                receives: resources.allReceiveRequests)
-            try connection.waitEstablished(timeout: configuration.setupTimeout)
-            qp = connection.queuePair
-        } catch { throw .verbs(error) }
+        let (resources, qp) = try AuthenticatedCMConnection.establish(context: request.context, configuration: configuration) {
+            (r) throws(VerbsError) in
+            try request.accept(pd: r.pd, sendCompletionQueue: r.sendCompletions, receiveCompletionQueue: r.receiveCompletions,
+                configuration: r.queuePairConfiguration(configuration), receives: r.allReceiveRequests)
+        }
         // Nothing has moved yet: the peer waits for M1, so both PSNs are the initial ones.
         let path: ConnectedPath
         do { path = try qp.connectedPath() } catch { throw .verbs(error) }
