@@ -552,3 +552,29 @@ extension AuthenticatedChannelTests {
         XCTAssertEqual(try rechecked.queuePair.state(), .error)
     }
 }
+
+extension AuthenticatedChannelTests {
+    /// The unauthenticated TCP exchange is checked before any QP is connected
+    /// to the client: an exchange without the client's token is refused.
+    func testListenerRefusesAnExchangeWithoutAToken() throws {
+        let context = try DeviceTestSupport.openContext()
+        let cluster = try Cluster()
+        let server = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank0", policy: "allow domain cluster.test")
+        let listener = AcceptBox(try AuthenticatedListener(context: context, configuration: server, address: "127.0.0.1"))
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            listener.result = Result { () throws(ChannelError) in try listener.listener.accept(timeout: .seconds(20)) }
+            done.signal()
+        }
+        let pd = try context.makeProtectionDomain()
+        let cq = try CompletionQueue(context: context, capacity: 4)
+        let stranger = try pd.makeQueuePair(completionQueue: cq, configuration: DeviceTestSupport.configuration())
+        _ = try EndpointExchange.exchange(host: "127.0.0.1", port: listener.listener.port,
+            local: ExchangeMessage(endpoint: stranger.endpoint, payload: []))
+        done.wait()
+        guard case .failure(.protocolViolation(let why))? = listener.result else {
+            return XCTFail("expected a protocol violation, got \(String(describing: listener.result))")
+        }
+        XCTAssertTrue(why.contains("token"), why)
+    }
+}
