@@ -21,7 +21,7 @@ import Testing
         }
         switch byte {
         case 0, 1: return .malformedHeader  // version, suite
-        case 2: return (opcode.rawValue ^ UInt8(1 << bit)) <= 3 ? .badTag : .malformedHeader
+        case 2: return DataPathOpcode(rawValue: opcode.rawValue ^ UInt8(1 << bit)) != nil ? .badTag : .malformedHeader
         case 3: return .wrongDirection
         case 4..<8:
             let e = flipped(0, fieldStart: 4, fieldSize: 4)

@@ -117,6 +117,49 @@ public struct DataPathReceiver: ~Copyable {
         let expected = DataPathLimits.frameOverhead + length
         guard frame.count >= expected else { return reject(.truncated) }
         guard frame.count == expected else { return reject(.oversized) }
+        let payload = UnsafeRawBufferPointer(start: base + DataPathLimits.headerSize, count: length)
+        return authenticate(header, payload: payload, now: now, layout: .contiguous(base))
+    }
+
+    /// Checks and verifies a detached message (EpochKey.computeDetachedTag):
+    /// the 40 header bytes and the tag as the peer sent them (an RDMA WRITE
+    /// notice) or as rebuilt from its offer (an RDMA READ), and the payload
+    /// where the RDMA operation placed it. Same checks, replay window and
+    /// counters as `open`; the payload is delivered only if authentic. No
+    /// allocation.
+    public mutating func openDetached(
+        header headerBytes: UnsafeRawPointer, payload: UnsafeRawBufferPointer, tag: UnsafeRawPointer, now: UInt64
+    ) -> OpenResult {
+        if closed { return reject(.sessionClosed) }
+        if previous != nil, now >= previousDeadline { retirePrevious() }
+        guard let header = MessageHeader.decode(from: headerBytes), header.suite == suite,
+            header.opcode.isDetached
+        else { return reject(.malformedHeader) }
+        guard MessageHeader.directionByte(at: headerBytes) == direction.rawValue else {
+            return reject(.wrongDirection)
+        }
+        guard header.qpn == localQPN else { return reject(.wrongQPN) }
+        let length = Int(header.length)
+        guard length <= configuration.maxPayloadBytes else { return reject(.oversized) }
+        guard payload.count >= length else { return reject(.truncated) }
+        guard payload.count == length else { return reject(.oversized) }
+        return authenticate(header, payload: payload, now: now, layout: .detached(headerBytes, tag))
+    }
+
+    /// Where the tag and header bytes are.
+    private enum Layout {
+        /// header || payload || tag in one buffer starting here.
+        case contiguous(UnsafeRawPointer)
+        /// header bytes and tag apart from the payload.
+        case detached(UnsafeRawPointer, UnsafeRawPointer)
+    }
+
+    /// Steps 2 to 5 of the pipeline, shared by both layouts.
+    @inline(__always)
+    private mutating func authenticate(
+        _ header: MessageHeader, payload: UnsafeRawBufferPointer, now: UInt64, layout: Layout
+    ) -> OpenResult {
+        let length = payload.count
         let seq = header.sequence
         guard seq < configuration.rejectAfterMessages else { return reject(.sequenceLimit) }
 
@@ -160,9 +203,15 @@ public struct DataPathReceiver: ~Copyable {
         case .previous: key = previous!.key
         case .next: key = next!
         }
-        let authenticated = DataPathLimits.headerSize + length
         let ok = Nonce(direction: direction, epoch: e, sequence: seq).withUnsafeBytes { n in
-            key.verifyTag(nonce: n.baseAddress!, data: base, count: authenticated, tag: base + authenticated)
+            switch layout {
+            case .contiguous(let base):
+                let authenticated = DataPathLimits.headerSize + length
+                return key.verifyTag(nonce: n.baseAddress!, data: base, count: authenticated, tag: base + authenticated)
+            case .detached(let headerBytes, let tag):
+                return key.verifyDetachedTag(nonce: n.baseAddress!, header: headerBytes,
+                    payload: payload.baseAddress, count: length, tag: tag)
+            }
         }
         guard ok else { return reject(.badTag) }
 
@@ -179,9 +228,7 @@ public struct DataPathReceiver: ~Copyable {
         }
         metrics.messagesOpened &+= 1
         metrics.bytesOpened &+= UInt64(length)
-        return .delivered(OpenedMessage(
-            header: header,
-            payload: UnsafeRawBufferPointer(start: base + DataPathLimits.headerSize, count: length)))
+        return .delivered(OpenedMessage(header: header, payload: payload))
     }
 
     /// The peer moved to epoch current+1: current becomes previous (grace

@@ -95,14 +95,7 @@ public struct DataPathSender: ~Copyable {
         guard frame.count >= frameLength else {
             throw .frameTooSmall(required: frameLength, available: frame.count)
         }
-        if needsRekey(now: now) {
-            do { try rekey(now: now) } catch {
-                // Out of epochs: keep going only while this epoch is below the reject limit.
-                if sequence >= configuration.rejectAfterMessages { throw error }
-            }
-        }
-        let seq = sequence
-        let epoch = key.epoch
+        let (epoch, seq) = try nextNonceInputs(now: now)
         let base = frame.baseAddress!
         MessageHeader(
             suite: suite, opcode: opcode, direction: direction, epoch: epoch, qpn: remoteQPN,
@@ -113,10 +106,49 @@ public struct DataPathSender: ~Copyable {
         nonce.withUnsafeBytes { n in
             key.computeTag(nonce: n.baseAddress!, data: base, count: authenticated, tag: base + authenticated)
         }
-        sequence = seq + 1
         metrics.messagesSealed &+= 1
         metrics.bytesSealed &+= UInt64(payloadLength)
         return SealedFrame(frameLength: frameLength, epoch: epoch, sequence: seq)
+    }
+
+    /// Seals a detached message: the payload stays where it is (the
+    /// application's registered memory, the source of an RDMA WRITE or the
+    /// data an RDMA READ will fetch); the 40-byte header goes to `header` and
+    /// the 16-byte tag to `tag` (EpochKey.computeDetachedTag). Used for
+    /// `.rdmaWrite` notices and `.rdmaRead` offers. No allocation.
+    @inline(__always)
+    public mutating func sealDetached(
+        payload: UnsafeRawBufferPointer, opcode: DataPathOpcode, remoteAddress: UInt64, rkey: UInt32,
+        header: UnsafeMutableRawPointer, tag: UnsafeMutableRawPointer, now: UInt64
+    ) throws(DataPathError) -> SealedFrame {
+        guard payload.count <= configuration.maxPayloadBytes else { throw .payloadTooLarge(payload.count) }
+        let (epoch, seq) = try nextNonceInputs(now: now)
+        MessageHeader(
+            suite: suite, opcode: opcode, direction: direction, epoch: epoch, qpn: remoteQPN,
+            length: UInt32(payload.count), sequence: seq, remoteAddress: remoteAddress, rkey: rkey
+        ).encode(to: header)
+        Nonce(direction: direction, epoch: epoch, sequence: seq).withUnsafeBytes { n in
+            key.computeDetachedTag(nonce: n.baseAddress!, header: UnsafeRawPointer(header),
+                payload: payload.baseAddress, count: payload.count, tag: tag)
+        }
+        metrics.messagesSealed &+= 1
+        metrics.bytesSealed &+= UInt64(payload.count)
+        return SealedFrame(frameLength: DataPathLimits.frameOverhead, epoch: epoch, sequence: seq)
+    }
+
+    /// Rekeys when due and takes the next (epoch, sequence): every seal, of
+    /// either layout, draws from this one counter, so no nonce repeats.
+    @inline(__always)
+    private mutating func nextNonceInputs(now: UInt64) throws(DataPathError) -> (UInt32, UInt64) {
+        if needsRekey(now: now) {
+            do { try rekey(now: now) } catch {
+                // Out of epochs: keep going only while this epoch is below the reject limit.
+                if sequence >= configuration.rejectAfterMessages { throw error }
+            }
+        }
+        let seq = sequence
+        sequence = seq + 1
+        return (key.epoch, seq)
     }
 
     /// Test seam: jump the sequence (exhaustion tests without 2^32 seals).

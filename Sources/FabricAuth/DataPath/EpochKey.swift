@@ -104,6 +104,77 @@ final class EpochKey {
         }
     }
 
+    /// Writes the 16-byte tag of a detached message: the 40-byte `header` lives
+    /// apart from the `count` payload bytes (an RDMA WRITE's payload sits in
+    /// the application's registered memory, the header in a notice; see
+    /// docs/protocol.md "RDMA WRITE and READ").
+    ///
+    /// AES-256-GMAC: libsodium's GCM takes the associated data in one piece, so
+    /// the payload is the associated data and the header is GCM's plaintext:
+    /// T = GCM-AE(K, IV, P = header, A = payload).tag (NIST SP 800-38D §7.1).
+    /// The ciphertext of the header is never sent (the receiver rebuilds the
+    /// header and recomputes T); the tag still covers every header bit, because
+    /// GCTR is a bijection on P under a fixed IV and T covers C. The length
+    /// block differs from a SEND frame's (len(C) = 320, not 0), so a detached
+    /// tag can never stand in for a contiguous one. Standard AES-256-GCM: a NIC
+    /// engine computes the same tag.
+    ///
+    /// ChaCha20-Poly1305: the same Poly1305 over header || payload as a SEND
+    /// frame, fed incrementally.
+    @inline(__always)
+    func computeDetachedTag(
+        nonce: UnsafeRawPointer, header: UnsafeRawPointer, payload: UnsafeRawPointer?, count: Int,
+        tag: UnsafeMutableRawPointer
+    ) {
+        let t = tag.assumingMemoryBound(to: UInt8.self)
+        let h = header.assumingMemoryBound(to: UInt8.self)
+        let p = payload?.assumingMemoryBound(to: UInt8.self)
+        let n = nonce.assumingMemoryBound(to: UInt8.self)
+        switch suite {
+        case .aes256GMAC:
+            // 40 bytes of throw-away ciphertext on the stack.
+            var sink: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
+            withUnsafeMutableBytes(of: &sink) { c in
+                _ = crypto_aead_aes256gcm_encrypt_detached_afternm(
+                    c.baseAddress!.assumingMemoryBound(to: UInt8.self), t, nil,
+                    h, UInt64(DataPathLimits.headerSize), p, UInt64(count), nil, n,
+                    UnsafePointer(state.assumingMemoryBound(to: crypto_aead_aes256gcm_state.self)))
+            }
+        case .chacha20Poly1305:
+            var otk: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+            withUnsafeMutableBytes(of: &otk) { o in
+                let op = o.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                _ = crypto_stream_chacha20_ietf(op, 32, n, UnsafePointer(state.assumingMemoryBound(to: UInt8.self)))
+                // crypto_onetimeauth_state is 16-byte aligned in C; a stack
+                // allocation with that alignment (no heap).
+                withUnsafeTemporaryAllocation(byteCount: crypto_onetimeauth_statebytes(), alignment: 16) { st in
+                    let s = st.baseAddress!.assumingMemoryBound(to: crypto_onetimeauth_state.self)
+                    _ = crypto_onetimeauth_init(s, op)
+                    _ = crypto_onetimeauth_update(s, h, UInt64(DataPathLimits.headerSize))
+                    if count > 0 { _ = crypto_onetimeauth_update(s, p, UInt64(count)) }
+                    _ = crypto_onetimeauth_final(s, t)
+                    sodium_memzero(st.baseAddress!, st.count)
+                }
+                sodium_memzero(op, 32)
+            }
+        }
+    }
+
+    /// Whether `tag` is the detached tag over `header` and `payload`
+    /// (recomputed, then compared in constant time with crypto_verify_16).
+    @inline(__always)
+    func verifyDetachedTag(
+        nonce: UnsafeRawPointer, header: UnsafeRawPointer, payload: UnsafeRawPointer?, count: Int,
+        tag: UnsafeRawPointer
+    ) -> Bool {
+        var expected: (UInt64, UInt64) = (0, 0)
+        return withUnsafeMutableBytes(of: &expected) { e in
+            computeDetachedTag(nonce: nonce, header: header, payload: payload, count: count, tag: e.baseAddress!)
+            return crypto_verify_16(
+                e.baseAddress!.assumingMemoryBound(to: UInt8.self), tag.assumingMemoryBound(to: UInt8.self)) == 0
+        }
+    }
+
     /// Whether `tag` is the tag over `data` -- compared in constant time by
     /// libsodium (crypto_verify_16 inside decrypt_detached / onetimeauth_verify).
     @inline(__always)
