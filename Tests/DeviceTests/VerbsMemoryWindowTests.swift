@@ -54,4 +54,54 @@ final class VerbsMemoryWindowTests: XCTestCase {
         try p1.a.post(SendRequest(id: 7, operation: .write(stale), element: source.element(0..<64)))
         XCTAssertEqual(try p1.cqA.poll(count: 1)[0].status, .remoteAccessError)
     }
+
+    /// A QP created without remote rights refuses RDMA WRITE even through a
+    /// window bound to it; granting the rights later (RTS -> RTS) opens it; a
+    /// SEND with Invalidate from the peer revokes the window's rkey at the
+    /// target (IB spec 10.6.7.2.5).
+    func testAccessGrantedAfterSetupAndRemoteInvalidate() throws {
+        let context = try DeviceTestSupport.openContext()
+        let pd = try context.makeProtectionDomain()
+        var closed = DeviceTestSupport.configuration()
+        closed.accessFlags = []
+        let target = try pd.allocateRegion(bytes: 8192, access: [.localWrite, .memoryWindowBind])
+        let source = try pd.allocateRegion(bytes: 8192)
+        source.fill(seed: 9, count: 4096)
+
+        // 1. No rights on the QP: the bound window does not help.
+        let locked = try LoopbackPair(context: context, pd: pd, configuration: closed, parameters: .shortRetry)
+        let w1 = try pd.allocateWindow()
+        try locked.b.bind(w1, to: target, range: 0..<4096, access: [.localWrite, .remoteWrite], id: 1)
+        try locked.cqB.expectSuccess(1)
+        try locked.a.post(SendRequest(id: 2, operation: .write(w1.remote(length: 64)), element: source.element(0..<64)))
+        // rxe NAKs an opcode the QP does not allow as an invalid request
+        // (rxe_resp.c check_op_valid), before looking at any key.
+        XCTAssertEqual(try locked.cqA.poll(count: 1)[0].status, .remoteInvalidRequest)
+        XCTAssertFalse(target.matches(seed: 9, count: 64), "no byte may land")
+
+        // 2. Rights granted after connecting: the write lands.
+        let pair = try LoopbackPair(context: context, pd: pd, configuration: closed, parameters: .shortRetry)
+        try pair.b.setAccessFlags([.remoteWrite, .remoteRead])
+        let window = try pd.allocateWindow()
+        try pair.b.bind(window, to: target, range: 0..<4096, access: [.localWrite, .remoteWrite], id: 3)
+        try pair.cqB.expectSuccess(1)
+        try pair.a.post(SendRequest(id: 4, operation: .write(window.remote(length: 4096)), element: source.element(0..<4096)))
+        try pair.cqA.expectSuccess(1)
+        XCTAssertTrue(target.matches(seed: 9, count: 4096))
+
+        // 3. SEND with Invalidate: the window is dead afterwards. (rxe on 6.1
+        // writes the kernel's IB_WC_WITH_INVALIDATE bit, 1 << 2, into the user
+        // CQ, where libibverbs reads it as IBV_WC_IP_CSUM_OK; IBV_WC_WITH_INV is
+        // 1 << 3. So the completion can't be relied on to name the rkey, and
+        // FabricAuth invalidates locally instead -- docs/protocol.md.)
+        let receive = try pd.allocateRegion(bytes: 64)
+        try pair.b.post(ReceiveRequest(id: 5, element: receive.element(0..<64)))
+        try pair.a.post(SendRequest(id: 6, operation: .sendWithInvalidate(rkey: window.rkey), element: source.element(0..<8)))
+        try pair.cqA.expectSuccess(1)
+        try pair.cqB.expectSuccess(1)
+        source.fill(seed: 10, count: 64)
+        try pair.a.post(SendRequest(id: 7, operation: .write(window.remote(length: 64)), element: source.element(0..<64)))
+        XCTAssertEqual(try pair.cqA.poll(count: 1)[0].status, .remoteAccessError)
+        XCTAssertTrue(target.matches(seed: 9, count: 64), "the invalidated window let nothing through")
+    }
 }

@@ -14,6 +14,11 @@ import Verbs
 /// under the default fatal policy the QP is moved to ERROR and the channel
 /// closes, under drop-and-count it is dropped and counted.
 ///
+/// Bulk data moves by RDMA WRITE or READ through the request API
+/// (RemoteAccess/, NCCL's shape: `registerMemory`/`allocateMemory`, `irecv`,
+/// `isend`, `iread`, `offerForRead`, `test`), each transfer through a type 2
+/// memory window bound for it alone and verified before it is reported done.
+///
 /// Not thread-safe: one thread drives a channel, as one thread polls a CQ.
 public final class AuthenticatedQueuePair {
     /// The peer's verified identity.
@@ -31,11 +36,13 @@ public final class AuthenticatedQueuePair {
 
     let resources: ChannelResources
     let configuration: ChannelConfiguration
-    private var sender: DataPathSender
-    private var receiver: DataPathReceiver
-    private var closed = false
+    var sender: DataPathSender
+    var receiver: DataPathReceiver
+    var closed = false
     /// The epoch of the last sealed message; a new epoch triggers a recheck of the peer.
     private var checkedEpoch: UInt32 = 0
+    /// Request tables and received messages (RemoteAccess/).
+    let remote: RemoteAccessState
 
     init(queuePair: QueuePair, resources: ChannelResources, result: consuming HandshakeResult,
          configuration: ChannelConfiguration) throws(ChannelError) {
@@ -68,13 +75,21 @@ public final class AuthenticatedQueuePair {
         self.queuePair = queuePair
         self.resources = resources
         self.configuration = configuration
+        self.remote = RemoteAccessState(depth: configuration.remoteAccessDepth, receiveDepth: configuration.receiveDepth)
         result.wipe()
+    }
+
+    deinit {
+        // Windows before the QP (ChannelResources.releaseWindows).
+        resources.releaseWindows()
     }
 
     /// Counters of the sending half (messages and bytes sealed, rekeys).
     public var sendMetrics: DataPathMetrics { sender.metrics }
     /// Counters of the receiving half (messages opened, failures by reason).
     public var receiveMetrics: DataPathMetrics { receiver.metrics }
+    /// Counters of the RDMA WRITE/READ path.
+    public var remoteAccessMetrics: RemoteAccessMetrics { remote.metrics }
     /// The key epoch the next message will be sealed under.
     public var sendEpoch: UInt32 { sender.epoch }
     /// Largest payload one message can carry.
@@ -102,13 +117,17 @@ public final class AuthenticatedQueuePair {
         } catch {
             throw .dataPath(error)
         }
-        if sealed.epoch != checkedEpoch {
-            // A rekey is where a long-lived channel meets revocation and expiry:
-            // refuse to carry on under a peer that is no longer valid.
-            checkedEpoch = sealed.epoch
+        try checkEpoch(sealed.epoch)
+        try resources.postSend(slot: slot, length: sealed.frameLength, on: queuePair)
+    }
+
+    /// A rekey is where a long-lived channel meets revocation and expiry:
+    /// refuse to carry on under a peer that is no longer valid.
+    func checkEpoch(_ epoch: UInt32) throws(ChannelError) {
+        if epoch != checkedEpoch {
+            checkedEpoch = epoch
             try revalidatePeer()
         }
-        try resources.postSend(slot: slot, length: sealed.frameLength, on: queuePair)
     }
 
     /// Checks the peer's certificate chain again (validity, trust anchor still
@@ -139,27 +158,22 @@ public final class AuthenticatedQueuePair {
 
     /// Waits for the next authentic message and hands its payload to `body`
     /// (valid only inside it; the slot is reposted afterwards). Frames that fail
-    /// verification never reach `body`.
+    /// verification never reach `body`. Control messages of the WRITE/READ
+    /// path that arrive meanwhile are handled on the way.
     public func receive<R>(timeout: Duration = .seconds(10), _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         guard !closed else { throw ChannelError.closed }
         let deadline = ChannelClock.deadline(after: timeout)
-        while true {
-            let (slot, length) = try resources.nextReceive(deadline: deadline)
-            let frame = UnsafeRawBufferPointer(rebasing: resources.receiveSlot(slot)[0..<length])
-            switch receiver.open(frame: frame, now: ChannelClock.monotonicNanoseconds()) {
-            case .delivered(let message):
-                defer { repost(slot) }
-                return try body(message.payload)
-            case .rejected(let reason, let action):
-                configuration.log?("rejected a message from \(peer.spiffeID): \(reason)")
-                if action == .tearDown {
-                    closed = true
-                    try? queuePair.moveToError()
-                    throw ChannelError.rejected(reason, tornDown: true)
-                }
-                repost(slot)
+        var idle = 0
+        while remote.pendingCount == 0 {
+            if try !progressOnce() {
+                try ChannelResources.idle(&idle, deadline: deadline, what: "message from the peer")
             }
         }
+        let (slot, length) = remote.popMessage()
+        defer { repost(slot) }
+        let payload = UnsafeRawBufferPointer(start: resources.receiveSlot(slot).baseAddress! + DataPathLimits.headerSize,
+            count: length)
+        return try body(payload)
     }
 
     /// Receives one message into a new array (convenience for tools; allocates).
@@ -189,7 +203,7 @@ public final class AuthenticatedQueuePair {
         return try body(UnsafeRawBufferPointer(buffer))
     }
 
-    private func repost(_ slot: Int) {
+    func repost(_ slot: Int) {
         // Reposting can only fail once the QP is in ERROR, which the next
         // receive reports as a flushed completion.
         try? queuePair.post(resources.receiveRequest(slot: slot))

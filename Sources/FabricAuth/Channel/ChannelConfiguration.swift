@@ -23,6 +23,11 @@ public struct ChannelConfiguration: Sendable {
     public var sendDepth = 32
     /// GID index of the local port; nil picks the IPv4-mapped RoCE v2 GID.
     public var gidIndex: Int?
+    /// How many RDMA targets may be outstanding at once in each role: windows
+    /// granted for incoming WRITEs (`irecv`), windows offered for READ
+    /// (`offerForRead`), and READs in flight (`iread`). Each is a type 2
+    /// memory window allocated with the channel. At most 256.
+    public var remoteAccessDepth = 16
     /// Bound on the TCP exchange and on the in-band handshake.
     public var setupTimeout: Duration = .seconds(10)
     /// RC transport parameters.

@@ -21,6 +21,13 @@ public enum ChannelError: Error, Sendable, CustomStringConvertible {
     case protocolViolation(String)
     /// The channel was closed by an earlier fatal error.
     case closed
+    /// The caller's request can't be carried out as given (the reason says
+    /// why: a range outside the memory, memory of another channel, a request
+    /// already completed, every window in use).
+    case invalidRequest(String)
+    /// The peer's granted buffer is smaller than the message (NCCL's
+    /// "message truncated").
+    case receiveBufferTooSmall(needed: Int, available: Int)
 
     public var description: String {
         switch self {
@@ -32,6 +39,9 @@ public enum ChannelError: Error, Sendable, CustomStringConvertible {
         case .timedOut(let what): "timed out: \(what)"
         case .protocolViolation(let what): "protocol violation: \(what)"
         case .closed: "channel closed after an earlier fatal error"
+        case .invalidRequest(let why): "invalid request: \(why)"
+        case .receiveBufferTooSmall(let needed, let available):
+            "the peer's receive buffer holds \(available) bytes, the message has \(needed)"
         }
     }
 }

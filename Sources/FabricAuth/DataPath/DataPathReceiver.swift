@@ -264,6 +264,12 @@ public struct DataPathReceiver: ~Copyable {
         }
     }
 
+    /// Counts a rejection the channel decided before any MAC check (e.g. a
+    /// WRITE notice naming no granted window) under the same policy.
+    public mutating func rejectUnverified(_ reason: RejectReason) -> OpenResult {
+        reject(reason)
+    }
+
     @inline(__always)
     private mutating func reject(_ reason: RejectReason) -> OpenResult {
         metrics.failures[reason] &+= 1

@@ -25,6 +25,9 @@ public enum RejectReason: UInt8, Sendable, CaseIterable, CustomStringConvertible
     case tooOld
     /// The tag does not verify.
     case badTag
+    /// An RDMA WRITE notice or READ completion names no memory window this
+    /// side granted or read (checked by the channel before the MAC).
+    case unknownTarget
 
     public var description: String {
         switch self {
@@ -40,6 +43,7 @@ public enum RejectReason: UInt8, Sendable, CaseIterable, CustomStringConvertible
         case .replayed: "replayed"
         case .tooOld: "too old"
         case .badTag: "bad tag"
+        case .unknownTarget: "unknown target"
         }
     }
 }

@@ -41,6 +41,18 @@ public final class QueuePair: @unchecked Sendable {
         try handle.modify(from: from, to: .error, &attr, [.state])
     }
 
+    /// Changes what the peer may do to memory through this QP (RTS -> RTS with
+    /// IBV_QP_ACCESS_FLAGS, IB spec 11.2.3.2 / table 91 optional attribute).
+    /// The responder checks these rights before any memory key (rxe:
+    /// check_op_valid), so a QP created with none can be opened to RDMA WRITE
+    /// or READ later -- after its peer has been authenticated.
+    public func setAccessFlags(_ flags: AccessFlags) throws(VerbsError) {
+        try checkLive()
+        var attr = ibv_qp_attr()
+        attr.qp_access_flags = flags.rawValue
+        try handle.modify(from: .readyToSend, to: .readyToSend, &attr, [.state, .accessFlags])
+    }
+
     /// Takes the QP back to RESET and returns it prepared for a new
     /// connection (a fresh random PSN). This object is retired.
     public func reset() throws(VerbsError) -> PreparedQueuePair {

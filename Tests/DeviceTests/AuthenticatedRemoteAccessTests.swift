@@ -1,0 +1,225 @@
+// RDMA WRITE and READ on an authenticated channel, on a real rxe device:
+// every transfer through a type 2 memory window bound for it, verified before
+// it is reported done, and an attacker who can put packets on the victim's QP
+// (ReDMArk) detected before delivery.
+@testable import FabricAuth
+import Foundation
+import Verbs
+import XCTest
+
+final class AuthenticatedRemoteAccessTests: XCTestCase {
+    /// Polls `test` on each (channel, request) until all complete; returns sizes.
+    static func complete(_ requests: [(AuthenticatedQueuePair, ChannelRequest)],
+                         timeout: Duration = .seconds(60)) throws -> [Int] {
+        var sizes = [Int?](repeating: nil, count: requests.count)
+        let deadline = ContinuousClock.now + timeout
+        while sizes.contains(where: { $0 == nil }) {
+            for (i, (channel, request)) in requests.enumerated() where sizes[i] == nil {
+                sizes[i] = try channel.test(request)
+            }
+            if ContinuousClock.now > deadline { throw ChannelError.timedOut("requests \(requests.map(\.1))") }
+        }
+        return sizes.map { $0! }
+    }
+
+    /// `isend`, retried until the peer's grant has arrived.
+    static func isend(_ sender: AuthenticatedQueuePair, _ memory: ChannelMemory, _ range: Range<Int>, tag: UInt32 = 0) throws -> ChannelRequest {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if let r = try sender.isend(memory, range: range, tag: tag) { return r }
+        }
+        throw ChannelError.timedOut("no WRITE grant arrived")
+    }
+
+    static func iread(_ reader: AuthenticatedQueuePair, _ memory: ChannelMemory, _ range: Range<Int>, tag: UInt32 = 0) throws -> ChannelRequest {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if let r = try reader.iread(into: memory, range: range, tag: tag) { return r }
+        }
+        throw ChannelError.timedOut("no READ offer arrived")
+    }
+
+    static func fill(_ m: ChannelMemory, count: Int, seed: Int) {
+        for j in 0..<count { m.bytes[j] = UInt8(truncatingIfNeeded: j &* 131 &+ seed &+ (j >> 9)) }
+    }
+
+    static func matches(_ m: ChannelMemory, offset: Int = 0, count: Int, seed: Int) -> Bool {
+        for j in 0..<count where m.bytes[offset + j] != UInt8(truncatingIfNeeded: j &* 131 &+ seed &+ (j >> 9)) { return false }
+        return true
+    }
+
+    /// WRITEs of 1 B to 4 MiB, each into its own window, with a rekey every
+    /// 3 messages on the sending side; two tags interleaved and matched in order.
+    func testWritesFromOneByteToFourMiBWithRekeys() throws {
+        let context = try DeviceTestSupport.openContext()
+        let cluster = try AuthenticatedChannelTests.Cluster()
+        var server = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank0", policy: "allow domain cluster.test")
+        var client = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank1", policy: "allow domain cluster.test")
+        server.dataPath.rekeyAfterMessages = 3
+        client.dataPath.rekeyAfterMessages = 3
+        let (s, c) = try AuthenticatedChannelTests.establish(context: context, server: server, client: client)
+        let receiver = try s.get(), sender = try c.get()
+        let size = 4 << 20
+        let source = try sender.allocateMemory(bytes: size)
+        let target = try receiver.allocateMemory(bytes: size + 4096)
+        let sizes = [1, 2, 255, 1024, 4097, 65_537, 1 << 20, 4 << 20]
+        for (i, n) in sizes.enumerated() {
+            Self.fill(source, count: n, seed: i)
+            memset(target.bytes.baseAddress!, 0, target.count)
+            // Granted with room to spare, at an offset: the sender writes n.
+            let recv = try receiver.irecv(target, range: 100..<(100 + n + 3), tag: UInt32(i % 2))
+            let send = try Self.isend(sender, source, 0..<n, tag: UInt32(i % 2))
+            let got = try Self.complete([(sender, send), (receiver, recv)])
+            XCTAssertEqual(got, [n, n])
+            XCTAssertTrue(Self.matches(target, offset: 100, count: n, seed: i), "bytes of the \(n)-byte WRITE differ")
+            XCTAssertEqual(target.bytes[99], 0)
+            XCTAssertEqual(target.bytes[100 + n], 0, "nothing beyond the message")
+            XCTAssertThrowsError(try receiver.test(recv), "a completed request is finished")
+        }
+        XCTAssertEqual(receiver.remoteAccessMetrics.writesReceived, UInt64(sizes.count))
+        XCTAssertEqual(sender.remoteAccessMetrics.writesSent, UInt64(sizes.count))
+        XCTAssertEqual(receiver.remoteAccessMetrics.windowsBound, UInt64(sizes.count))
+        XCTAssertEqual(receiver.remoteAccessMetrics.windowsInvalidated, UInt64(sizes.count))
+        XCTAssertGreaterThanOrEqual(sender.sendMetrics.rekeys, 2, "the writer rekeyed mid-stream")
+        XCTAssertEqual(receiver.receiveMetrics.rekeys, sender.sendMetrics.rekeys, "the receiver followed")
+        XCTAssertEqual(receiver.receiveMetrics.failures.total, 0)
+        // A message bigger than the granted window is refused at the sender.
+        _ = try receiver.irecv(target, range: 0..<16)
+        let deadline = ContinuousClock.now + .seconds(20)
+        var refused = false
+        while !refused, ContinuousClock.now < deadline {
+            do {
+                _ = try sender.isend(source, range: 0..<17)
+            } catch {
+                guard case .receiveBufferTooSmall(let needed, let available) = error else { throw error }
+                XCTAssertEqual([needed, available], [17, 16])
+                refused = true
+            }
+        }
+        XCTAssertTrue(refused, "a 17-byte message into a 16-byte window must be refused")
+    }
+
+    /// READs of 1 B to 4 MiB: the owner's tag travels with its offer, the
+    /// reader verifies the fetched bytes, and the owner's window closes.
+    func testReadsFromOneByteToFourMiB() throws {
+        let context = try DeviceTestSupport.openContext()
+        let (owner, reader) = try AuthenticatedChannelTests.connectedPair(context: context)
+        let size = 4 << 20
+        let data = try owner.allocateMemory(bytes: size)
+        let into = try reader.allocateMemory(bytes: size)
+        for (i, n) in [1, 3, 4096, 65_537, 1 << 20, 4 << 20].enumerated() {
+            Self.fill(data, count: n, seed: 7 + i)
+            let offer = try owner.offerForRead(data, range: 0..<n, tag: 9)
+            let read = try Self.iread(reader, into, 0..<size, tag: 9)
+            XCTAssertEqual(try Self.complete([(reader, read), (owner, offer)]), [n, n])
+            XCTAssertTrue(Self.matches(into, count: n, seed: 7 + i), "bytes of the \(n)-byte READ differ")
+        }
+        XCTAssertEqual(reader.remoteAccessMetrics.readsCompleted, 6)
+        XCTAssertEqual(owner.remoteAccessMetrics.readsServed, 6)
+        XCTAssertEqual(owner.remoteAccessMetrics.windowsInvalidated, 6)
+        XCTAssertEqual(reader.receiveMetrics.failures.total, 0)
+    }
+
+    /// Data changed after it was offered (by the owner's application here;
+    /// a forged READ response looks the same to the reader) fails the
+    /// reader's check: never reported ready, counted, channel torn down.
+    func testReadOfChangedDataIsRejected() throws {
+        let context = try DeviceTestSupport.openContext()
+        let (owner, reader) = try AuthenticatedChannelTests.connectedPair(context: context)
+        let data = try owner.allocateMemory(bytes: 4096)
+        let into = try reader.allocateMemory(bytes: 4096)
+        Self.fill(data, count: 4096, seed: 1)
+        _ = try owner.offerForRead(data, range: 0..<4096)
+        data.bytes[2048] ^= 0x01
+        let read = try Self.iread(reader, into, 0..<4096)
+        XCTAssertThrowsError(try Self.complete([(reader, read)])) { error in
+            guard case ChannelError.rejected(.badTag, tornDown: true) = error else { return XCTFail("\(error)") }
+        }
+        XCTAssertEqual(reader.receiveMetrics.failures[.badTag], 1)
+        XCTAssertEqual(reader.remoteAccessMetrics.readsCompleted, 0)
+        XCTAssertFalse(reader.isOpen)
+    }
+
+    /// ReDMArk's attacker on the receiving QP (its QPN and next PSN known):
+    /// a replayed WRITE notice finds no open window; a WRITE into a granted
+    /// window (its rkey leaked) followed by a forged notice is caught by the
+    /// MAC; neither is reported ready, both are counted.
+    func testAttackerWriteAndForgedNoticeAreDetectedBeforeDelivery() throws {
+        let context = try DeviceTestSupport.openContext()
+        let (victim, sender) = try AuthenticatedChannelTests.connectedPair(context: context) {
+            $0.dataPath.failurePolicy = .dropAndCount
+        }
+        let source = try sender.allocateMemory(bytes: 4096)
+        let target = try victim.allocateMemory(bytes: 4096)
+
+        // A genuine WRITE, and its notice as the attacker saw it on the wire.
+        Self.fill(source, count: 512, seed: 3)
+        let recv = try victim.irecv(target, range: 0..<512)
+        let send = try Self.isend(sender, source, 0..<512)
+        XCTAssertEqual(try Self.complete([(sender, send), (victim, recv)]), [512, 512])
+        let notice = Array(UnsafeRawBufferPointer(rebasing:
+            sender.resources.sendSlot(sender.resources.lastPostedSendSlot)[0..<DataPathLimits.frameOverhead]))
+
+        // 1. Replay of the notice: its window is closed, nothing matches.
+        let replay = try AttackerQueuePair(context: context, aimedAt: victim.queuePair)
+        notice.withUnsafeBytes { replay.region.bytes.copyMemory(from: $0) }
+        try replay.queuePair.post(SendRequest(id: 1, operation: .send, element: replay.region.element(0..<notice.count)))
+        _ = try replay.completionQueue.poll(count: 1, timeout: .seconds(20))
+        let deadline = ContinuousClock.now + .seconds(10)
+        while victim.receiveMetrics.failures[.unknownTarget] == 0, ContinuousClock.now < deadline {
+            try victim.progressAll()
+        }
+        XCTAssertEqual(victim.receiveMetrics.failures[.unknownTarget], 1, "\(victim.receiveMetrics.failures)")
+
+        // 2. A new grant; the attacker overwrites the window and forges a notice.
+        memset(target.bytes.baseAddress!, 0, 4096)
+        let victimRecv = try victim.irecv(target, range: 0..<512)
+        let window = victim.resources.windows[Int(victimRecv.index)]
+        let attacker = try AttackerQueuePair(context: context, aimedAt: victim.queuePair)
+        memset(attacker.region.bytes.baseAddress!, 0xEE, 512)
+        var forged = [UInt8](repeating: 0xA5, count: DataPathLimits.frameOverhead)
+        forged.withUnsafeMutableBytes { f in
+            MessageHeader(suite: victim.suite, opcode: .rdmaWrite, direction: .initiatorToResponder, epoch: 0,
+                qpn: victim.queuePair.number, length: 512, sequence: 1000, remoteAddress: window.boundAddress,
+                rkey: window.rkey).encode(to: f.baseAddress!)
+        }
+        forged.withUnsafeBytes { (attacker.region.bytes.baseAddress! + 1024).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        try attacker.queuePair.post(chain: [
+            SendRequest(id: 2, operation: .write(RemoteMemory(address: window.boundAddress, rkey: window.rkey, length: 512)),
+                        element: attacker.region.element(0..<512), flags: []),
+            SendRequest(id: 3, operation: .send, element: attacker.region.element(1024..<(1024 + forged.count))),
+        ])
+        _ = try attacker.completionQueue.poll(count: 1, timeout: .seconds(20))
+        XCTAssertThrowsError(try Self.complete([(victim, victimRecv)], timeout: .seconds(20))) { error in
+            guard case ChannelError.rejected(.badTag, tornDown: false) = error else { return XCTFail("\(error)") }
+        }
+        XCTAssertEqual(target.bytes[0], 0xEE, "the attacker's bytes did land: the MAC is what caught them")
+        XCTAssertEqual(victim.receiveMetrics.failures[.badTag], 1)
+        XCTAssertEqual(victim.receiveMetrics.failures.total, 2)
+        XCTAssertEqual(victim.remoteAccessMetrics.writesReceived, 1, "only the genuine WRITE was delivered")
+
+        // 3. The window was closed before the check: a further write is refused.
+        let late = try AttackerQueuePair(context: context, aimedAt: victim.queuePair)
+        try late.queuePair.post(SendRequest(id: 4, operation: .write(RemoteMemory(address: window.boundAddress, rkey: window.rkey, length: 64)),
+                                            element: late.region.element(0..<64)))
+        let wc = try late.completionQueue.poll(count: 1, timeout: .seconds(20))[0]
+        XCTAssertNotEqual(wc.status, .success)
+    }
+
+    /// A QP of the attacker's own (not aimed at the victim's) can't use a
+    /// granted window at all: type 2 windows are bound to the victim's QP.
+    func testWindowRefusesAnotherQueuePair() throws {
+        let context = try DeviceTestSupport.openContext()
+        let (victim, _) = try AuthenticatedChannelTests.connectedPair(context: context)
+        let target = try victim.allocateMemory(bytes: 4096)
+        let recv = try victim.irecv(target, range: 0..<4096)
+        let window = victim.resources.windows[Int(recv.index)]
+        let outsider = try LoopbackPair(context: context, parameters: .shortRetry)
+        let source = try outsider.pd.allocateRegion(bytes: 64)
+        try outsider.a.post(SendRequest(id: 1, operation: .write(RemoteMemory(address: window.boundAddress, rkey: window.rkey, length: 64)),
+                                        element: source.element(0..<64)))
+        let wc = try outsider.cqA.poll(count: 1, timeout: .seconds(20))[0]
+        XCTAssertNotEqual(wc.status, .success, "a window bound to the victim's QP must refuse another QP")
+        XCTAssertTrue(target.bytes.allSatisfy { $0 == 0 })
+    }
+}
