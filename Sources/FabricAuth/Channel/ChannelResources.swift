@@ -238,10 +238,10 @@ final class ChannelResources {
 
     /// Busy-polls for a while, then backs off so an emulated or shared CPU is
     /// not burned; checks the deadline every few hundred polls.
-    static func idle(_ count: inout Int, deadline: UInt64, what: String) throws(ChannelError) {
+    static func idle(_ count: inout Int, deadline: UInt64, what: @autoclosure () -> String) throws(ChannelError) {
         count += 1
         if count & 255 == 0 {
-            if ChannelClock.monotonicNanoseconds() > deadline { throw .timedOut(what) }
+            if ChannelClock.monotonicNanoseconds() > deadline { throw .timedOut(what()) }
             if count > 4096 { usleep(50) } else { sched_yield() }
         }
     }
