@@ -21,9 +21,20 @@ let package = Package(
             name: "HandshakeBenchmark",
             dependencies: [.product(name: "Handshake", package: "FabricAuth")]
         ),
+        // Shared by the benchmarks that count heap allocations.
+        .target(name: "BenchmarkSupport"),
         .executableTarget(
             name: "DataPathBenchmark",
-            dependencies: [.product(name: "FabricAuth", package: "FabricAuth")]
+            dependencies: ["BenchmarkSupport", .product(name: "FabricAuth", package: "FabricAuth")]
+        ),
+        .executableTarget(
+            name: "RemoteAccessBenchmark",
+            dependencies: [
+                "BenchmarkSupport",
+                .product(name: "FabricAuth", package: "FabricAuth"),
+                .product(name: "Identity", package: "FabricAuth"),
+                .product(name: "Verbs", package: "FabricAuth"),
+            ]
         ),
         .executableTarget(
             name: "QueuePairSetupBenchmark",

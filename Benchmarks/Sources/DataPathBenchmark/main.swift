@@ -16,6 +16,7 @@
 // GB/s are payload bytes per second (10^9) of this thread's CPU time. Each figure is the fastest of
 // 7 interleaved rounds of >= 40 ms (see `rounds`). Mallocs are counted around
 // the seal and open loops of every round.
+import BenchmarkSupport
 import CSodium
 import FabricAuth
 #if canImport(Glibc)

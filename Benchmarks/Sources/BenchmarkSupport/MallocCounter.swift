@@ -13,7 +13,7 @@
 import Glibc
 #endif
 
-enum MallocCounter {
+public enum MallocCounter {
     static let environmentFlag = "FABRICAUTH_MALLOC_COUNTER"
 
     static let interposerSource = """
@@ -40,10 +40,12 @@ enum MallocCounter {
 
     /// Re-executes the process under the interposer if it isn't already. Returns
     /// only when running under it (or when that is impossible).
-    static func setUp() {
+    public static func setUp() {
         if getenv(environmentFlag) == nil {
             setenv(environmentFlag, "1", 1)
-            let dir = "/tmp/fabricauth-malloc-counter-\(getuid())"
+            // TMPDIR first: inside the Soft-RoCE test bed only it is writable.
+            let tmp = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+            let dir = tmp + "/fabricauth-malloc-counter-\(getuid())"
             let c = dir + "/interposer.c", so = dir + "/interposer.so"
             mkdir(dir, 0o700)
             if let f = fopen(c, "w") {
@@ -65,13 +67,13 @@ enum MallocCounter {
         }
     }
 
-    static var method: String {
+    public static var method: String {
         countFunction != nil ? "LD_PRELOAD malloc interposer, calls counted" : "NOT MEASURED (no C compiler for the interposer)"
     }
 
     /// Proof that the counter can see an allocation: one probe allocation must
     /// move it (otherwise a "0 mallocs per message" would mean nothing).
-    static func selfCheck() -> Bool {
+    public static func selfCheck() -> Bool {
         guard countFunction != nil else { return false }
         let before = read()
         let probe = UnsafeMutableRawPointer.allocate(byteCount: 100, alignment: 8)
@@ -81,7 +83,7 @@ enum MallocCounter {
     }
 
     /// Allocation calls so far (0 when not measured).
-    static func read() -> UInt64 {
+    public static func read() -> UInt64 {
         countFunction?() ?? 0
     }
 }
