@@ -10,6 +10,9 @@
 //   seal        DataPathSender.seal (header, nonce, MAC, counters)
 //   raw verify  libsodium's verification alone
 //   open        DataPathReceiver.open (checks, window, MAC verify, window update)
+//   detached    sealDetached / openDetached: the RDMA WRITE/READ layout, header
+//               and tag apart from the payload (GCM with the header as
+//               plaintext, docs/protocol.md "RDMA WRITE and READ")
 // Frames rotate over a working set of min(1024, max(4, 64 MiB / size)) frames,
 // so 64 B and 4 KiB run from cache (as NIC rings with DDIO do) and 64 KiB and up
 // stream from DRAM (64 MiB working set, twice the 32 MiB L3 of the reference host).
@@ -83,6 +86,7 @@ let rounds = 7
 struct Row {
     var size = 0
     var memcpy = 0.0, rawMAC = 0.0, seal = 0.0, rawVerify = 0.0, open = 0.0  // ns per message
+    var sealDetached = 0.0, openDetached = 0.0
     var mallocsPerMessage = 0.0
 }
 
@@ -131,7 +135,14 @@ func run(suite: MACSuite, sizes: [Int]) -> [Row] {
             }
         }
         var best = (memcpy: Double.infinity, rawMAC: Double.infinity, seal: Double.infinity,
-                    rawVerify: Double.infinity, open: Double.infinity)
+                    rawVerify: Double.infinity, open: Double.infinity,
+                    sealDetached: Double.infinity, openDetached: Double.infinity)
+        // Detached layout in the same buffers: header at 0, payload at 40, tag after it.
+        @inline(__always) func sealDetached(_ i: Int) {
+            let f = frames.frame(i).baseAddress!
+            _ = try! sender.sealDetached(payload: UnsafeRawBufferPointer(start: f + 40, count: size), opcode: .rdmaWrite,
+                remoteAddress: 0x7f00_0000_0000, rkey: 0x1234, header: f, tag: f + 40 + size, now: 0)
+        }
         var mallocs: UInt64 = 0
         var messages = 0
         var rejected = 0
@@ -206,6 +217,24 @@ func run(suite: MACSuite, sizes: [Int]) -> [Row] {
             messages += 2 * openRun.ops
             opened += openRun.ops
             best.open = min(best.open, openRun.nsPerOp)
+
+            m0 = MallocCounter.read()
+            let sealDetachedRun = measureOnce(batch: frames.count) { i in sealDetached(i) }
+            let openDetachedRun = measureOnce(
+                batch: frames.count,
+                prepare: { _ in for j in 0..<frames.count { sealDetached(j) } }
+            ) { i in
+                let f = frames.frame(i).baseAddress!
+                if case .rejected = receiver.openDetached(header: f, payload: UnsafeRawBufferPointer(start: f + 40, count: size),
+                                                          tag: f + 40 + size, now: 0) {
+                    rejected += 1
+                }
+            }
+            mallocs += MallocCounter.read() &- m0
+            messages += sealDetachedRun.ops + 2 * openDetachedRun.ops
+            opened += openDetachedRun.ops
+            best.sealDetached = min(best.sealDetached, sealDetachedRun.nsPerOp)
+            best.openDetached = min(best.openDetached, openDetachedRun.nsPerOp)
         }
         precondition(rejected == 0, "benchmark frames rejected")
         precondition(receiver.metrics.messagesOpened == UInt64(opened + 4))
@@ -214,6 +243,8 @@ func run(suite: MACSuite, sizes: [Int]) -> [Row] {
         row.seal = best.seal
         row.rawVerify = best.rawVerify
         row.open = best.open
+        row.sealDetached = best.sealDetached
+        row.openDetached = best.openDetached
         row.mallocsPerMessage = Double(mallocs) / Double(messages)
         rows.append(row)
         frames.base.deallocate()
@@ -246,14 +277,14 @@ for suite in MACSuite.allCases where suite.isAvailable {
     print("")
     print("## \(suite)")
     print("")
-    print("| size | memcpy GB/s | raw MAC GB/s | seal GB/s | raw verify GB/s | open GB/s | seal overhead | open overhead | seal / open ns per msg above raw MAC | cores for 100 / 200 / 400 Gb/s | mallocs/msg |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| size | memcpy GB/s | raw MAC GB/s | seal GB/s | raw verify GB/s | open GB/s | seal overhead | open overhead | seal / open ns per msg above raw MAC | cores for 100 / 200 / 400 Gb/s | WRITE layout seal / open GB/s | mallocs/msg |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     var worstLarge = (seal: -Double.infinity, open: -Double.infinity)
     for r in rows {
         let small = r.size <= 4 << 10
         let nsAbove = small ? "\(fmt(r.seal - r.rawMAC, 1)) / \(fmt(r.open - r.rawVerify, 1))" : "(see %)"
         if r.size == 0 {
-            print("| 0 B (header only) | - | \(fmt(r.rawMAC, 1)) ns | \(fmt(r.seal, 1)) ns | \(fmt(r.rawVerify, 1)) ns | \(fmt(r.open, 1)) ns | - | - | \(nsAbove) | - | \(fmt(r.mallocsPerMessage, 3)) |")
+            print("| 0 B (header only) | - | \(fmt(r.rawMAC, 1)) ns | \(fmt(r.seal, 1)) ns | \(fmt(r.rawVerify, 1)) ns | \(fmt(r.open, 1)) ns | - | - | \(nsAbove) | - | \(fmt(r.sealDetached, 1)) / \(fmt(r.openDetached, 1)) ns | \(fmt(r.mallocsPerMessage, 3)) |")
             continue
         }
         let sealOverhead = (r.seal / r.rawMAC - 1) * 100, openOverhead = (r.open / r.rawVerify - 1) * 100
@@ -263,7 +294,7 @@ for suite in MACSuite.allCases where suite.isAvailable {
         let slow = max(r.seal, r.open)  // the slower side sets the core count
         let perCoreGbps = gbps(r.size, slow) * 8
         let cores = [100.0, 200.0, 400.0].map { fmt($0 / perCoreGbps, 1) }.joined(separator: " / ")
-        print("| \(sizeName(r.size)) | \(fmt(gbps(r.size, r.memcpy))) | \(fmt(gbps(r.size, r.rawMAC))) | \(fmt(gbps(r.size, r.seal))) | \(fmt(gbps(r.size, r.rawVerify))) | \(fmt(gbps(r.size, r.open))) | \(fmt(sealOverhead, 1)) % | \(fmt(openOverhead, 1)) % | \(nsAbove) | \(cores) | \(fmt(r.mallocsPerMessage, 3)) |")
+        print("| \(sizeName(r.size)) | \(fmt(gbps(r.size, r.memcpy))) | \(fmt(gbps(r.size, r.rawMAC))) | \(fmt(gbps(r.size, r.seal))) | \(fmt(gbps(r.size, r.rawVerify))) | \(fmt(gbps(r.size, r.open))) | \(fmt(sealOverhead, 1)) % | \(fmt(openOverhead, 1)) % | \(nsAbove) | \(cores) | \(fmt(gbps(r.size, r.sealDetached))) / \(fmt(gbps(r.size, r.openDetached))) | \(fmt(r.mallocsPerMessage, 3)) |")
     }
     let header = rows[0]
     let fixedSeal = header.seal - header.rawMAC, fixedOpen = header.open - header.rawVerify

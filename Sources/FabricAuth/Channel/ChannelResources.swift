@@ -48,6 +48,9 @@ final class ChannelResources {
         sendDepth = configuration.sendDepth
         receiveDepth = configuration.receiveDepth
         slotTicket = [UInt64](repeating: 0, count: configuration.sendDepth)
+        guard (1...RemoteAccessState.peerLimit).contains(configuration.remoteAccessDepth) else {
+            throw .invalidRequest("remoteAccessDepth \(configuration.remoteAccessDepth) is outside 1...\(RemoteAccessState.peerLimit)")
+        }
         do {
             pd = try context.makeProtectionDomain()
             // Signaled requests: one per send slot, one per outstanding READ,
