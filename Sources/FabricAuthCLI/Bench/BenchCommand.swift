@@ -130,7 +130,11 @@ struct BenchCommand: ParsableCommand {
         guard BenchLimits.txDepth.contains(tx) else { throw ValidationError("-t must be between 1 and 15000; got \(tx)") }
         guard BenchLimits.rxDepth.contains(rx) else { throw ValidationError("-r must be between 1 and 16384; got \(rx)") }
         if auth != .off {
-            guard AuthenticatedTransport.supports(test) else { throw ValidationError(AuthenticatedTransport.unsupportedReason(test)) }
+            if test.verb == .read, duration != nil {
+                // The owner offers exactly as many READs as the reader takes;
+                // a timed run has no count to offer (AuthenticatedTransport+RemoteAccess.swift).
+                throw ValidationError("authenticated \(test.rawValue) runs a fixed number of READs: use -n, not -D (or --auth off)")
+            }
             if ibPort != 1 { throw ValidationError("authenticated channels use port 1 of the device; -i \(ibPort) works with --auth off only") }
         }
         return BenchParameters(test: test, sizes: all ? BenchLimits.allSizes : [size ?? test.defaultSize],
