@@ -26,8 +26,11 @@ public struct ChannelConfiguration: Sendable {
     /// How many RDMA targets may be outstanding at once in each role: windows
     /// granted for incoming WRITEs (`irecv`), windows offered for READ
     /// (`offerForRead`), and READs in flight (`iread`). Each is a type 2
-    /// memory window allocated with the channel. At most 256.
-    public var remoteAccessDepth = 16
+    /// memory window allocated with the channel. At most 256. Keep
+    /// `receiveDepth` at least 2 × this + 2 so the peer's grants, offers and
+    /// notices never meet an empty receive queue: rxe (Linux 6.1) was seen to
+    /// move the QP to ERROR under RNR while windows were bound and invalidated.
+    public var remoteAccessDepth = 8
     /// Bound on the TCP exchange and on the in-band handshake.
     public var setupTimeout: Duration = .seconds(10)
     /// RC transport parameters.
