@@ -206,6 +206,43 @@ final class AuthenticatedRemoteAccessTests: XCTestCase {
         XCTAssertNotEqual(wc.status, .success)
     }
 
+    /// Under the default (fatal) policy a WRITE that fails its MAC tears the
+    /// channel down: the request throws, the QP is in ERROR, nothing more is
+    /// delivered, and the receiver's counters name the reason.
+    func testForgedWriteTearsDownUnderFatalPolicy() throws {
+        let context = try DeviceTestSupport.openContext()
+        // The genuine peer stays alive: the victim's grant must be acknowledged.
+        let (victim, peer) = try AuthenticatedChannelTests.connectedPair(context: context)
+        defer { withExtendedLifetime(peer) {} }
+        let target = try victim.allocateMemory(bytes: 4096)
+        let recv = try victim.irecv(target, range: 0..<256)
+        let window = victim.resources.windows[Int(recv.index)]
+        let attacker = try AttackerQueuePair(context: context, aimedAt: victim.queuePair)
+        var forged = [UInt8](repeating: 0x3C, count: DataPathLimits.frameOverhead)
+        forged.withUnsafeMutableBytes { f in
+            MessageHeader(suite: victim.suite, opcode: .rdmaWrite, direction: .initiatorToResponder, epoch: 0,
+                qpn: victim.queuePair.number, length: 256, sequence: 0, remoteAddress: window.boundAddress,
+                rkey: window.rkey).encode(to: f.baseAddress!)
+        }
+        forged.withUnsafeBytes { (attacker.region.bytes.baseAddress! + 1024).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        try attacker.queuePair.post(chain: [
+            SendRequest(id: 1, operation: .write(RemoteMemory(address: window.boundAddress, rkey: window.rkey, length: 256)),
+                        element: attacker.region.element(0..<256), flags: []),
+            SendRequest(id: 2, operation: .send, element: attacker.region.element(1024..<(1024 + forged.count))),
+        ])
+        _ = try attacker.completionQueue.poll(count: 1, timeout: .seconds(20))
+        XCTAssertThrowsError(try Self.complete([(victim, recv)], timeout: .seconds(20))) { error in
+            guard case ChannelError.rejected(.badTag, tornDown: true) = error else { return XCTFail("\(error)") }
+        }
+        XCTAssertFalse(victim.isOpen)
+        XCTAssertEqual(try victim.queuePair.state(), .error)
+        XCTAssertEqual(victim.receiveMetrics.failures[.badTag], 1)
+        XCTAssertEqual(victim.remoteAccessMetrics.writesReceived, 0)
+        XCTAssertThrowsError(try victim.test(recv)) { error in
+            guard case ChannelError.closed = error else { return XCTFail("\(error)") }
+        }
+    }
+
     /// A QP of the attacker's own (not aimed at the victim's) can't use a
     /// granted window at all: type 2 windows are bound to the victim's QP.
     func testWindowRefusesAnotherQueuePair() throws {

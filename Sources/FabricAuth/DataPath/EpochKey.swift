@@ -81,6 +81,20 @@ final class EpochKey {
         free(state)
     }
 
+    /// The ChaCha20 suite's one-time Poly1305 key for `nonce`: the first 32
+    /// bytes of ChaCha20 under the epoch key, block counter 0 (RFC 8439 §2.6),
+    /// on the stack and wiped after `body`.
+    @inline(__always)
+    private func withOneTimeKey<R>(nonce: UnsafePointer<UInt8>, _ body: (UnsafePointer<UInt8>) -> R) -> R {
+        var otk: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        return withUnsafeMutableBytes(of: &otk) { o in
+            let op = o.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            _ = crypto_stream_chacha20_ietf(op, 32, nonce, UnsafePointer(state.assumingMemoryBound(to: UInt8.self)))
+            defer { sodium_memzero(op, 32) }
+            return body(UnsafePointer(op))
+        }
+    }
+
     /// Writes the 16-byte tag over `data` (header || payload) to `tag`.
     @inline(__always)
     func computeTag(nonce: UnsafeRawPointer, data: UnsafeRawPointer, count: Int, tag: UnsafeMutableRawPointer) {
@@ -94,13 +108,7 @@ final class EpochKey {
                 t, t, nil, nil, 0, d, UInt64(count), nil, n,
                 UnsafePointer(state.assumingMemoryBound(to: crypto_aead_aes256gcm_state.self)))
         case .chacha20Poly1305:
-            var otk: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-            withUnsafeMutableBytes(of: &otk) { o in
-                let op = o.baseAddress!.assumingMemoryBound(to: UInt8.self)
-                _ = crypto_stream_chacha20_ietf(op, 32, n, UnsafePointer(state.assumingMemoryBound(to: UInt8.self)))
-                _ = crypto_onetimeauth(t, d, UInt64(count), op)
-                sodium_memzero(op, 32)
-            }
+            withOneTimeKey(nonce: n) { otk in _ = crypto_onetimeauth(t, d, UInt64(count), otk) }
         }
     }
 
@@ -141,21 +149,17 @@ final class EpochKey {
                     UnsafePointer(state.assumingMemoryBound(to: crypto_aead_aes256gcm_state.self)))
             }
         case .chacha20Poly1305:
-            var otk: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-            withUnsafeMutableBytes(of: &otk) { o in
-                let op = o.baseAddress!.assumingMemoryBound(to: UInt8.self)
-                _ = crypto_stream_chacha20_ietf(op, 32, n, UnsafePointer(state.assumingMemoryBound(to: UInt8.self)))
+            withOneTimeKey(nonce: n) { otk in
                 // crypto_onetimeauth_state is 16-byte aligned in C; a stack
                 // allocation with that alignment (no heap).
                 withUnsafeTemporaryAllocation(byteCount: crypto_onetimeauth_statebytes(), alignment: 16) { st in
                     let s = st.baseAddress!.assumingMemoryBound(to: crypto_onetimeauth_state.self)
-                    _ = crypto_onetimeauth_init(s, op)
+                    _ = crypto_onetimeauth_init(s, otk)
                     _ = crypto_onetimeauth_update(s, h, UInt64(DataPathLimits.headerSize))
                     if count > 0 { _ = crypto_onetimeauth_update(s, p, UInt64(count)) }
                     _ = crypto_onetimeauth_final(s, t)
                     sodium_memzero(st.baseAddress!, st.count)
                 }
-                sodium_memzero(op, 32)
             }
         }
     }
@@ -189,14 +193,7 @@ final class EpochKey {
                 &sink, nil, t, 0, t, d, UInt64(count), n,
                 UnsafePointer(state.assumingMemoryBound(to: crypto_aead_aes256gcm_state.self))) == 0
         case .chacha20Poly1305:
-            var otk: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-            return withUnsafeMutableBytes(of: &otk) { o in
-                let op = o.baseAddress!.assumingMemoryBound(to: UInt8.self)
-                _ = crypto_stream_chacha20_ietf(op, 32, n, UnsafePointer(state.assumingMemoryBound(to: UInt8.self)))
-                let ok = crypto_onetimeauth_verify(t, d, UInt64(count), op) == 0
-                sodium_memzero(op, 32)
-                return ok
-            }
+            return withOneTimeKey(nonce: n) { otk in crypto_onetimeauth_verify(t, d, UInt64(count), otk) == 0 }
         }
     }
 }
