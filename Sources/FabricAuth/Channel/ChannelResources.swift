@@ -182,12 +182,12 @@ final class ChannelResources {
     }
 
     /// Waits until the request with `ticket` has completed.
-    func waitFor(ticket: UInt64, deadline: UInt64) throws(ChannelError) {
-        while ticketsCompleted < ticket { try reapSends(wait: true, deadline: deadline) }
+    func waitFor(ticket: UInt64, deadline: UInt64, what: @autoclosure () -> String = "send completion") throws(ChannelError) {
+        while ticketsCompleted < ticket { try reapSends(wait: true, deadline: deadline, what: what()) }
     }
 
     /// Collects send completions; with `wait`, until at least one arrived.
-    func reapSends(wait: Bool, deadline: UInt64) throws(ChannelError) {
+    func reapSends(wait: Bool, deadline: UInt64, what: @autoclosure () -> String = "send completion") throws(ChannelError) {
         var mustWait = wait
         var idle = 0
         while ticketsCompleted < ticketsPosted {
@@ -195,7 +195,7 @@ final class ChannelResources {
             do { completion = try sendCompletions.pollOne() } catch { throw .verbs(error) }
             guard let wc = completion else {
                 if !mustWait { return }
-                try Self.idle(&idle, deadline: deadline, what: "send completion")
+                try Self.idle(&idle, deadline: deadline, what: what())
                 continue
             }
             ticketsCompleted += 1

@@ -132,7 +132,10 @@ extension AuthenticatedQueuePair {
             return
         }
         let ticket = try invalidate(resources.windows[i])
-        try resources.waitFor(ticket: ticket, deadline: ChannelClock.deadline(after: configuration.setupTimeout))
+        // Work requests run in order: a send the peer never acknowledges
+        // (it vanished) holds the invalidation back until the deadline.
+        try resources.waitFor(ticket: ticket, deadline: ChannelClock.deadline(after: configuration.setupTimeout),
+            what: "closing the WRITE window (the send queue is stalled; is the peer still there?)")
         let target = remote.targets[i]
         let base = target.memory!.bytes.baseAddress! + target.offset
         // A length beyond the window is reported by the receiver as truncated.
