@@ -175,21 +175,8 @@ final class AuthenticatedRemoteAccessTests: XCTestCase {
         memset(target.bytes.baseAddress!, 0, 4096)
         let victimRecv = try victim.irecv(target, range: 0..<512)
         let window = victim.resources.windows[Int(victimRecv.index)]
-        let attacker = try AttackerQueuePair(context: context, aimedAt: victim.queuePair)
-        memset(attacker.region.bytes.baseAddress!, 0xEE, 512)
-        var forged = [UInt8](repeating: 0xA5, count: DataPathLimits.frameOverhead)
-        forged.withUnsafeMutableBytes { f in
-            MessageHeader(suite: victim.suite, opcode: .rdmaWrite, direction: .initiatorToResponder, epoch: 0,
-                qpn: victim.queuePair.number, length: 512, sequence: 1000, remoteAddress: window.boundAddress,
-                rkey: window.rkey).encode(to: f.baseAddress!)
-        }
-        forged.withUnsafeBytes { (attacker.region.bytes.baseAddress! + 1024).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        try attacker.queuePair.post(chain: [
-            SendRequest(id: 2, operation: .write(RemoteMemory(address: window.boundAddress, rkey: window.rkey, length: 512)),
-                        element: attacker.region.element(0..<512), flags: []),
-            SendRequest(id: 3, operation: .send, element: attacker.region.element(1024..<(1024 + forged.count))),
-        ])
-        _ = try attacker.completionQueue.poll(count: 1, timeout: .seconds(20))
+        try AttackerQueuePair(context: context, aimedAt: victim.queuePair)
+            .overwrite(window, of: victim, length: 512, byte: 0xEE, sequence: 1000)
         XCTAssertThrowsError(try Self.complete([(victim, victimRecv)], timeout: .seconds(20))) { error in
             guard case ChannelError.rejected(.badTag, tornDown: false) = error else { return XCTFail("\(error)") }
         }
@@ -217,20 +204,8 @@ final class AuthenticatedRemoteAccessTests: XCTestCase {
         let target = try victim.allocateMemory(bytes: 4096)
         let recv = try victim.irecv(target, range: 0..<256)
         let window = victim.resources.windows[Int(recv.index)]
-        let attacker = try AttackerQueuePair(context: context, aimedAt: victim.queuePair)
-        var forged = [UInt8](repeating: 0x3C, count: DataPathLimits.frameOverhead)
-        forged.withUnsafeMutableBytes { f in
-            MessageHeader(suite: victim.suite, opcode: .rdmaWrite, direction: .initiatorToResponder, epoch: 0,
-                qpn: victim.queuePair.number, length: 256, sequence: 0, remoteAddress: window.boundAddress,
-                rkey: window.rkey).encode(to: f.baseAddress!)
-        }
-        forged.withUnsafeBytes { (attacker.region.bytes.baseAddress! + 1024).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        try attacker.queuePair.post(chain: [
-            SendRequest(id: 1, operation: .write(RemoteMemory(address: window.boundAddress, rkey: window.rkey, length: 256)),
-                        element: attacker.region.element(0..<256), flags: []),
-            SendRequest(id: 2, operation: .send, element: attacker.region.element(1024..<(1024 + forged.count))),
-        ])
-        _ = try attacker.completionQueue.poll(count: 1, timeout: .seconds(20))
+        try AttackerQueuePair(context: context, aimedAt: victim.queuePair)
+            .overwrite(window, of: victim, length: 256, byte: 0x3C, sequence: 0)
         XCTAssertThrowsError(try Self.complete([(victim, recv)], timeout: .seconds(20))) { error in
             guard case ChannelError.rejected(.badTag, tornDown: true) = error else { return XCTFail("\(error)") }
         }
@@ -258,5 +233,27 @@ final class AuthenticatedRemoteAccessTests: XCTestCase {
         let wc = try outsider.cqA.poll(count: 1, timeout: .seconds(20))[0]
         XCTAssertNotEqual(wc.status, .success, "a window bound to the victim's QP must refuse another QP")
         XCTAssertTrue(target.bytes.allSatisfy { $0 == 0 })
+    }
+}
+
+extension AttackerQueuePair {
+    /// ReDMArk's overwrite: `length` bytes of `byte` RDMA-written into the
+    /// victim's granted `window` (its rkey leaked), then a forged WRITE notice
+    /// for them -- a well-formed header for `sequence`, a tag of junk. The
+    /// attacker is blind to the victim's ACKs; its own request ends however.
+    func overwrite(_ window: MemoryWindow, of victim: AuthenticatedQueuePair, length: Int, byte: UInt8,
+                   sequence: UInt64) throws {
+        memset(region.bytes.baseAddress!, Int32(byte), length)
+        let notice = region.bytes.baseAddress! + 2048
+        memset(notice, 0xA5, DataPathLimits.frameOverhead)
+        MessageHeader(suite: victim.suite, opcode: .rdmaWrite, direction: .initiatorToResponder, epoch: 0,
+            qpn: victim.queuePair.number, length: UInt32(length), sequence: sequence, remoteAddress: window.boundAddress,
+            rkey: window.rkey).encode(to: notice)
+        try queuePair.post(chain: [
+            SendRequest(id: 1, operation: .write(RemoteMemory(address: window.boundAddress, rkey: window.rkey, length: UInt32(length))),
+                        element: region.element(0..<length), flags: []),
+            SendRequest(id: 2, operation: .send, element: region.element(2048..<(2048 + DataPathLimits.frameOverhead))),
+        ])
+        _ = try completionQueue.poll(count: 1, timeout: .seconds(20))
     }
 }
