@@ -218,6 +218,36 @@ final class AuthenticatedRemoteAccessTests: XCTestCase {
         }
     }
 
+    /// An authenticated peer that breaks the rendezvous -- a malformed WRITE
+    /// grant, a READ done for an offer never made, a WRITE notice's opcode in
+    /// an ordinary SEND frame -- gets the channel closed with a protocol
+    /// violation, counted; the frames themselves verified, so the MAC counters
+    /// show no rejection.
+    func testProtocolViolationsByAnAuthenticPeerCloseTheChannel() throws {
+        let context = try DeviceTestSupport.openContext()
+        let cases: [(DataPathOpcode, [UInt8], String)] = [
+            (.writeGrant, [UInt8](repeating: 0, count: 8), "malformed WRITE grant"),
+            (.readDone, [0, 0, 0, 3, 0, 0, 0, 0] + [UInt8](repeating: 0, count: 8), "not outstanding"),
+            (.rdmaWrite, [1, 2, 3], "detached opcode"),
+        ]
+        for (opcode, payload, expected) in cases {
+            let (victim, peer) = try AuthenticatedChannelTests.connectedPair(context: context)
+            let slot = try peer.resources.acquireSendSlot(deadline: .max)
+            try peer.sendControl(opcode, slot: slot, length: payload.count) { p in
+                payload.withUnsafeBytes { p.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            }
+            XCTAssertThrowsError(try victim.receive(timeout: .seconds(10))) { error in
+                guard case ChannelError.protocolViolation(let what) = error, what.contains(expected) else {
+                    return XCTFail("\(opcode): \(error)")
+                }
+            }
+            XCTAssertEqual(victim.remoteAccessMetrics.protocolViolations, 1, "\(opcode)")
+            XCTAssertEqual(victim.receiveMetrics.failures.total, 0, "\(opcode): the frame itself was authentic")
+            XCTAssertFalse(victim.isOpen)
+            XCTAssertEqual(try victim.queuePair.state(), .error)
+        }
+    }
+
     /// A QP of the attacker's own (not aimed at the victim's) can't use a
     /// granted window at all: type 2 windows are bound to the victim's QP.
     func testWindowRefusesAnotherQueuePair() throws {
