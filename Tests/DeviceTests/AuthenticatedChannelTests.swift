@@ -425,6 +425,10 @@ extension AuthenticatedChannelTests {
         let active = try c.get()
         XCTAssertEqual(passive.peer.spiffeID.description, "spiffe://cluster.test/trainer/rank1")
         XCTAssertEqual(active.peer.spiffeID.description, "spiffe://cluster.test/trainer/rank0")
+        // The kernel CM opened remote WRITE/READ at connect time; the channel
+        // took them back before the handshake and opens none for SEND traffic.
+        XCTAssertEqual(try passive.queuePair.accessFlags(), [])
+        XCTAssertEqual(try active.queuePair.accessFlags(), [])
         for size in [1, 1500, 8192] {
             let message = [UInt8](repeating: UInt8(size & 0xff), count: size)
             try active.send(message)

@@ -33,6 +33,10 @@ final class VerbsConnectionTests: XCTestCase {
         try clientConn.waitEstablished(timeout: .seconds(10))
         try serverConn.waitEstablished(timeout: .seconds(10))
         XCTAssertEqual(Array(clientConn.peerPrivateData.prefix(7)), Array("welcome".utf8))
+        // Why the authenticated CM path clears rights before its handshake:
+        // the kernel CM grants remote WRITE to every connected QP.
+        XCTAssertTrue(try serverConn.queuePair.accessFlags().contains(.remoteWrite))
+        XCTAssertTrue(try clientConn.queuePair.accessFlags().contains(.remoteWrite))
 
         cbuf.fill(seed: 11, count: 1500)
         try clientConn.queuePair.post(SendRequest(id: 3, operation: .send, element: cbuf.element(0..<1500)))

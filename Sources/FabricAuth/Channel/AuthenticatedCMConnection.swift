@@ -48,6 +48,12 @@ public enum AuthenticatedCMConnection {
         do {
             let connection = try connect(resources)
             try connection.waitEstablished(timeout: configuration.setupTimeout)
+            // The kernel's CM hands out remote WRITE, and with responder
+            // resources READ and atomics, at connect time (Linux
+            // drivers/infiniband/core/cm.c, cm_init_qp_init_attr). An
+            // unauthenticated peer must get none: the channel opens rights
+            // per transfer, after the handshake, as on the TCP path.
+            try connection.queuePair.setAccessFlags([])
             return (resources, connection.queuePair)
         } catch {
             throw .verbs(error)

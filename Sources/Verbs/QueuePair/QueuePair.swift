@@ -53,6 +53,17 @@ public final class QueuePair: @unchecked Sendable {
         try handle.modify(from: .readyToSend, to: .readyToSend, &attr, [.state, .accessFlags])
     }
 
+    /// What the peer may do to memory through this QP now (`ibv_query_qp`
+    /// with IBV_QP_ACCESS_FLAGS).
+    public func accessFlags() throws(VerbsError) -> AccessFlags {
+        var attr = ibv_qp_attr()
+        var initAttr = ibv_qp_init_attr()
+        try VerbsCall.check("ibv_query_qp", .returnsErrno) {
+            ibv_query_qp(handle.pointer, &attr, Int32(IBV_QP_ACCESS_FLAGS.rawValue), &initAttr)
+        }
+        return AccessFlags(rawValue: attr.qp_access_flags)
+    }
+
     /// Takes the QP back to RESET and returns it prepared for a new
     /// connection (a fresh random PSN). This object is retired.
     public func reset() throws(VerbsError) -> PreparedQueuePair {
