@@ -48,8 +48,8 @@ struct DemoCommand: ParsableCommand {
         let (accepted, connected) = try Self.establish(listener: listener, context: context, client: initiator)
         let server = try accepted.get()
         let client = try connected.get()
-        say("rank1 verified its peer as \(client.peer.spiffeID) on QP \(client.queuePair.number)")
-        say("rank0 verified its peer as \(server.peer.spiffeID) on QP \(server.queuePair.number)")
+        say("rank1 verified its peer as \(client.peer.spiffeID) on QP \(client.queuePairNumber)")
+        say("rank0 verified its peer as \(server.peer.spiffeID) on QP \(server.queuePairNumber)")
         say("per-message MAC: \(client.suite)")
 
         step(3, "authenticated ping")

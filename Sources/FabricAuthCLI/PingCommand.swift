@@ -52,7 +52,7 @@ struct PingCommand: ParsableCommand {
             print("waiting for a peer on TCP port \(listener.port) (device \(context.deviceName))")
             channel = try listener.accept(timeout: .seconds(wait))
         }
-        print("peer \(channel.peer.spiffeID) verified; QP \(channel.queuePair.number), MAC \(channel.suite)")
+        print("peer \(channel.peer.spiffeID) verified; QP \(channel.queuePairNumber), MAC \(channel.suite)")
         let stats = try Self.pingPong(channel, initiator: host != nil, count: count, size: size)
         if let stats {
             print(String(format: "%d round trips of %d bytes: rtt min/avg/max/stdev = %.1f/%.1f/%.1f/%.1f us, p99 %.1f us",

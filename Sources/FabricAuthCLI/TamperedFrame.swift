@@ -1,4 +1,4 @@
-import FabricAuth
+@_spi(RawQueuePair) import FabricAuth
 import Verbs
 
 /// What an on-path attacker who predicted the QPN and PSN (ReDMArk) can put on
@@ -11,7 +11,7 @@ enum TamperedFrame {
         var frame = [UInt8](repeating: 0, count: DataPathLimits.frameOverhead + payload.count)
         frame.withUnsafeMutableBytes { f in
             MessageHeader(suite: sender.suite, opcode: .send, direction: .initiatorToResponder, epoch: sender.sendEpoch,
-                qpn: victim.queuePair.number, length: UInt32(payload.count),
+                qpn: victim.queuePairNumber, length: UInt32(payload.count),
                 sequence: sender.sendMetrics.messagesSealed  // the next sequence number (no rekey has happened)
             ).encode(to: f.baseAddress!)
         }

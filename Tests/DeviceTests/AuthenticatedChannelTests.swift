@@ -2,7 +2,7 @@
 // certificates from FabricAuth's CA, the in-band handshake over a new RC QP,
 // and sealed SEND/RECV traffic checked byte for byte.
 import Dispatch
-@testable import FabricAuth
+@_spi(RawQueuePair) @testable import FabricAuth
 import Handshake
 import Foundation
 import Identity

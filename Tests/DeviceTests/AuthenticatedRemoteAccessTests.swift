@@ -2,7 +2,7 @@
 // every transfer through a type 2 memory window bound for it, verified before
 // it is reported done, and an attacker who can put packets on the victim's QP
 // (ReDMArk) detected before delivery.
-@testable import FabricAuth
+@_spi(RawQueuePair) @testable import FabricAuth
 import Foundation
 import Verbs
 import XCTest
@@ -174,7 +174,7 @@ final class AuthenticatedRemoteAccessTests: XCTestCase {
         // 2. A new grant; the attacker overwrites the window and forges a notice.
         memset(target.bytes.baseAddress!, 0, 4096)
         let victimRecv = try victim.irecv(target, range: 0..<512)
-        let window = victim.resources.windows[Int(victimRecv.index)]
+        let window = try XCTUnwrap(victim.window(of: victimRecv))
         try AttackerQueuePair(context: context, aimedAt: victim.queuePair)
             .overwrite(window, of: victim, length: 512, byte: 0xEE, sequence: 1000)
         XCTAssertThrowsError(try Self.complete([(victim, victimRecv)], timeout: .seconds(20))) { error in
@@ -203,7 +203,7 @@ final class AuthenticatedRemoteAccessTests: XCTestCase {
         defer { withExtendedLifetime(peer) {} }
         let target = try victim.allocateMemory(bytes: 4096)
         let recv = try victim.irecv(target, range: 0..<256)
-        let window = victim.resources.windows[Int(recv.index)]
+        let window = try XCTUnwrap(victim.window(of: recv))
         try AttackerQueuePair(context: context, aimedAt: victim.queuePair)
             .overwrite(window, of: victim, length: 256, byte: 0x3C, sequence: 0)
         XCTAssertThrowsError(try Self.complete([(victim, recv)], timeout: .seconds(20))) { error in
@@ -255,7 +255,7 @@ final class AuthenticatedRemoteAccessTests: XCTestCase {
         let (victim, _) = try AuthenticatedChannelTests.connectedPair(context: context)
         let target = try victim.allocateMemory(bytes: 4096)
         let recv = try victim.irecv(target, range: 0..<4096)
-        let window = victim.resources.windows[Int(recv.index)]
+        let window = try XCTUnwrap(victim.window(of: recv))
         let outsider = try LoopbackPair(context: context, parameters: .shortRetry)
         let source = try outsider.pd.allocateRegion(bytes: 64)
         try outsider.a.post(SendRequest(id: 1, operation: .write(RemoteMemory(address: window.boundAddress, rkey: window.rkey, length: 64)),

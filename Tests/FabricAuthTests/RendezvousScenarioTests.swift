@@ -10,7 +10,7 @@ final class Machine {
     var r: Rendezvous
     init(limits: Rendezvous.Limits) { r = Rendezvous(limits: limits) }
     // Non-mutating on the reference, which `#expect`'s expansion needs.
-    func notice(key: WindowKey, length: Int) -> Bool { r.noticeArrived(key: key, length: length) }
+    func notice(key: WindowKey, length: Int) -> Bool { r.noticeArrived(key: key, length: length) != nil }
     func nextWindowToClose() -> WindowID? { r.nextWindowToClose() }
     func windowClosed(_ w: WindowID) -> WindowClosedAction { r.windowClosed(w) }
 }

@@ -27,8 +27,10 @@ public final class AuthenticatedQueuePair {
     public let suite: MACSuite
     /// Whether keys came from a resumed session (no certificates checked this time).
     public let resumed: Bool
-    /// The underlying queue pair (for its number, state, and teardown).
-    public let queuePair: QueuePair
+    /// The raw queue pair. Anything posted on it bypasses authentication,
+    /// so it is not part of the API: tests and the demo's forger reach it
+    /// with `@_spi(RawQueuePair) import FabricAuth`.
+    @_spi(RawQueuePair) public let queuePair: QueuePair
     /// The session other QPs to the same peer can resume from.
     public let session: ResumableSession
     /// What the peer sent inside the handshake (`ChannelConfiguration.handshakePayload`).
@@ -41,8 +43,12 @@ public final class AuthenticatedQueuePair {
     var closed = false
     /// The epoch of the last sealed message; a new epoch triggers a recheck of the peer.
     private var checkedEpoch: UInt32 = 0
-    /// Request tables and received messages (RemoteAccess/).
-    let remote: RemoteAccessState
+    /// Verified SEND messages waiting for `receive`.
+    var inbox: Inbox
+    /// The WRITE/READ rendezvous (Rendezvous/) and the memory behind it (RemoteAccess/).
+    var rendezvous: Rendezvous
+    let transfers: TransferTable
+    let limits: Rendezvous.Limits
 
     init(queuePair: QueuePair, resources: ChannelResources, result: consuming HandshakeResult,
          configuration: ChannelConfiguration) throws(ChannelError) {
@@ -75,7 +81,10 @@ public final class AuthenticatedQueuePair {
         self.queuePair = queuePair
         self.resources = resources
         self.configuration = configuration
-        self.remote = RemoteAccessState(depth: configuration.remoteAccessDepth, receiveDepth: configuration.receiveDepth)
+        self.inbox = Inbox(capacity: configuration.receiveDepth)
+        self.limits = Rendezvous.Limits(requests: configuration.remoteAccessDepth, targets: configuration.remoteAccessDepth)
+        self.rendezvous = Rendezvous(limits: limits)
+        self.transfers = TransferTable(limits: limits)
         result.wipe()
     }
 
@@ -89,7 +98,13 @@ public final class AuthenticatedQueuePair {
     /// Counters of the receiving half (messages opened, failures by reason).
     public var receiveMetrics: DataPathMetrics { receiver.metrics }
     /// Counters of the RDMA WRITE/READ path.
-    public var remoteAccessMetrics: RemoteAccessMetrics { remote.metrics }
+    public var remoteAccessMetrics: RemoteAccessMetrics { transfers.metrics }
+    /// This side's QP number (bound into the handshake; the peer sends to it).
+    public var queuePairNumber: UInt32 { queuePair.number }
+    /// The state the device reports for the QP now (ERROR after a fatal failure or `close()`).
+    public func queuePairState() throws(ChannelError) -> QueuePairState {
+        do { return try queuePair.state() } catch { throw .verbs(error) }
+    }
     /// The key epoch the next message will be sealed under.
     public var sendEpoch: UInt32 { sender.epoch }
     /// Largest payload one message can carry.
@@ -137,9 +152,7 @@ public final class AuthenticatedQueuePair {
     public func revalidatePeer(at now: Date = Date()) throws(ChannelError) {
         guard !closed else { throw .closed }
         if let rejection = configuration.verifier.recheck(peer, at: now) {
-            configuration.log?("closing channel to \(peer.spiffeID): \(rejection.rule): \(rejection)")
-            close()
-            throw .peerNoLongerValid("\(rejection.rule): \(rejection)")
+            throw tearDown(.peerNoLongerValid("\(rejection.rule): \(rejection)"))
         }
     }
 
@@ -164,12 +177,12 @@ public final class AuthenticatedQueuePair {
         guard !closed else { throw ChannelError.closed }
         let deadline = ChannelClock.deadline(after: timeout)
         var idle = 0
-        while remote.pendingCount == 0 {
+        while inbox.isEmpty {
             if try !progressOnce() {
                 try ChannelResources.idle(&idle, deadline: deadline, what: "message from the peer")
             }
         }
-        let (slot, length) = remote.popMessage()
+        let (slot, length) = inbox.pop()
         defer { repost(slot) }
         let payload = UnsafeRawBufferPointer(start: resources.receiveSlot(slot).baseAddress! + DataPathLimits.headerSize,
             count: length)
@@ -186,6 +199,7 @@ public final class AuthenticatedQueuePair {
     public func close() {
         guard !closed else { return }
         closed = true
+        rendezvous.close()
         try? queuePair.moveToError()
     }
 
@@ -201,11 +215,5 @@ public final class AuthenticatedQueuePair {
         }
         secret.withUnsafeBytes { buffer.copyMemory(from: $0) }
         return try body(UnsafeRawBufferPointer(buffer))
-    }
-
-    func repost(_ slot: Int) {
-        // Reposting can only fail once the QP is in ERROR, which the next
-        // receive reports as a flushed completion.
-        try? queuePair.post(resources.receiveRequest(slot: slot))
     }
 }

@@ -21,6 +21,8 @@ public enum ChannelError: Error, Sendable, CustomStringConvertible {
     case protocolViolation(String)
     /// The channel was closed by an earlier fatal error.
     case closed
+    /// The request was cancelled (``AuthenticatedQueuePair/cancel(_:)``).
+    case cancelled(String)
     /// The caller's request can't be carried out as given (the reason says
     /// why: a range outside the memory, memory of another channel, a request
     /// already completed, every window in use).
@@ -39,6 +41,7 @@ public enum ChannelError: Error, Sendable, CustomStringConvertible {
         case .timedOut(let what): "timed out: \(what)"
         case .protocolViolation(let what): "protocol violation: \(what)"
         case .closed: "channel closed after an earlier fatal error"
+        case .cancelled(let what): "\(what) was cancelled"
         case .invalidRequest(let why): "invalid request: \(why)"
         case .receiveBufferTooSmall(let needed, let available):
             "the peer's receive buffer holds \(available) bytes, the message has \(needed)"

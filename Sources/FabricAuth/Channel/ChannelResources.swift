@@ -48,8 +48,8 @@ final class ChannelResources {
         sendDepth = configuration.sendDepth
         receiveDepth = configuration.receiveDepth
         slotTicket = [UInt64](repeating: 0, count: configuration.sendDepth)
-        guard (1...RemoteAccessState.peerLimit).contains(configuration.remoteAccessDepth) else {
-            throw .invalidRequest("remoteAccessDepth \(configuration.remoteAccessDepth) is outside 1...\(RemoteAccessState.peerLimit)")
+        guard (1...Rendezvous.peerEntryLimit).contains(configuration.remoteAccessDepth) else {
+            throw .invalidRequest("remoteAccessDepth \(configuration.remoteAccessDepth) is outside 1...\(Rendezvous.peerEntryLimit)")
         }
         do {
             pd = try context.makeProtectionDomain()

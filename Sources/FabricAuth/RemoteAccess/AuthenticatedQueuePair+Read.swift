@@ -1,6 +1,7 @@
 import Verbs
 
-// RDMA READ with the owner's tag (docs/protocol.md "RDMA WRITE and READ"):
+// RDMA READ with the owner's tag (docs/protocol.md "RDMA WRITE and READ"),
+// the channel executing the rendezvous machine's steps:
 //
 //   owner:  offerForRead -> bind window w over the data (remote read only),
 //                           seal the data as a detached .rdmaRead message (the
@@ -17,30 +18,32 @@ import Verbs
 extension AuthenticatedQueuePair {
     /// Offers `memory[range]` to the peer for one RDMA READ, matched by `tag`.
     /// Don't modify the bytes until the request completes (when the reader
-    /// has verified them and the window is closed).
+    /// has verified them and the window is closed). With `expiresAfter`, an
+    /// offer not read in time closes its window and fails with `.timedOut`.
     public func offerForRead(_ memory: ChannelMemory, range: Range<Int>, tag: UInt32 = 0,
-        timeout: Duration = .seconds(10)) throws(ChannelError) -> ChannelRequest {
+        timeout: Duration = .seconds(10), expiresAfter: Duration? = nil) throws(ChannelError) -> ChannelRequest {
         guard !closed else { throw .closed }
         try check(memory, range)
-        guard !range.isEmpty else { throw .invalidRequest("a READ offer needs at least one byte") }
-        guard let i = remote.offers.firstIndex(where: { $0.state == .free }) else {
-            throw .invalidRequest("all \(remote.depth) READ offers are outstanding; test() them first")
+        let h: OfferHandle
+        do {
+            h = try rendezvous.openOffer(length: range.count, tag: tag,
+                deadline: expiresAfter.map { ChannelClock.deadline(after: $0) })
+        } catch {
+            throw refused(error)
         }
         try grantAccess(.remoteRead)
         let slot = try resources.acquireSendSlot(deadline: ChannelClock.deadline(after: timeout))
-        let window = resources.windows[remote.depth + i]
+        let window = resources.windows[WindowID.readOffer(h.index).position(targets: limits.targets)]
         do {
             try queuePair.bind(window, to: memory.region, range: range, access: [.remoteRead],
                 id: ChannelResources.sendTag | ChannelResources.windowTag, flags: [])
         } catch {
-            throw .verbs(error)
+            throw tearDown(.verbs(error))
         }
-        remote.metrics.windowsBound += 1
-        let generation = remote.offers[i].generation
-        remote.offers[i].state = .offered
-        remote.offers[i].memory = memory
-        remote.offers[i].length = range.count
-        let offer = ControlMessage.ReadOffer(index: UInt32(i), generation: generation, tag: tag)
+        transfers.metrics.windowsBound += 1
+        transfers.offerMemory[h.index] = memory
+        let (index, generation) = rendezvous.offerBound(h, key: WindowKey(rkey: window.rkey, address: window.boundAddress))
+        let offer = ControlMessage.ReadOffer(index: index, generation: generation, tag: tag)
         let payload = resources.sendSlot(slot).baseAddress! + DataPathLimits.headerSize
         offer.encodePrefix(to: payload)
         let data = payload + ControlMessage.ReadOffer.dataOffset
@@ -54,7 +57,21 @@ extension AuthenticatedQueuePair {
         }
         try checkEpoch(sealed.epoch)
         try sendControl(.readOffer, slot: slot, length: ControlMessage.ReadOffer.size) { _ in }
-        return ChannelRequest(kind: .offer, index: UInt32(i), value: UInt64(generation), size: range.count)
+        return ChannelRequest(handle: .offer(h), size: range.count)
+    }
+
+    /// An authentic READ offer: where the data is, how long, and its record.
+    func receiveReadOffer(_ payload: UnsafeRawBufferPointer) throws(RendezvousViolation) {
+        guard let offer = ControlMessage.ReadOffer(payload) else { throw RendezvousViolation(what: "malformed READ offer") }
+        let data = payload.baseAddress! + ControlMessage.ReadOffer.dataOffset
+        // From the authenticated offer; the data's own MAC is checked after the READ.
+        let key = WindowKey(
+            rkey: UInt32(bigEndian: data.loadUnaligned(fromByteOffset: MessageHeader.Offset.rkey, as: UInt32.self)),
+            address: UInt64(bigEndian: data.loadUnaligned(fromByteOffset: MessageHeader.Offset.remoteAddress, as: UInt64.self)))
+        let length = Int(UInt32(bigEndian: data.loadUnaligned(fromByteOffset: MessageHeader.Offset.length, as: UInt32.self)))
+        let slot = try rendezvous.peerOffered(PeerOffer(index: offer.index, generation: offer.generation, tag: offer.tag,
+            key: key, length: length))
+        transfers.peerOfferRecord(slot).copyMemory(from: data, byteCount: DataPathLimits.frameOverhead)
     }
 
     /// Reads the peer's oldest offer with `tag` into `memory[range]` (which
@@ -64,81 +81,43 @@ extension AuthenticatedQueuePair {
         guard !closed else { throw .closed }
         try check(memory, range)
         try progressAll()
-        guard let o = remote.oldest(tag: tag, in: remote.peerOffers) else { return nil }
-        let record = remote.offerRecord(o)
-        // From the authenticated offer: where the data is and how long.
-        let address = UInt64(bigEndian: record.loadUnaligned(fromByteOffset: MessageHeader.Offset.remoteAddress, as: UInt64.self))
-        let rkey = UInt32(bigEndian: record.loadUnaligned(fromByteOffset: MessageHeader.Offset.rkey, as: UInt32.self))
-        let length = Int(UInt32(bigEndian: record.loadUnaligned(fromByteOffset: MessageHeader.Offset.length, as: UInt32.self)))
-        guard length <= range.count else { throw .receiveBufferTooSmall(needed: length, available: range.count) }
-        guard let i = remote.reads.firstIndex(where: { $0.state == .free }) else {
-            throw .invalidRequest("all \(remote.depth) READs are outstanding; test() them first")
-        }
+        let found: (slot: Int, offer: PeerOffer)?
+        do { found = try rendezvous.peekOffer(tag: tag, capacity: range.count) } catch { throw refused(error) }
+        guard let (o, offer) = found else { return nil }
         let read = SendRequest(id: ChannelResources.sendTag | ChannelResources.readTag,
-            operation: .read(RemoteMemory(address: address, rkey: rkey, length: UInt32(length))),
-            element: memory.region.element(range.lowerBound..<(range.lowerBound + length)))
+            operation: .read(RemoteMemory(address: offer.key.address, rkey: offer.key.rkey, length: UInt32(offer.length))),
+            element: memory.region.element(range.lowerBound..<(range.lowerBound + offer.length)))
         let ticket = try resources.postSignaled(read, on: queuePair)
-        remote.peerOffers[o].used = false
-        remote.readRecord(i).copyMemory(from: record, byteCount: DataPathLimits.frameOverhead)
-        let generation = remote.reads[i].generation
-        remote.reads[i].state = .reading(ticket: ticket)
-        remote.reads[i].memory = memory
-        remote.reads[i].offset = range.lowerBound
-        remote.reads[i].length = length
-        remote.reads[i].offerIndex = remote.peerOffers[o].grant.index
-        remote.reads[i].offerGeneration = remote.peerOffers[o].grant.generation
-        return ChannelRequest(kind: .read, index: UInt32(i), value: UInt64(generation), size: length)
+        let h = rendezvous.startRead(peerSlot: o)
+        transfers.readRecord(h.index).copyMemory(from: transfers.peerOfferRecord(o), byteCount: DataPathLimits.frameOverhead)
+        transfers.readMemory[h.index] = memory
+        transfers.readOffset[h.index] = range.lowerBound
+        transfers.readTicket[h.index] = ticket
+        return ChannelRequest(handle: .read(h), size: offer.length)
     }
 
-    func testRead(_ request: ChannelRequest) throws(ChannelError) -> Int? {
-        let i = Int(request.index)
-        guard i < remote.reads.count, remote.reads[i].generation == UInt32(truncatingIfNeeded: request.value) else {
-            throw .invalidRequest("\(request) is not outstanding")
+    /// If read `h`'s READ has completed, verifies the fetched bytes and, when
+    /// they are authentic, tells the owner it may close its window.
+    func finishRead(_ h: ReadHandle) throws(ChannelError) {
+        let reading: Bool
+        do { reading = try rendezvous.isReading(h) } catch { throw refused(error) }
+        guard reading else { return }
+        guard try resources.isDone(ticket: transfers.readTicket[h.index]) else { return }
+        rendezvous.readCompleted(h)
+        let record = transfers.readRecord(h.index)
+        let length = rendezvous.reads[h.index].length
+        let payload = UnsafeRawBufferPointer(
+            start: transfers.readMemory[h.index]!.bytes.baseAddress! + transfers.readOffset[h.index], count: length)
+        switch receiver.openDetached(header: record, payload: payload, tag: record + DataPathLimits.headerSize,
+            now: ChannelClock.monotonicNanoseconds()) {
+        case .delivered:
+            let done = rendezvous.readVerified(h)
+            let slot = try resources.acquireSendSlot(deadline: ChannelClock.deadline(after: configuration.setupTimeout))
+            try sendControl(.readDone, slot: slot, length: ControlMessage.ReadDone.size) { done.encode(to: $0) }
+            transfers.metrics.readsCompleted += 1
+        case .rejected(let reason, let action):
+            rendezvous.readRejected(h, reason, tornDown: action == .tearDown)
+            try handleRejection(reason, action)
         }
-        switch remote.reads[i].state {
-        case .free:
-            throw .invalidRequest("\(request) is not outstanding")
-        case .done(let n):
-            releaseRead(i)
-            return n
-        case .failed(let reason, let down):
-            releaseRead(i)
-            throw .rejected(reason, tornDown: down)
-        case .reading(let ticket):
-            guard try resources.isDone(ticket: ticket) else { return nil }
-            let r = remote.reads[i]
-            let record = remote.readRecord(i)
-            let payload = UnsafeRawBufferPointer(start: r.memory!.bytes.baseAddress! + r.offset, count: r.length)
-            switch receiver.openDetached(header: record, payload: payload, tag: record + DataPathLimits.headerSize,
-                now: ChannelClock.monotonicNanoseconds()) {
-            case .delivered:
-                let slot = try resources.acquireSendSlot(deadline: ChannelClock.deadline(after: configuration.setupTimeout))
-                let done = ControlMessage.ReadDone(index: r.offerIndex, generation: r.offerGeneration)
-                try sendControl(.readDone, slot: slot, length: ControlMessage.ReadDone.size) { done.encode(to: $0) }
-                remote.metrics.readsCompleted += 1
-                releaseRead(i)
-                return r.length
-            case .rejected(let reason, let action):
-                releaseRead(i)
-                try handleRejection(reason, action)
-                throw .rejected(reason, tornDown: false)
-            }
-        }
-    }
-
-    func releaseRead(_ i: Int) {
-        remote.reads[i].state = .free
-        remote.reads[i].memory = nil
-        remote.reads[i].generation &+= 1
-    }
-
-    /// The reader is done with offer `done`: close its window.
-    func finishOffer(_ done: ControlMessage.ReadDone) throws(ChannelError) {
-        let i = Int(done.index)
-        guard i < remote.offers.count, remote.offers[i].generation == done.generation,
-            remote.offers[i].state == .offered
-        else { throw violation("READ done for an offer that is not outstanding") }
-        let ticket = try invalidate(resources.windows[remote.depth + i])
-        remote.offers[i].state = .closing(ticket: ticket)
     }
 }

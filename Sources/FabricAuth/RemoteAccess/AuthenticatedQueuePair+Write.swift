@@ -1,8 +1,9 @@
 import Verbs
 
-// RDMA WRITE with per-message MACs (docs/protocol.md "RDMA WRITE and READ"):
+// RDMA WRITE with per-message MACs (docs/protocol.md "RDMA WRITE and READ"),
+// the channel executing the rendezvous machine's steps:
 //
-//   receiver: irecv  -> bind window w over the target (new rkey), SEND a
+//   receiver: irecv  -> per buffer: bind window w over it (new rkey), SEND a
 //                       sealed WRITE grant {index, generation, tag, rkey,
 //                       address, capacity}
 //   sender:   isend  -> take the oldest grant with the tag; seal the payload
@@ -40,63 +41,78 @@ extension AuthenticatedQueuePair {
     /// Grants the peer one RDMA WRITE of up to `range.count` bytes into
     /// `memory[range]`, matched by `tag` (NCCL's `irecv`). The request
     /// completes, with the number of bytes written, once the data has been
-    /// verified; a forged or altered WRITE never completes it.
+    /// verified; a forged or altered WRITE never completes it. `timeout`
+    /// bounds the wait for a free send slot; with `expiresAfter`, a receive
+    /// not filled in time closes its window and fails with `.timedOut`.
     public func irecv(_ memory: ChannelMemory, range: Range<Int>, tag: UInt32 = 0,
-        timeout: Duration = .seconds(10)) throws(ChannelError) -> ChannelRequest {
+        timeout: Duration = .seconds(10), expiresAfter: Duration? = nil) throws(ChannelError) -> ChannelRequest {
+        try irecv(CollectionOfOne(ReceiveBuffer(memory, range: range, tag: tag)), timeout: timeout, expiresAfter: expiresAfter)
+    }
+
+    /// A grouped receive (NCCL's `irecv` with n buffers, n <= 8): one window
+    /// and one grant per buffer, one request that completes when every
+    /// buffer has been written and verified (``testSizes(_:)`` reports each
+    /// size). If one buffer fails, the others' windows are closed before the
+    /// request reports the failure.
+    public func irecv<C: Collection>(_ buffers: C, timeout: Duration = .seconds(10),
+        expiresAfter: Duration? = nil) throws(ChannelError) -> ChannelRequest where C.Element == ReceiveBuffer {
         guard !closed else { throw .closed }
-        try check(memory, range)
-        guard !range.isEmpty else { throw .invalidRequest("a WRITE target needs at least one byte") }
-        guard range.count <= configuration.dataPath.maxPayloadBytes else {
-            throw .dataPath(.payloadTooLarge(range.count))
+        for b in buffers {
+            try check(b.memory, b.range)
+            guard b.range.count <= configuration.dataPath.maxPayloadBytes else {
+                throw .dataPath(.payloadTooLarge(b.range.count))
+            }
         }
-        guard let i = remote.targets.firstIndex(where: { $0.state == .free }) else {
-            throw .invalidRequest("all \(remote.depth) WRITE targets are outstanding; test() them first")
+        let h: ReceiveHandle
+        do {
+            h = try rendezvous.openReceive(buffers.lazy.map { ReceiveSlotSpec(capacity: $0.range.count, tag: $0.tag) },
+                deadline: expiresAfter.map { ChannelClock.deadline(after: $0) })
+        } catch {
+            throw refused(error)
         }
         try grantAccess(.remoteWrite)
         let deadline = ChannelClock.deadline(after: timeout)
-        let slot = try resources.acquireSendSlot(deadline: deadline)
-        let window = resources.windows[i]
-        do {
-            try queuePair.bind(window, to: memory.region, range: range, access: [.remoteWrite],
-                id: ChannelResources.sendTag | ChannelResources.windowTag, flags: [])
-        } catch {
-            throw .verbs(error)
+        var capacity = 0
+        for (b, t) in zip(buffers, rendezvous.targets(of: h)) {
+            let slot = try resources.acquireSendSlot(deadline: deadline)
+            let window = resources.windows[WindowID.writeTarget(t).position(targets: limits.targets)]
+            do {
+                try queuePair.bind(window, to: b.memory.region, range: b.range, access: [.remoteWrite],
+                    id: ChannelResources.sendTag | ChannelResources.windowTag, flags: [])
+            } catch {
+                throw tearDown(.verbs(error))
+            }
+            transfers.metrics.windowsBound += 1
+            transfers.targetMemory[t] = b.memory
+            transfers.targetOffset[t] = b.range.lowerBound
+            capacity += b.range.count
+            let grant = rendezvous.bound(target: t, key: WindowKey(rkey: window.rkey, address: window.boundAddress))
+            try sendControl(.writeGrant, slot: slot, length: ControlMessage.WriteGrant.size) { grant.encode(to: $0) }
         }
-        remote.metrics.windowsBound += 1
-        let generation = remote.targets[i].generation
-        remote.targets[i].state = .granted
-        remote.targets[i].memory = memory
-        remote.targets[i].offset = range.lowerBound
-        remote.targets[i].capacity = range.count
-        let grant = ControlMessage.WriteGrant(index: UInt32(i), generation: generation, tag: tag, rkey: window.rkey,
-            address: window.boundAddress, capacity: UInt32(range.count))
-        try sendControl(.writeGrant, slot: slot, length: ControlMessage.WriteGrant.size) { grant.encode(to: $0) }
-        return ChannelRequest(kind: .receive, index: UInt32(i), value: UInt64(generation), size: range.count)
+        return ChannelRequest(handle: .receive(h), size: capacity)
     }
 
     /// Writes `memory[range]` into the peer's oldest granted window with `tag`
     /// (NCCL's `isend`). Returns nil while the peer has granted none yet: call
-    /// again later, as NCCL does. The request completes when the WRITE and its
-    /// notice have been acknowledged.
+    /// again later, as NCCL does. A message larger than the grant is refused
+    /// with `.receiveBufferTooSmall`. The request completes when the WRITE and
+    /// its notice have been acknowledged.
     public func isend(_ memory: ChannelMemory, range: Range<Int>, tag: UInt32 = 0,
         timeout: Duration = .seconds(10)) throws(ChannelError) -> ChannelRequest? {
         guard !closed else { throw .closed }
         try check(memory, range)
         try progressAll()
-        guard let g = remote.oldest(tag: tag, in: remote.peerGrants) else { return nil }
-        let grant = remote.peerGrants[g].grant
-        guard range.count <= Int(grant.capacity) else {
-            throw .receiveBufferTooSmall(needed: range.count, available: Int(grant.capacity))
-        }
-        let deadline = ChannelClock.deadline(after: timeout)
-        let slot = try resources.acquireSendSlot(deadline: deadline)
-        remote.peerGrants[g].used = false
+        let found: Int?
+        do { found = try rendezvous.peekGrant(tag: tag, size: range.count) } catch { throw refused(error) }
+        guard let g = found else { return nil }
+        let slot = try resources.acquireSendSlot(deadline: ChannelClock.deadline(after: timeout))
+        let grant = rendezvous.useGrant(g)
         let notice = resources.sendSlot(slot).baseAddress!
         let source = UnsafeRawBufferPointer(rebasing: memory.bytes[range])
         let sealed: SealedFrame
         do {
-            sealed = try sender.sealDetached(payload: source, opcode: .rdmaWrite, remoteAddress: grant.address,
-                rkey: grant.rkey, header: notice, tag: notice + DataPathLimits.headerSize,
+            sealed = try sender.sealDetached(payload: source, opcode: .rdmaWrite, remoteAddress: grant.key.address,
+                rkey: grant.key.rkey, header: notice, tag: notice + DataPathLimits.headerSize,
                 now: ChannelClock.monotonicNanoseconds())
         } catch {
             throw .dataPath(error)
@@ -107,54 +123,47 @@ extension AuthenticatedQueuePair {
             ticket = try resources.postSend(slot: slot, length: DataPathLimits.frameOverhead, on: queuePair)
         } else {
             let write = SendRequest(id: ChannelResources.sendTag | ChannelResources.writeTag,
-                operation: .write(RemoteMemory(address: grant.address, rkey: grant.rkey, length: UInt32(range.count))),
+                operation: .write(RemoteMemory(address: grant.key.address, rkey: grant.key.rkey, length: UInt32(range.count))),
                 element: memory.region.element(range), flags: [])
             ticket = try resources.postChain(write, thenSlot: slot, length: DataPathLimits.frameOverhead, on: queuePair)
         }
-        remote.metrics.writesSent += 1
-        return ChannelRequest(kind: .send, index: 0, value: ticket, size: range.count)
+        transfers.metrics.writesSent += 1
+        return ChannelRequest(handle: .send(ticket: ticket), size: range.count)
     }
 
     /// A WRITE notice arrived: close the window, then verify what is in it.
     func receiveWriteNotice(_ frame: UnsafeRawBufferPointer) throws(ChannelError) {
         let h = frame.baseAddress!
-        // Unauthenticated until the MAC below; used only to find the window.
-        let rkey = UInt32(bigEndian: h.loadUnaligned(fromByteOffset: MessageHeader.Offset.rkey, as: UInt32.self))
-        let address = UInt64(bigEndian: h.loadUnaligned(fromByteOffset: MessageHeader.Offset.remoteAddress, as: UInt64.self))
+        // Unauthenticated until the MAC: used only to find the window.
+        let key = WindowKey(
+            rkey: UInt32(bigEndian: h.loadUnaligned(fromByteOffset: MessageHeader.Offset.rkey, as: UInt32.self)),
+            address: UInt64(bigEndian: h.loadUnaligned(fromByteOffset: MessageHeader.Offset.remoteAddress, as: UInt64.self)))
         let length = Int(UInt32(bigEndian: h.loadUnaligned(fromByteOffset: MessageHeader.Offset.length, as: UInt32.self)))
-        guard let i = remote.targets.indices.first(where: {
-            remote.targets[$0].state == .granted && resources.windows[$0].rkey == rkey
-                && resources.windows[$0].boundAddress == address
-        }) else {
+        guard let t = rendezvous.noticeArrived(key: key, length: length) else {
             if case .rejected(let reason, let action) = receiver.rejectUnverified(.unknownTarget) {
                 try handleRejection(reason, action)
             }
             return
         }
-        let ticket = try invalidate(resources.windows[i])
-        // Work requests run in order: a send the peer never acknowledges
-        // (it vanished) holds the invalidation back until the deadline.
-        try resources.waitFor(ticket: ticket, deadline: ChannelClock.deadline(after: configuration.setupTimeout),
-            what: "closing the WRITE window (the send queue is stalled; is the peer still there?)")
-        let target = remote.targets[i]
-        let base = target.memory!.bytes.baseAddress! + target.offset
-        // A length beyond the window is reported by the receiver as truncated.
-        let payload = UnsafeRawBufferPointer(start: base, count: min(length, target.capacity))
-        switch receiver.openDetached(header: h, payload: payload, tag: h + DataPathLimits.headerSize,
-            now: ChannelClock.monotonicNanoseconds()) {
-        case .delivered(let message):
-            remote.targets[i].state = .done(message.payload.count)
-            remote.metrics.writesReceived += 1
-        case .rejected(let reason, let action):
-            remote.targets[i].state = .failed(reason, tornDown: action == .tearDown)
-            try handleRejection(reason, action)
-        }
+        transfers.targetRecord(t).copyMemory(from: h, byteCount: DataPathLimits.frameOverhead)
+        try closeWindows()
     }
 
-    func releaseTarget(_ i: Int) {
-        remote.targets[i].state = .free
-        remote.targets[i].memory = nil
-        remote.targets[i].generation &+= 1
+    /// Target `t`'s window is closed: verify the bytes its notice claimed.
+    func verifyWrite(target t: Int, length: Int) throws(ChannelError) {
+        let record = transfers.targetRecord(t)
+        let base = transfers.targetMemory[t]!.bytes.baseAddress! + transfers.targetOffset[t]
+        // A length beyond the window is reported by the receiver as truncated.
+        let payload = UnsafeRawBufferPointer(start: base, count: min(length, rendezvous.targets[t].capacity))
+        switch receiver.openDetached(header: record, payload: payload, tag: record + DataPathLimits.headerSize,
+            now: ChannelClock.monotonicNanoseconds()) {
+        case .delivered(let message):
+            rendezvous.writeVerified(target: t, bytes: message.payload.count)
+            transfers.metrics.writesReceived += 1
+        case .rejected(let reason, let action):
+            rendezvous.writeRejected(target: t, reason, tornDown: action == .tearDown)
+            try handleRejection(reason, action)
+        }
     }
 
     /// Seals a control message of `length` bytes (written by `fill` at the

@@ -1,12 +1,13 @@
 /// An outstanding transfer on an authenticated channel (NCCL's `request`):
 /// returned by `isend`, `irecv`, `iread` and `offerForRead`, completed by
-/// `test` (or `wait`). A plain value; tables inside the channel hold the state,
-/// so starting and finishing a request allocates nothing.
+/// `test` (or `wait`), or ended by `cancel`. A plain value; the rendezvous
+/// machine and the channel's tables hold the state, so starting and
+/// finishing a request allocates nothing.
 public struct ChannelRequest: Hashable, Sendable, CustomStringConvertible {
     public enum Kind: UInt8, Sendable {
         /// `isend`: RDMA WRITE into the peer's granted window plus its notice.
         case send
-        /// `irecv`: a window granted to the peer for one WRITE.
+        /// `irecv`: windows granted to the peer, one WRITE each.
         case receive
         /// `iread`: an RDMA READ of a window the peer offered.
         case read
@@ -14,13 +15,47 @@ public struct ChannelRequest: Hashable, Sendable, CustomStringConvertible {
         case offer
     }
 
-    public let kind: Kind
-    /// Table slot (receive, read, offer).
-    let index: UInt32
-    /// Generation of the slot (receive, read, offer) or send-queue ticket (send).
-    let value: UInt64
-    /// Bytes the request moves (for send, read and offer; a receive learns it on completion).
+    /// What the request is, with what identifies it.
+    enum Handle: Hashable, Sendable {
+        /// The send-queue ticket of the WRITE's notice.
+        case send(ticket: UInt64)
+        case receive(ReceiveHandle)
+        case read(ReadHandle)
+        case offer(OfferHandle)
+    }
+
+    let handle: Handle
+    /// Bytes the request moves (send, read, offer) or can take (receive).
     let size: Int
 
-    public var description: String { "\(kind) request \(index).\(value)" }
+    public var kind: Kind {
+        switch handle {
+        case .send: .send
+        case .receive: .receive
+        case .read: .read
+        case .offer: .offer
+        }
+    }
+
+    public var description: String {
+        switch handle {
+        case .send(let ticket): "send request (ticket \(ticket))"
+        case .receive(let h): "receive request \(h.index).\(h.generation)"
+        case .read(let h): "read request \(h.index).\(h.generation)"
+        case .offer(let h): "offer request \(h.index).\(h.generation)"
+        }
+    }
+}
+
+/// One buffer of a grouped receive: `memory[range]`, for a WRITE with `tag`.
+public struct ReceiveBuffer {
+    public var memory: ChannelMemory
+    public var range: Range<Int>
+    public var tag: UInt32
+
+    public init(_ memory: ChannelMemory, range: Range<Int>, tag: UInt32 = 0) {
+        self.memory = memory
+        self.range = range
+        self.tag = tag
+    }
 }

@@ -50,14 +50,14 @@ extension Rendezvous {
 
     /// A WRITE notice names `key` and claims `length` bytes. Unverified: it
     /// only picks the window, which must now be closed before the bytes are
-    /// verified. False when no granted window has that key (the channel
-    /// rejects the notice as `unknownTarget`).
-    mutating func noticeArrived(key: WindowKey, length: Int) -> Bool {
+    /// verified. Returns the target, or nil when no granted window has that
+    /// key (the channel rejects the notice as `unknownTarget`).
+    mutating func noticeArrived(key: WindowKey, length: Int) -> Int? {
         guard !isClosed,
             let t = targets.firstIndex(where: { $0.phase == .granted && $0.key == key })
-        else { return false }
+        else { return nil }
         mustClose(target: t, .notice(length: length))
-        return true
+        return t
     }
 
     /// The bytes in target `t` verified: `bytes` were written.
@@ -148,14 +148,26 @@ extension Rendezvous {
         }
     }
 
-    /// The peer's oldest grant with `tag` for a message of `size` bytes, now
-    /// used; nil while the peer has granted none. A grant smaller than the
-    /// message is refused and stays.
-    mutating func takeGrant(tag: UInt32, size: Int) throws(RendezvousRefusal) -> PeerGrant? {
+    /// The slot of the peer's oldest grant with `tag`, checked against a
+    /// message of `size` bytes; nil while the peer has granted none. A grant
+    /// smaller than the message is refused and stays.
+    func peekGrant(tag: UInt32, size: Int) throws(RendezvousRefusal) -> Int? {
         guard !isClosed else { throw .closed }
         guard let slot = peerGrants.oldest(tag: tag), let grant = peerGrants[slot] else { return nil }
         guard size <= grant.capacity else { throw .messageLargerThanGrant(needed: size, available: grant.capacity) }
+        return slot
+    }
+
+    /// Uses the grant ``peekGrant(tag:size:)`` found.
+    mutating func useGrant(_ slot: Int) -> PeerGrant {
+        guard let grant = peerGrants[slot] else { preconditionFailure("useGrant without peekGrant") }
         peerGrants.remove(slot)
         return grant
+    }
+
+    /// ``peekGrant(tag:size:)`` and ``useGrant(_:)`` in one step.
+    mutating func takeGrant(tag: UInt32, size: Int) throws(RendezvousRefusal) -> PeerGrant? {
+        guard let slot = try peekGrant(tag: tag, size: size) else { return nil }
+        return useGrant(slot)
     }
 }

@@ -29,6 +29,9 @@
 struct Rendezvous {
     /// Most buffers in one grouped receive (NCCL_NET_MAX_RECVS is 8).
     static let maxBuffersPerReceive = ReceiveSizes.capacity
+    /// Default bound on the peer's unused grants (and offers): the channel
+    /// keeps a 56-byte record per offer, allocated up front.
+    static let peerEntryLimit = 256
 
     struct Limits: Sendable {
         /// Outstanding requests of each kind: receives, offers and reads.
@@ -36,7 +39,7 @@ struct Rendezvous {
         /// WRITE target windows; a grouped receive takes one per buffer.
         var targets: Int
         /// Grants, and offers, the peer may have outstanding towards us.
-        var peerEntries = 256
+        var peerEntries = Rendezvous.peerEntryLimit
     }
 
     /// How a bound window is being shut.

@@ -100,7 +100,7 @@ final class AuthenticatedTransport: BenchTransport {
             for _ in 0..<parameters.queuePairs { channels.append(try listener.accept(timeout: .seconds(60))) }
         }
         for c in channels {
-            FileHandle.standardError.write(Data("fabricauth bench: peer \(c.peer.spiffeID) verified on QP \(c.queuePair.number), MAC \(c.suite)\(c.resumed ? " (resumed session)" : "")\n".utf8))
+            FileHandle.standardError.write(Data("fabricauth bench: peer \(c.peer.spiffeID) verified on QP \(c.queuePairNumber), MAC \(c.suite)\(c.resumed ? " (resumed session)" : "")\n".utf8))
         }
         try PlainTransport.barrier(control, stop: stop)
         return AuthenticatedTransport(channels: channels, maxSize: parameters.maxSize,

@@ -1,0 +1,107 @@
+import Verbs
+
+// The receive pipeline (read top to bottom, as wireguard-go's receive.go):
+//
+//   1. poll      one receive completion: a sealed SEND frame, or a WRITE
+//                notice (header and tag of a detached message whose payload
+//                is in a granted window)
+//   2. open      verify the frame (DataPathReceiver: window, MAC, window move);
+//                a notice is only matched to its window here and verified once
+//                the window is closed (Rendezvous, +Write)
+//   3. dispatch  by the authenticated opcode: application messages to the
+//                inbox, control messages to the rendezvous machine
+//
+// Rejections are counted by the receiver and handled by the failure policy;
+// authentic control messages that break the protocol close the channel.
+// Every fatal error leaves through `tearDown`.
+extension AuthenticatedQueuePair {
+    /// Handles one receive completion if there is one; false when the CQ was empty.
+    func progressOnce() throws(ChannelError) -> Bool {
+        guard !closed else { throw .closed }
+        guard let (slot, length) = try resources.pollReceive() else { return false }
+        let frame = UnsafeRawBufferPointer(rebasing: resources.receiveSlot(slot)[0..<length])
+        // The opcode byte is read before it is authenticated only to choose
+        // the layout; both layouts authenticate it.
+        if length == DataPathLimits.frameOverhead, frame[MessageHeader.Offset.opcode] == DataPathOpcode.rdmaWrite.rawValue {
+            defer { repost(slot) }
+            try receiveWriteNotice(frame)
+            return true
+        }
+        switch receiver.open(frame: frame, now: ChannelClock.monotonicNanoseconds()) {
+        case .delivered(let message):
+            if message.header.opcode == .send || message.header.opcode == .sendWithImmediate {
+                inbox.push(slot: slot, length: message.payload.count)  // reposted once received
+                return true
+            }
+            defer { repost(slot) }
+            try dispatchControl(message.header.opcode, message.payload)
+            return true
+        case .rejected(let reason, let action):
+            repost(slot)
+            try handleRejection(reason, action)
+            return true
+        }
+    }
+
+    /// An authentic control message of the rendezvous.
+    private func dispatchControl(_ opcode: DataPathOpcode, _ payload: UnsafeRawBufferPointer) throws(ChannelError) {
+        do throws(RendezvousViolation) {
+            switch opcode {
+            case .writeGrant:
+                guard let g = ControlMessage.WriteGrant(payload) else { throw RendezvousViolation(what: "malformed WRITE grant") }
+                try rendezvous.peerGranted(PeerGrant(index: g.index, generation: g.generation, tag: g.tag,
+                    key: WindowKey(rkey: g.rkey, address: g.address), capacity: Int(g.capacity)))
+            case .readOffer:
+                try receiveReadOffer(payload)
+            case .readDone:
+                guard let done = ControlMessage.ReadDone(payload) else { throw RendezvousViolation(what: "malformed READ done") }
+                try rendezvous.peerReadDone(index: done.index, generation: done.generation)
+            case .send, .sendWithImmediate, .rdmaWrite, .rdmaWriteWithImmediate, .rdmaRead:
+                throw RendezvousViolation(what: "detached opcode \(opcode) in a SEND frame")
+            }
+        } catch {
+            throw violation(error)
+        }
+        try closeWindows()
+    }
+
+    /// Handles everything the receive CQ holds now (bounded, so a flood can't
+    /// keep the caller here), then whatever expired.
+    func progressAll() throws(ChannelError) {
+        for _ in 0..<resources.receiveDepth {
+            if try !progressOnce() { break }
+        }
+        rendezvous.expire(now: ChannelClock.monotonicNanoseconds())
+        try closeWindows()
+    }
+
+    /// Logs a rejection; under the fatal policy closes the channel and throws.
+    func handleRejection(_ reason: RejectReason, _ action: RejectAction) throws(ChannelError) {
+        configuration.log?("rejected a message from \(peer.spiffeID): \(reason)")
+        if action == .tearDown { throw tearDown(.rejected(reason, tornDown: true)) }
+    }
+
+    /// An authentic peer broke the rendezvous protocol: count it and close.
+    func violation(_ v: RendezvousViolation) -> ChannelError {
+        transfers.metrics.protocolViolations += 1
+        return tearDown(.protocolViolation(v.what))
+    }
+
+    /// The one way a channel ends: no request completes after it, the QP is
+    /// moved to ERROR (the peer sees the connection end; windows die with it),
+    /// and `error` is returned for the caller to throw.
+    @discardableResult
+    func tearDown(_ error: ChannelError) -> ChannelError {
+        if !closed {
+            configuration.log?("closing channel to \(peer.spiffeID): \(error)")
+            close()
+        }
+        return error
+    }
+
+    func repost(_ slot: Int) {
+        // Reposting can only fail once the QP is in ERROR, which the next
+        // receive reports as a flushed completion.
+        try? queuePair.post(resources.receiveRequest(slot: slot))
+    }
+}

@@ -1,0 +1,148 @@
+// The request model NCCL needs, on a real rxe device: grouped receives of
+// eight tagged buffers, a message larger than the grant refused, and
+// cancelled or expired receives whose windows are closed before anything is
+// reported (a WRITE with the window's old rkey then fails at the NIC).
+@_spi(RawQueuePair) @testable import FabricAuth
+import Foundation
+import Verbs
+import XCTest
+
+final class RendezvousRequestTests: XCTestCase {
+    typealias Remote = AuthenticatedRemoteAccessTests
+
+    /// One grouped irecv of 8 buffers with tags 0...7 and 8 sizes; the
+    /// sender's isends arrive in reverse tag order; the request completes
+    /// once, with each buffer's size, and every byte is the sender's.
+    func testGroupedReceiveOfEightTaggedBuffers() throws {
+        let context = try DeviceTestSupport.openContext()
+        let (receiver, sender) = try AuthenticatedChannelTests.connectedPair(context: context)
+        let sizes = [1, 100, 4096, 5000, 65_536, 7, 12_345, 200_000]
+        let slice = 256 * 1024
+        let target = try receiver.allocateMemory(bytes: 8 * slice)
+        let buffers = (0..<8).map { ReceiveBuffer(target, range: ($0 * slice)..<($0 * slice + slice), tag: UInt32($0)) }
+        let recv = try receiver.irecv(buffers)
+        XCTAssertEqual(recv.kind, .receive)
+
+        var sends: [(AuthenticatedQueuePair, ChannelRequest)] = []
+        var sources: [ChannelMemory] = []
+        for tag in (0..<8).reversed() {
+            let source = try sender.allocateMemory(bytes: sizes[tag])
+            Remote.fill(source, count: sizes[tag], seed: tag)
+            sources.append(source)
+            sends.append((sender, try Remote.isend(sender, source, 0..<sizes[tag], tag: UInt32(tag))))
+        }
+        XCTAssertEqual(try Remote.complete(sends), sizes.reversed())
+        var got: ReceiveSizes?
+        let deadline = ContinuousClock.now + .seconds(60)
+        while got == nil, ContinuousClock.now < deadline { got = try receiver.testSizes(recv) }
+        XCTAssertEqual(got.map(Array.init), sizes)
+        for tag in 0..<8 {
+            XCTAssertTrue(Remote.matches(target, offset: tag * slice, count: sizes[tag], seed: tag), "buffer \(tag)")
+        }
+        XCTAssertThrowsError(try receiver.test(recv), "a completed request is finished")
+        XCTAssertEqual(receiver.remoteAccessMetrics.writesReceived, 8)
+        XCTAssertEqual(receiver.remoteAccessMetrics.windowsInvalidated, 8)
+    }
+
+    /// A sender whose message is larger than the peer's granted buffer gets
+    /// a clear error, and the grant stays for a message that fits.
+    func testMessageLargerThanTheGrantIsRefused() throws {
+        let context = try DeviceTestSupport.openContext()
+        let (receiver, sender) = try AuthenticatedChannelTests.connectedPair(context: context)
+        let target = try receiver.allocateMemory(bytes: 4096)
+        let source = try sender.allocateMemory(bytes: 4096)
+        let recv = try receiver.irecv(target, range: 0..<100, tag: 3)
+        let deadline = ContinuousClock.now + .seconds(30)
+        var refused: ChannelError?
+        while refused == nil, ContinuousClock.now < deadline {
+            do throws(ChannelError) {
+                let request = try sender.isend(source, range: 0..<101, tag: 3)
+                XCTAssertNil(request, "no grant yet, or refused")
+            } catch {
+                refused = error
+            }
+        }
+        guard case .receiveBufferTooSmall(needed: 101, available: 100)? = refused else {
+            return XCTFail("expected receiveBufferTooSmall(101, 100), got \(String(describing: refused))")
+        }
+        Remote.fill(source, count: 100, seed: 9)
+        let send = try Remote.isend(sender, source, 0..<100, tag: 3)
+        XCTAssertEqual(try Remote.complete([(sender, send), (receiver, recv)]), [100, 100])
+        XCTAssertTrue(Remote.matches(target, count: 100, seed: 9))
+    }
+
+    /// Cancelling a receive closes its window before `cancel` returns: a
+    /// WRITE with the leaked rkey fails at the NIC and the memory stays
+    /// untouched; the request is finished.
+    func testCancelledReceiveClosesItsWindow() throws {
+        let context = try DeviceTestSupport.openContext()
+        // The peer stays: its NIC must acknowledge the grant before the
+        // window's invalidation can complete (work requests run in order).
+        let (victim, peer) = try AuthenticatedChannelTests.connectedPair(context: context)
+        defer { withExtendedLifetime(peer) {} }
+        let target = try victim.allocateMemory(bytes: 4096)
+        let recv = try victim.irecv(target, range: 0..<4096)
+        let window = try XCTUnwrap(victim.window(of: recv))
+        let key = RemoteMemory(address: window.boundAddress, rkey: window.rkey, length: 64)
+        try victim.cancel(recv)
+        XCTAssertEqual(victim.remoteAccessMetrics.windowsInvalidated, 1)
+        XCTAssertThrowsError(try victim.test(recv)) { error in
+            guard case ChannelError.invalidRequest(let why) = error, why.contains("not outstanding") else {
+                return XCTFail("\(error)")
+            }
+        }
+        try assertWriteFails(context: context, into: victim, key)
+        XCTAssertTrue(target.bytes.allSatisfy { $0 == 0 }, "nothing reached the cancelled buffer")
+    }
+
+    /// A receive with `expiresAfter` that nobody fills fails with
+    /// `.timedOut`, and its window is already closed when it does.
+    func testExpiredReceiveClosesItsWindowBeforeReporting() throws {
+        let context = try DeviceTestSupport.openContext()
+        // The peer stays: its NIC must acknowledge the grant before the
+        // window's invalidation can complete (work requests run in order).
+        let (victim, peer) = try AuthenticatedChannelTests.connectedPair(context: context)
+        defer { withExtendedLifetime(peer) {} }
+        let target = try victim.allocateMemory(bytes: 4096)
+        let recv = try victim.irecv(target, range: 0..<4096, expiresAfter: .milliseconds(300))
+        let window = try XCTUnwrap(victim.window(of: recv))
+        let key = RemoteMemory(address: window.boundAddress, rkey: window.rkey, length: 64)
+        XCTAssertNil(try victim.test(recv))
+        Thread.sleep(forTimeInterval: 0.5)
+        XCTAssertThrowsError(try victim.test(recv)) { error in
+            guard case ChannelError.timedOut = error else { return XCTFail("\(error)") }
+        }
+        XCTAssertEqual(victim.remoteAccessMetrics.windowsInvalidated, 1)
+        try assertWriteFails(context: context, into: victim, key)
+        XCTAssertTrue(target.bytes.allSatisfy { $0 == 0 })
+    }
+
+    /// A cancelled offer closes its READ window; a READ with its rkey fails.
+    func testCancelledOfferClosesItsWindow() throws {
+        let context = try DeviceTestSupport.openContext()
+        let (owner, peer) = try AuthenticatedChannelTests.connectedPair(context: context)
+        defer { withExtendedLifetime(peer) {} }
+        let data = try owner.allocateMemory(bytes: 4096)
+        let offer = try owner.offerForRead(data, range: 0..<4096)
+        let window = try XCTUnwrap(owner.window(of: offer))
+        try owner.cancel(offer)
+        XCTAssertEqual(owner.remoteAccessMetrics.windowsInvalidated, 1)
+        XCTAssertThrowsError(try owner.test(offer))
+        let attacker = try AttackerQueuePair(context: context, aimedAt: owner.queuePair)
+        try attacker.queuePair.post(SendRequest(id: 1,
+            operation: .read(RemoteMemory(address: window.boundAddress, rkey: window.rkey, length: 64)),
+            element: attacker.region.element(0..<64)))
+        let wc = try attacker.completionQueue.poll(count: 1, timeout: .seconds(20))[0]
+        XCTAssertNotEqual(wc.status, .success, "a READ of a cancelled offer's window must fail")
+    }
+
+    /// An attacker QP aimed at `victim` RDMA-writes with `key`: must fail.
+    func assertWriteFails(context: Context, into victim: AuthenticatedQueuePair, _ key: RemoteMemory,
+        file: StaticString = #filePath, line: UInt = #line) throws {
+        let attacker = try AttackerQueuePair(context: context, aimedAt: victim.queuePair)
+        memset(attacker.region.bytes.baseAddress!, 0xEE, 64)
+        try attacker.queuePair.post(SendRequest(id: 1, operation: .write(key), element: attacker.region.element(0..<64)))
+        let wc = try attacker.completionQueue.poll(count: 1, timeout: .seconds(20))[0]
+        XCTAssertNotEqual(wc.status, .success, "a WRITE into a closed window must fail", file: file, line: line)
+    }
+}
