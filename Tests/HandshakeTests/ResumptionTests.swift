@@ -170,24 +170,4 @@ import Testing
         r2.replaceSubrange(2..<34, with: r1[18..<50])
         #expect(alice.receive(r2, now: Fixture.now).error?.code == .reflectedMessage)
     }
-
-    @Test func SessionCanBeResumedByFormerResponder() throws {
-        // Roles of later QPs need not follow the first handshake: bob initiates with his copy.
-        let f = Fixture()
-        let full = try #require(fullHandshake(f))
-        let bobCfg = HandshakeConfiguration(credential: f.bobCredential, verifier: f.bobVerifier,
-                                            localBinding: Fixture.binding(.initiator, qp: 9),
-                                            expectedRemoteBinding: Fixture.binding(.responder, qp: 9),
-                                            random: DeterministicRandom(seed: 5))
-        let aliceSession = full.alice.session
-        let aliceCfg = HandshakeConfiguration(credential: f.aliceCredential, verifier: f.aliceVerifier,
-                                              localBinding: Fixture.binding(.responder, qp: 9),
-                                              expectedRemoteBinding: Fixture.binding(.initiator, qp: 9),
-                                              random: DeterministicRandom(seed: 6),
-                                              sessionLookup: { $0 == aliceSession.sessionID ? aliceSession : nil })
-        let o = drive(HandshakeMachine(resuming: full.bob.session, configuration: bobCfg), HandshakeMachine(configuration: aliceCfg))
-        let b = try #require(o.initiator.result)
-        let a = try #require(o.responder?.result)
-        #expect(b.sendSecret == a.receiveSecret && a.peer.identity == Fixture.bobID)
-    }
 }
