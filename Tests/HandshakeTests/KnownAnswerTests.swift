@@ -79,9 +79,11 @@ struct KATVerifier: PeerVerifier {
         let rr = HandshakeMachine(configuration: Self.config(bob, local: bR2, remote: bI2, payload: "bob rkey=0x5678",
                                                              random: [[UInt8](repeating: 0x44, count: 32)], sessions: [b.session]))
         let ro = drive(ri, rr, now: now)
-        #expect(ro.transcript == [KnownAnswerVector.r1, KnownAnswerVector.r2])
+        #expect(ro.transcript == [KnownAnswerVector.r1, KnownAnswerVector.r2, KnownAnswerVector.r3])
         let ra = try #require(ro.initiator.result)
-        #expect(ra.initiatorToResponder == KnownAnswerVector.resumedI2R)
-        #expect(ra.responderToInitiator == KnownAnswerVector.resumedR2I)
+        let rb = try #require(ro.responder?.result)
+        #expect(ra.initiatorToResponder == KnownAnswerVector.resumedI2R && rb.initiatorToResponder == KnownAnswerVector.resumedI2R)
+        #expect(ra.responderToInitiator == KnownAnswerVector.resumedR2I && rb.responderToInitiator == KnownAnswerVector.resumedR2I)
+        #expect(rb.peerPayload == Array("alice rkey=0x1234".utf8) && ra.peerPayload == Array("bob rkey=0x5678".utf8))
     }
 }

@@ -63,6 +63,24 @@ import Testing
         #expect(f.counters.snapshot().resumedCompleted == before.resumedCompleted)
     }
 
+    /// The replayer cannot produce R3 at all: the responder that answered a replayed R1
+    /// gives up at its deadline, counts a timeout, and never hands out a channel.
+    @Test func ResponderWithoutKeyConfirmationTimesOut() throws {
+        let f = Fixture()
+        let full = try #require(fullHandshake(f))
+        let capturedR1 = try #require(HandshakeMachine(resuming: full.alice.session, configuration: f.aliceConfig(qp: 1))
+            .start(now: Fixture.now).message)
+        let responder = HandshakeMachine(configuration: f.bobConfig(qp: 1, sessions: [full.bob.session]))
+        #expect(responder.receive(capturedR1, now: Self.later).message != nil)
+        #expect(responder.checkTimeout(now: Self.later.adding(HandshakeLimits.defaultTimeout)
+            .adding(.nanoseconds(-1))) == nil)
+        let before = f.counters.snapshot()
+        let out = responder.checkTimeout(now: Self.later.adding(HandshakeLimits.defaultTimeout))
+        #expect(out?.error?.code == .timeout && out?.result == nil)
+        #expect(f.counters.snapshot()[.timeout] == before[.timeout] + 1)
+        #expect(f.counters.snapshot().resumedCompleted == before.resumedCompleted)
+    }
+
     /// Issue 12, item 2. Alice's connection to "bob" is redirected at TCP level to
     /// alice's own listener, which holds alice's copy of the session (as it would if it
     /// shared a session store). Both of alice's channels would believe the peer is bob
