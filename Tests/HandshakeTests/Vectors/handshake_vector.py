@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Independent implementation of FabricAuth handshake version 2 (docs/protocol.md) with
-Python `cryptography`, written from the document, not from the Swift code. It computes
+Python `cryptography` (tested with 48.0.0), written from the document, not from the Swift code. It computes
 a full handshake and one resumption from fixed inputs and prints them as Swift
 constants (KnownAnswerVector.swift); KnownAnswerTests checks the Swift machine
 produces exactly these bytes and keys.
@@ -107,7 +107,7 @@ print("enum KnownAnswerVector {")
 for n, v in [("m1", m1), ("m2", m2), ("m3", m3), ("m4", m4),
              ("i2r", keys["fabricauth i2r traffic"]), ("r2i", keys["fabricauth r2i traffic"]),
              ("sessionID", sid), ("resumptionSecret", secret),
-             ("r1", r1), ("r2", r2), ("r3", r3),
+             ("resumptionPSK", psk), ("r1", r1), ("r2", r2), ("r3", r3),
              ("resumedI2R", rkeys["fabricauth i2r traffic"]), ("resumedR2I", rkeys["fabricauth r2i traffic"])]:
     print(sw(n, v))
 print("}")
