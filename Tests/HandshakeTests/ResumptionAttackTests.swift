@@ -120,3 +120,31 @@ import Testing
         #expect(out.message == nil)
     }
 }
+
+extension ResumptionAttackTests {
+    /// Defence in depth for item 2: with the explicit role check taken out, a responder
+    /// holding the initiator's own record derives another PSK and R1 does not open.
+    @Test func ReflectedSessionKeysDifferEvenWithoutTheRoleCheck() throws {
+        let f = Fixture()
+        let full = try #require(fullHandshake(f))
+        let aliceSession = full.alice.session
+        let r1 = try #require(HandshakeMachine(resuming: aliceSession, configuration: f.aliceConfig(qp: 1))
+            .start(now: Fixture.now).message)
+        let parsed = try ResumeRequest.decode(r1)
+        let aliceAsResponder = HandshakeMachine(configuration: HandshakeConfiguration(
+            credential: f.aliceCredential, verifier: f.aliceVerifier,
+            localBinding: Fixture.binding(.responder, qp: 1), expectedRemoteBinding: Fixture.binding(.initiator, qp: 1)))
+        // As receiveResumeRequest does after its checks, minus the role check.
+        aliceAsResponder.symmetric = SymmetricState(protocolName: KeySchedule.resumeProtocolName)
+        aliceAsResponder.absorbResumeRequest(prefix: r1[0..<ResumeRequest.prefixSize], nonce: parsed.nonce,
+                                             session: aliceSession)
+        #expect(throws: HandshakeError(.decryptFailed, "AEAD tag mismatch")) {
+            try aliceAsResponder.symmetric.decryptAndHash(parsed.ciphertext)
+        }
+        // The honest responder's record (role responder) opens the same R1.
+        let bob = HandshakeMachine(configuration: f.bobConfig(qp: 1))
+        bob.symmetric = SymmetricState(protocolName: KeySchedule.resumeProtocolName)
+        bob.absorbResumeRequest(prefix: r1[0..<ResumeRequest.prefixSize], nonce: parsed.nonce, session: full.bob.session)
+        #expect(throws: Never.self) { try bob.symmetric.decryptAndHash(parsed.ciphertext) }
+    }
+}
