@@ -13,9 +13,11 @@
 //     I -> R  M3 InitiatorAuth    AEAD{I's cert chain, I's signature, I's payload}
 //     R -> I  M4 ResponderFinished AEAD{R's payload}  (R's payload, e.g. rkeys, only
 //                                 ever goes to an authenticated and authorised peer)
-//   resumption (one exchange, no DH, no certificate verification)
-//     I -> R  R1 ResumeRequest    session ID, nonce_i, I's QP binding, AEAD{I's payload}
+//   resumption (no DH, no certificate verification; PSK bound to the full handshake's roles)
+//     I -> R  R1 ResumeRequest    session ID, nonce_i, I's and R's QP bindings, AEAD{}
 //     R -> I  R2 ResumeResponse   nonce_r, R's QP binding, AEAD{R's payload}
+//     I -> R  R3 ResumeFinished   AEAD{I's payload}  (key confirmation: the responder
+//                                 finishes only when this opens under nonce_r's key)
 //   either way, either side may answer a failure with an Alert (reason code).
 //
 // Files: Model/ (values the caller supplies and receives), Messages/ (one file per
@@ -25,4 +27,6 @@
 // HandshakeCounters.swift.
 
 /// The only protocol version this module speaks (docs/protocol.md, "Versioning").
-public let fabricAuthHandshakeVersion: UInt8 = 1
+/// Version 2 (issue 12): resumption names both QPs, binds the full handshake's roles and
+/// ends with the initiator's key confirmation (R3). Version 1 peers are refused.
+public let fabricAuthHandshakeVersion: UInt8 = 2

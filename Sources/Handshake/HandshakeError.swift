@@ -45,6 +45,12 @@ public enum HandshakeErrorCode: UInt8, Sendable, CaseIterable, CustomStringConve
     case peerAborted = 20
     /// Local misuse: payload too large, bad binding, method called in the wrong state.
     case localConfiguration = 21
+    /// A ResumeRequest names a responder QP endpoint other than this one: an R1
+    /// captured on another QP and injected here, or a rewritten endpoint exchange.
+    case responderBindingMismatch = 22
+    /// Resumption with roles other than the full handshake's: a session reflected to
+    /// its owner (the "selfie" attack) or resumed by the former responder.
+    case sessionRoleMismatch = 23
 
     public var description: String {
         switch self {
@@ -69,6 +75,8 @@ public enum HandshakeErrorCode: UInt8, Sendable, CaseIterable, CustomStringConve
         case .localCredentialFailure: "localCredentialFailure"
         case .peerAborted: "peerAborted"
         case .localConfiguration: "localConfiguration"
+        case .responderBindingMismatch: "responderBindingMismatch"
+        case .sessionRoleMismatch: "sessionRoleMismatch"
         }
     }
 }

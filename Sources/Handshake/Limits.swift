@@ -10,7 +10,7 @@ public enum HandshakeLimits {
     public static let maxCertificateSize = 4096
     /// One signature (Ed25519: 64; ECDSA P-256 DER: at most 72).
     public static let maxSignatureSize = 256
-    /// Application payload (e.g. rkeys, memory-window keys) carried by M3, M4, R1, R2.
+    /// Application payload (e.g. rkeys, memory-window keys) carried by M3, M4, R2, R3.
     public static let maxPayloadSize = 1024
     /// Suites offered in M1.
     public static let maxOfferedSuites = 8

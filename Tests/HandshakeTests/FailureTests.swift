@@ -114,10 +114,10 @@ import Testing
     @Test func WrongVersion() {
         let f = Fixture()
         var m1 = HandshakeMachine(configuration: f.aliceConfig()).start(now: Fixture.now).message!
-        m1[0] = 2
+        m1[0] = 1  // a version 1 peer: its resumption is the one issue 12 broke
         let out = HandshakeMachine(configuration: f.bobConfig()).receive(m1, now: Fixture.now)
         #expect(out.error?.code == .unsupportedVersion)
-        #expect(out.message == [1, 0x7F, HandshakeErrorCode.unsupportedVersion.rawValue])
+        #expect(out.message == [fabricAuthHandshakeVersion, 0x7F, HandshakeErrorCode.unsupportedVersion.rawValue])
     }
 
     @Test func UnknownSuiteChosenByResponder() throws {
@@ -182,7 +182,7 @@ import Testing
         let f = Fixture()
         let alice = HandshakeMachine(configuration: f.aliceConfig())
         _ = alice.start(now: Fixture.now)
-        #expect(alice.receive([1, 0x7F, 200], now: Fixture.now).error?.code == .malformed)
+        #expect(alice.receive([fabricAuthHandshakeVersion, 0x7F, 200], now: Fixture.now).error?.code == .malformed)
     }
 
     @Test func Timeout() throws {
@@ -251,7 +251,7 @@ import Testing
         _ = bob().receive([], now: Fixture.now)
         _ = bob().receive([9, 1], now: Fixture.now)
         _ = bob().receive([9, 1], now: Fixture.now)
-        _ = bob().receive([1, 0x7F, HandshakeErrorCode.timeout.rawValue], now: Fixture.now)
+        _ = bob().receive([fabricAuthHandshakeVersion, 0x7F, HandshakeErrorCode.timeout.rawValue], now: Fixture.now)
         let c = f.counters.snapshot()
         #expect(c[.truncated] == 1 && c[.unsupportedVersion] == 2 && c[.peerAborted] == 1 && c.totalFailures == 4)
     }

@@ -1,6 +1,7 @@
 // Known-answer test against an independent implementation of docs/protocol.md
 // (Vectors/handshake_vector.py, Python `cryptography`): same fixed inputs, the Swift
 // machine must produce the same bytes on the wire and the same secrets.
+import Foundation
 import Testing
 import Synchronization
 @testable import Handshake
@@ -71,6 +72,8 @@ struct KATVerifier: PeerVerifier {
         #expect(a.responderToInitiator == KnownAnswerVector.r2i && b.responderToInitiator == KnownAnswerVector.r2i)
         #expect(a.session.sessionID == KnownAnswerVector.sessionID)
         #expect(a.session.secret == KnownAnswerVector.resumptionSecret)
+        #expect(KeySchedule.resumptionPSK(secret: a.session.secret, fullHandshakeRoleOfInitiator: .initiator)
+            == KnownAnswerVector.resumptionPSK)
 
         let bI2 = Self.binding(.initiator, 0x000103, 0x000777, 1024), bR2 = Self.binding(.responder, 0x000204, 0xabcdef, 1024)
         let ri = HandshakeMachine(resuming: a.session,
@@ -79,9 +82,25 @@ struct KATVerifier: PeerVerifier {
         let rr = HandshakeMachine(configuration: Self.config(bob, local: bR2, remote: bI2, payload: "bob rkey=0x5678",
                                                              random: [[UInt8](repeating: 0x44, count: 32)], sessions: [b.session]))
         let ro = drive(ri, rr, now: now)
-        #expect(ro.transcript == [KnownAnswerVector.r1, KnownAnswerVector.r2])
+        #expect(ro.transcript == [KnownAnswerVector.r1, KnownAnswerVector.r2, KnownAnswerVector.r3])
         let ra = try #require(ro.initiator.result)
-        #expect(ra.initiatorToResponder == KnownAnswerVector.resumedI2R)
-        #expect(ra.responderToInitiator == KnownAnswerVector.resumedR2I)
+        let rb = try #require(ro.responder?.result)
+        #expect(ra.initiatorToResponder == KnownAnswerVector.resumedI2R && rb.initiatorToResponder == KnownAnswerVector.resumedI2R)
+        #expect(ra.responderToInitiator == KnownAnswerVector.resumedR2I && rb.responderToInitiator == KnownAnswerVector.resumedR2I)
+        #expect(rb.peerPayload == Array("alice rkey=0x1234".utf8) && ra.peerPayload == Array("bob rkey=0x5678".utf8))
+    }
+
+    /// docs/protocol.md section 13 prints the resumption vector; it must be this one.
+    @Test func ProtocolDocumentCarriesTheseVectors() throws {
+        let doc = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../docs/protocol.md").standardized
+        let text = try String(contentsOf: doc, encoding: .utf8).filter { !$0.isWhitespace }
+        func hexString(_ b: [UInt8]) -> String { b.map { String(format: "%02x", $0) }.joined() }
+        for v in [KnownAnswerVector.sessionID, KnownAnswerVector.resumptionSecret, KnownAnswerVector.resumptionPSK,
+                  KnownAnswerVector.r1, KnownAnswerVector.r2, KnownAnswerVector.r3,
+                  KnownAnswerVector.resumedI2R, KnownAnswerVector.resumedR2I] {
+            let documented = text.contains(hexString(v))
+            #expect(documented, "docs/protocol.md lacks \(hexString(v).prefix(16))...")
+        }
     }
 }

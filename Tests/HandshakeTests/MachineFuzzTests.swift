@@ -1,5 +1,5 @@
 // Mutated messages fed to machines in the state that expects them (with crypto, so fewer
-// cases than the parser fuzz). Every byte of M2, M3, M4, R1, R2 is covered by the
+// cases than the parser fuzz). Every byte of M2, M3, M4, R1, R2, R3 is covered by the
 // transcript hash or an AEAD tag, so any change must abort; M1 is clear text, so a
 // changed M1 may be answered, but never crashes.
 import Testing
@@ -8,7 +8,7 @@ import Testing
 @Suite struct MachineFuzzTests {
     static let cases = 1500
 
-    enum Stage: String, CaseIterable, Sendable { case m1, m2, m3, m4, r1, r2 }
+    enum Stage: String, CaseIterable, Sendable { case m1, m2, m3, m4, r1, r2, r3 }
 
     @Test(arguments: Stage.allCases)
     func MutatedMessageToMachine(stage: Stage) throws {
@@ -36,6 +36,10 @@ import Testing
                 let a = HandshakeMachine(resuming: full.alice.session, configuration: f.aliceConfig(qp: 1))
                 _ = a.start(now: Fixture.now)
                 return a
+            case .r3:
+                let b = HandshakeMachine(configuration: f.bobConfig(qp: 1, sessions: [full.bob.session]))
+                _ = b.receive(r.transcript[0], now: Fixture.now)
+                return b
             }
         }
         let original: [UInt8] = switch stage {
@@ -45,6 +49,7 @@ import Testing
         case .m4: o.transcript[3]
         case .r1: r.transcript[0]
         case .r2: r.transcript[1]
+        case .r3: r.transcript[2]
         }
         // The unmodified message succeeds (so the harness itself is right).
         #expect(target().receive(original, now: Fixture.now).error == nil)

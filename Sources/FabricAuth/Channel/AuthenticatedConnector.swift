@@ -6,8 +6,11 @@ import Verbs
 /// Sets up authenticated queue pairs, perftest-style: the two ends swap QP
 /// endpoints over TCP (unauthenticated, like `ib_write_bw` without `-R`),
 /// connect their RC QPs, and then run the handshake in-band over the new QP.
-/// The handshake binds both endpoints (QPN, PSN, GID, MTU), so an attacker who
-/// rewrote the TCP exchange only makes the handshake fail.
+/// The handshake binds both endpoints (QPN, PSN, GID, MTU) and both sides'
+/// fresh randomness, so an attacker who rewrites the TCP exchange cannot get a
+/// replayed handshake accepted or learn keys; it can make the handshake fail,
+/// or point this side at another QP whose owner then has to authenticate
+/// (docs/protocol.md, section 11.1).
 ///
 /// Two TCP exchanges frame the QP bring-up: the second is a barrier that
 /// guarantees both QPs reached RTS before the first in-band SEND, and repeats
@@ -15,10 +18,12 @@ import Verbs
 public enum AuthenticatedConnector {
     /// Connects to an ``AuthenticatedListener`` at `host:port` as the handshake initiator.
     ///
-    /// With `resuming`, the session of an earlier channel to the same listener
-    /// (``AuthenticatedQueuePair/session``), the new QP gets fresh keys bound to
-    /// it from one exchange of nonces, without certificates or Diffie-Hellman;
-    /// the listener refuses when the session expired or the peer was revoked.
+    /// With `resuming`, the session of an earlier channel this side opened to the
+    /// same listener (``AuthenticatedQueuePair/session``), the new QP gets fresh
+    /// keys bound to it from three messages with nonces from both sides, without
+    /// certificates or Diffie-Hellman; the listener refuses when the session
+    /// expired, the peer was revoked, or the session came from a channel this
+    /// side accepted (a session resumes only in its full handshake's roles).
     public static func connect(
         context: Context, host: String, port: UInt16, configuration: ChannelConfiguration,
         resuming session: ResumableSession? = nil

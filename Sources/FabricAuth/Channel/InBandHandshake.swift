@@ -3,6 +3,9 @@ import Verbs
 
 /// Runs a handshake machine over a freshly connected RC queue pair, as SENDs
 /// into the peer's posted receive slots: the machine decides, this moves bytes.
+/// It returns only when the machine finished: for a resumption that is after
+/// R3 (the initiator's key confirmation) at the responder, after sending R3 at
+/// the initiator, so neither side counts a replayed R1 as a channel.
 ///
 /// The QP has no remote access rights during this exchange, so the worst an
 /// unauthenticated peer can do is send messages the machine rejects.

@@ -7,7 +7,10 @@ import Synchronization
 ///
 /// Bounded: the oldest session is evicted (and its secret wiped) when full.
 /// Entries past their notAfter are refused by the handshake itself; revocation
-/// is rechecked by the handshake's verifier on every resumption.
+/// is rechecked by the handshake's verifier on every resumption. It holds only
+/// sessions of full handshakes this side answered (role responder), the only
+/// ones the handshake lets a responder resume; a session reflected to its
+/// owner is refused with `.sessionRoleMismatch` (docs/protocol.md, section 6).
 final class SessionCache: Sendable {
     private struct State {
         var sessions: [[UInt8]: ResumableSession] = [:]
@@ -23,6 +26,7 @@ final class SessionCache: Sendable {
     }
 
     func insert(_ session: ResumableSession) {
+        precondition(session.role == .responder, "the listener caches only sessions it answered")
         state.withLock { s in
             if s.sessions[session.sessionID] == nil { s.order.append(session.sessionID) }
             s.sessions[session.sessionID] = session

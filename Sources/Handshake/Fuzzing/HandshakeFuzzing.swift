@@ -26,16 +26,18 @@ public enum HandshakeFuzzing {
         attempt { _ = try EncryptedMessage.decode(bytes, expecting: .responderFinished) }
         attempt { _ = try ResumeRequest.decode(bytes) }
         attempt { _ = try ResumeResponse.decode(bytes) }
+        attempt { _ = try ResumeFinished.decode(bytes) }
         attempt { _ = try Alert.decode(bytes) }
         attempt { _ = try IdentityBlock.decode(bytes) }
         // Also read the input as the payload of every message type (header + body).
         if bytes.count < HandshakeLimits.maxMessageSize - 2 {
-            for type in [MessageType.initiatorHello, .responderHello, .resumeRequest, .resumeResponse] {
+            for type in [MessageType.initiatorHello, .responderHello, .resumeRequest, .resumeResponse, .resumeFinished] {
                 let framed = [fabricAuthHandshakeVersion, type.rawValue] + bytes
                 attempt { _ = try InitiatorHello.decode(framed) }
                 attempt { _ = try ResponderHello.decode(framed) }
                 attempt { _ = try ResumeRequest.decode(framed) }
                 attempt { _ = try ResumeResponse.decode(framed) }
+                attempt { _ = try ResumeFinished.decode(framed) }
             }
         }
         return accepted

@@ -1,13 +1,29 @@
 /// Labels and derivations after the last handshake message (docs/protocol.md, "Key schedule").
 enum KeySchedule {
     static let fullProtocolName = "FabricAuth_XXsig_25519_ChaChaPoly_SHA256_v1"
-    static let resumeProtocolName = "FabricAuth_Resume_PSK_ChaChaPoly_SHA256_v1"
+    // Version 2 changed the resumption exchange (R1 names binding_r, R3 added, role-bound PSK).
+    static let resumeProtocolName = "FabricAuth_Resume_PSK_ChaChaPoly_SHA256_v2"
 
     static let initiatorToResponderLabel = "fabricauth i2r traffic"
     static let responderToInitiatorLabel = "fabricauth r2i traffic"
     static let resumptionSecretLabel = "fabricauth resumption secret"
     static let sessionIDLabel = "fabricauth session id"
     static let finishedKeyLabel = "fabricauth finished key"
+    static let resumptionPSKLabel = "fabricauth resumption psk"
+
+    /// The key a resumption mixes in, bound to the roles of the full handshake:
+    /// psk = Expand(resumption_secret, label || role_i || role_r, 32), where role_i and
+    /// role_r are the roles that the resuming initiator and responder had in the full
+    /// handshake, as each side derives them from its own session record. Honest ends
+    /// (same roles as before) both use 1 || 2. A session reflected to its owner (both
+    /// ends hold the same record) gives 1 || 2 at one end and 2 || 1 at the other, so
+    /// the exchange cannot complete even where the explicit role check were skipped
+    /// (the TLS 1.3 PSK "selfie" attack, ePrint 2019/347, needs keys equal at both ends).
+    static func resumptionPSK(secret: [UInt8], fullHandshakeRoleOfInitiator: ChannelBinding.Role) -> [UInt8] {
+        let other: ChannelBinding.Role = fullHandshakeRoleOfInitiator == .initiator ? .responder : .initiator
+        let info = Array(resumptionPSKLabel.utf8) + [fullHandshakeRoleOfInitiator.rawValue, other.rawValue]
+        return HKDF.expand(prk: secret, info: info, length: HandshakeLimits.secretSize)
+    }
 
     /// Signature contexts: distinct per role so a signature cannot be reflected
     /// (TLS 1.3's CertificateVerify context string habit, RFC 8446 section 4.4.3).

@@ -124,6 +124,6 @@ extension HandshakeMachine {
         let start = startedAt ?? Timestamp(nanosecondsSinceEpoch: 0)
         let notAfter = min(start.adding(config.sessionLifetime), config.credential.notAfter, peer.notAfter)
         return ResumableSession(sessionID: derived.sessionID, secret: derived.resumptionSecret,
-                                suite: chosenSuite!, peer: peer, notAfter: notAfter)
+                                suite: chosenSuite!, peer: peer, notAfter: notAfter, role: role)
     }
 }

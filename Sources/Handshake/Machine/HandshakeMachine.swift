@@ -9,9 +9,9 @@
 /// wipes the machine's secrets; so does finishing. States:
 ///
 ///     initiator: idle -start-> awaitingResponderHello -M2-> awaitingFinished -M4-> finished
-///                idle -start(resuming)-> awaitingResumeResponse -R2-> finished
+///                idle -start(resuming)-> awaitingResumeResponse -R2 (R3 out)-> finished
 ///     responder: idle -M1-> awaitingInitiatorAuth -M3-> finished
-///                idle -R1-> finished
+///                idle -R1-> awaitingResumeFinished -R3-> finished
 ///     any: -error/alert/timeout-> failed
 public final class HandshakeMachine {
     enum Phase: Equatable {
@@ -20,6 +20,7 @@ public final class HandshakeMachine {
         case awaitingInitiatorAuth
         case awaitingFinished
         case awaitingResumeResponse
+        case awaitingResumeFinished
         case finished
         case failed
     }
@@ -27,6 +28,8 @@ public final class HandshakeMachine {
     public let role: ChannelBinding.Role
     let config: HandshakeConfiguration
     let resumption: ResumableSession?
+    /// Responder: the session R1 named, held between R1 and R3.
+    var resumedSession: ResumableSession?
     var phase: Phase = .idle
     var deadline: Timestamp?
     var startedAt: Timestamp?
@@ -117,7 +120,7 @@ public final class HandshakeMachine {
                 if let e = config.validate() { throw e }
                 startedAt = now
                 deadline = now.adding(config.timeout)
-                return try receiveResumeRequest(message, now: now)
+                return .send(try receiveResumeRequest(message, now: now))
             case (.awaitingResponderHello, .responderHello):
                 return .send(try receiveResponderHello(message, now: now))
             case (.awaitingInitiatorAuth, .initiatorAuth):
@@ -126,6 +129,8 @@ public final class HandshakeMachine {
                 return try receiveResponderFinished(message)
             case (.awaitingResumeResponse, .resumeResponse):
                 return try receiveResumeResponse(message)
+            case (.awaitingResumeFinished, .resumeFinished):
+                return try receiveResumeFinished(message)
             default:
                 throw HandshakeError(.unexpectedMessage, "\(header.type) while \(phase)")
             }
@@ -223,5 +228,7 @@ public final class HandshakeMachine {
         keys = nil
         finalTranscript.wipe()
         peerPayload.wipe()
+        // Not wiped: a copy-on-write copy of the cache's session, whose secret the cache owns.
+        resumedSession = nil
     }
 }

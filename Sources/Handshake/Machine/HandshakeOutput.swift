@@ -2,9 +2,10 @@
 public enum HandshakeOutput: Sendable {
     /// Send these bytes to the peer and wait for its answer.
     case send([UInt8])
-    /// Send these bytes; this side is done and the data path may start (responder after M3 or R1).
+    /// Send these bytes; this side is done and the data path may start (responder after
+    /// M3, initiator after R2: the bytes are M4 or R3).
     case sendAndFinish([UInt8], HandshakeResult)
-    /// Done, nothing to send (initiator after M4 or R2).
+    /// Done, nothing to send (initiator after M4, responder after R3).
     case finished(HandshakeResult)
     /// Failed for good. Send `alert` (when non-nil) so the peer learns why, then drop the QP.
     case abort(HandshakeError, alert: [UInt8]?)

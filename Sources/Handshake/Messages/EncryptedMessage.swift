@@ -1,9 +1,10 @@
-/// M3 (initiatorAuth), M4 (responderFinished): header then one AEAD ciphertext.
+/// M3 (initiatorAuth), M4 (responderFinished), R3 (resumeFinished): header then one AEAD ciphertext.
 ///
 ///     version u8 | type u8 | ciphertext (rest, >= 16 bytes)
 ///
 /// M3's plaintext is an IdentityBlock with the initiator's payload; M4's plaintext
-/// is the responder's payload alone, sealed under the finished key.
+/// is the responder's payload alone, sealed under the finished key; R3's is the
+/// initiator's payload (ResumeRequest.swift).
 enum EncryptedMessage {
     static func encode(_ type: MessageType, ciphertext: [UInt8]) -> [UInt8] {
         var w = WireWriter(capacity: 2 + ciphertext.count)

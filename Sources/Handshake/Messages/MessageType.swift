@@ -6,6 +6,7 @@ enum MessageType: UInt8, Sendable {
     case responderFinished = 4   // M4
     case resumeRequest = 5       // R1
     case resumeResponse = 6      // R2
+    case resumeFinished = 7      // R3 (version 2)
     case alert = 0x7F
 }
 

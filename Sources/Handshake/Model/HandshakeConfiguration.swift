@@ -18,7 +18,8 @@ public struct HandshakeConfiguration: Sendable {
     public var random: any RandomSource
     public var counters: HandshakeCounters?
     /// Responder: finds a cached session by its 16-byte ID for a ResumeRequest (nil: unknown).
-    /// Without it the responder refuses every resumption with `.unknownSession`.
+    /// Without it the responder refuses every resumption with `.unknownSession`; a session
+    /// it returns that this side holds as initiator is refused with `.sessionRoleMismatch`.
     public var sessionLookup: (@Sendable ([UInt8]) -> ResumableSession?)?
 
     public init(credential: any HandshakeCredential, verifier: any PeerVerifier,

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Independent implementation of FabricAuth handshake v1 (docs/protocol.md) with
-Python `cryptography`, written from the document, not from the Swift code. It computes
+"""Independent implementation of FabricAuth handshake version 2 (docs/protocol.md) with
+Python `cryptography` (tested with 48.0.0), written from the document, not from the Swift code. It computes
 a full handshake and one resumption from fixed inputs and prints them as Swift
 constants (KnownAnswerVector.swift); KnownAnswerTests checks the Swift machine
 produces exactly these bytes and keys.
@@ -64,35 +64,41 @@ b_r2 = binding(2, 0x000204, 0xabcdef, 2, 1024)
 payload_i, payload_r = b"alice rkey=0x1234", b"bob rkey=0x5678"
 suites = bytes([0x01, 0x02])
 
+V = 2  # handshake version: first byte of every message
+
 def identity_prefix(cert): return bytes([1, 1]) + u16(cert)
 
 # Full handshake.
 s = Sym("FabricAuth_XXsig_25519_ChaChaPoly_SHA256_v1")
 e_i = X25519PrivateKey.from_private_bytes(e_i_sk); e_r = X25519PrivateKey.from_private_bytes(e_r_sk)
-m1 = bytes([1, 1, len(suites)]) + suites + raw(e_i.public_key()) + b_i
+m1 = bytes([V, 1, len(suites)]) + suites + raw(e_i.public_key()) + b_i
 s.mix_hash(m1)
-m2_prefix = bytes([1, 2, 0x01]) + raw(e_r.public_key()) + b_r
+m2_prefix = bytes([V, 2, 0x01]) + raw(e_r.public_key()) + b_r
 s.mix_hash(m2_prefix)
 s.mix_key(e_r.exchange(e_i.public_key()))
 p_r = identity_prefix(bob_cert)
 sig_r = bob_sig.sign(b"FabricAuth v1 responder signature\0" + s.h + H(p_r))
 m2 = m2_prefix + s.enc(p_r + u16(sig_r) + u16(b""))
-s.mix_hash(bytes([1, 3]))
+s.mix_hash(bytes([V, 3]))
 p_i = identity_prefix(alice_cert)
 sig_i = alice_sig.sign(b"FabricAuth v1 initiator signature\0" + s.h + H(p_i))
-m3 = bytes([1, 3]) + s.enc(p_i + u16(sig_i) + u16(payload_i))
+m3 = bytes([V, 3]) + s.enc(p_i + u16(sig_i) + u16(payload_i))
 keys = s.schedule()
-m4 = bytes([1, 4]) + ChaCha20Poly1305(keys["fabricauth finished key"]).encrypt(b"\0" * 12, payload_r, s.h)
+m4 = bytes([V, 4]) + ChaCha20Poly1305(keys["fabricauth finished key"]).encrypt(b"\0" * 12, payload_r, s.h)
 
-# Resumption on a second QP.
+# Resumption on a second QP, same roles as the full handshake (alice initiates).
 sid, secret = keys["fabricauth session id"], keys["fabricauth resumption secret"]
-r = Sym("FabricAuth_Resume_PSK_ChaChaPoly_SHA256_v1")
-r1_prefix = bytes([1, 5]) + sid + nonce_i + b_i2
-r.mix_hash(r1_prefix); r.mix_hash(bytes([0x01])); r.mix_key(nonce_i); r.mix_key_and_hash(secret)
-r1 = r1_prefix + r.enc(payload_i)
-r2_prefix = bytes([1, 6]) + nonce_r + b_r2
+# Role-bound PSK: label || full-handshake role of the resuming initiator (1) || of the responder (2).
+psk = expand(secret, b"fabricauth resumption psk" + bytes([1, 2]), 32)
+r = Sym("FabricAuth_Resume_PSK_ChaChaPoly_SHA256_v2")
+r1_prefix = bytes([V, 5]) + sid + nonce_i + b_i2 + b_r2  # R1 names both QP ends
+r.mix_hash(r1_prefix); r.mix_hash(bytes([0x01])); r.mix_key(nonce_i); r.mix_key_and_hash(psk)
+r1 = r1_prefix + r.enc(b"")  # no payload: R1 proves possession, not freshness
+r2_prefix = bytes([V, 6]) + nonce_r + b_r2
 r.mix_hash(r2_prefix); r.mix_key(nonce_r)
 r2 = r2_prefix + r.enc(payload_r)
+r.mix_hash(bytes([V, 7]))
+r3 = bytes([V, 7]) + r.enc(payload_i)  # initiator's key confirmation, under nonce_r's key
 rkeys = r.schedule()
 
 def sw(name, b): return f"    static let {name}: [UInt8] = hex(\"{b.hex()}\")"
@@ -101,7 +107,7 @@ print("enum KnownAnswerVector {")
 for n, v in [("m1", m1), ("m2", m2), ("m3", m3), ("m4", m4),
              ("i2r", keys["fabricauth i2r traffic"]), ("r2i", keys["fabricauth r2i traffic"]),
              ("sessionID", sid), ("resumptionSecret", secret),
-             ("r1", r1), ("r2", r2),
+             ("resumptionPSK", psk), ("r1", r1), ("r2", r2), ("r3", r3),
              ("resumedI2R", rkeys["fabricauth i2r traffic"]), ("resumedR2I", rkeys["fabricauth r2i traffic"])]:
     print(sw(n, v))
 print("}")
