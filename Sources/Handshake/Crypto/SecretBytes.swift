@@ -83,6 +83,12 @@ public final class SecretBytes: @unchecked Sendable {
         return withUnsafeBytes { a in other.withUnsafeBytes { b in sodium_memcmp(a.baseAddress!, b.baseAddress!, count) == 0 } }
     }
 
+    /// Constant-time comparison with another secret.
+    public func constantTimeEquals(_ other: SecretBytes) -> Bool {
+        guard other.count == count else { return false }
+        return withUnsafeBytes { a in other.withUnsafeBytes { b in sodium_memcmp(a.baseAddress!, b.baseAddress!, count) == 0 } }
+    }
+
     /// An array copy of the bytes: for tests and known-answer vectors only
     /// (internal, so only `@testable` code can make one).
     var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
