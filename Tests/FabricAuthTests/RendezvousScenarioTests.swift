@@ -226,6 +226,24 @@ final class Machine {
         }
     }
 
+    /// A receive whose set-up failed half-way (the channel bound one of two
+    /// windows, then ran out of send slots) is undone by cancelling it: the
+    /// bound window closes, the unbound one is simply released.
+    @Test func cancelAHalfBoundReceive() throws {
+        let m = Machine(limits: Self.limits)
+        let h = try m.r.openReceive([ReceiveSlotSpec(capacity: 10, tag: 0), ReceiveSlotSpec(capacity: 20, tag: 1)], deadline: nil)
+        let first = m.r.targets(of: h).first!
+        _ = m.r.bound(target: first, key: key(0))
+        try m.r.cancel(h)
+        #expect(closeWindows(m).closed == [.writeTarget(first)])
+        #expect(try m.r.poll(h) == .failed(.cancelled))
+        #expect(m.r.targets.allSatisfy { $0.phase == .free })
+        let o = try m.r.openOffer(length: 5, tag: 0, deadline: nil)
+        try m.r.cancel(o)
+        #expect(m.nextWindowToClose() == nil, "an offer not yet bound has no window to close")
+        #expect(try m.r.poll(o) == .failed(.cancelled))
+    }
+
     @Test func timeoutClosesTheWindowsBeforeReporting() throws {
         let m = Machine(limits: Self.limits)
         let (h, _) = try grantedReceive(m, [100], deadline: 1_000)

@@ -31,7 +31,20 @@ extension AuthenticatedQueuePair {
         } catch {
             throw refused(error)
         }
-        try grantAccess(.remoteRead)
+        let request = ChannelRequest(handle: .offer(h), size: range.count)
+        do throws(ChannelError) {
+            try grantAccess(.remoteRead)
+            try sendOffer(h, memory, range: range, tag: tag, timeout: timeout)
+        } catch {
+            abandon(request)
+            throw error
+        }
+        return request
+    }
+
+    /// Binds offer `h`'s window over the data and sends the offer.
+    private func sendOffer(_ h: OfferHandle, _ memory: ChannelMemory, range: Range<Int>, tag: UInt32,
+        timeout: Duration) throws(ChannelError) {
         let slot = try resources.acquireSendSlot(deadline: ChannelClock.deadline(after: timeout))
         let window = resources.windows[WindowID.readOffer(h.index).position(targets: limits.targets)]
         do {
@@ -57,7 +70,6 @@ extension AuthenticatedQueuePair {
         }
         try checkEpoch(sealed.epoch)
         try sendControl(.readOffer, slot: slot, length: ControlMessage.ReadOffer.size) { _ in }
-        return ChannelRequest(handle: .offer(h), size: range.count)
     }
 
     /// An authentic READ offer: where the data is, how long, and its record.

@@ -91,6 +91,15 @@ extension AuthenticatedQueuePair {
         _ = try? testSizes(request)
     }
 
+    /// Undoes a request whose set-up failed half-way (no send slot in time, a
+    /// grant that could not be sealed): what is bound is closed and the
+    /// request is freed, so no window or table slot is left behind. Best
+    /// effort: a channel that is torn down has nothing left to undo.
+    func abandon(_ request: ChannelRequest) {
+        guard !closed else { return }
+        try? cancel(request)
+    }
+
     /// Invalidates every window the machine wants closed, waiting for each
     /// (nothing can reach the memory once the invalidation completed), and
     /// runs what follows: the verification of a WRITE whose notice arrived.

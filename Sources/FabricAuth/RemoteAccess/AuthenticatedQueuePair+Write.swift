@@ -70,26 +70,30 @@ extension AuthenticatedQueuePair {
         } catch {
             throw refused(error)
         }
-        try grantAccess(.remoteWrite)
-        let deadline = ChannelClock.deadline(after: timeout)
-        var capacity = 0
-        for (b, t) in zip(buffers, rendezvous.targets(of: h)) {
-            let slot = try resources.acquireSendSlot(deadline: deadline)
-            let window = resources.windows[WindowID.writeTarget(t).position(targets: limits.targets)]
-            do {
-                try queuePair.bind(window, to: b.memory.region, range: b.range, access: [.remoteWrite],
-                    id: ChannelResources.sendTag | ChannelResources.windowTag, flags: [])
-            } catch {
-                throw tearDown(.verbs(error))
+        let request = ChannelRequest(handle: .receive(h), size: buffers.reduce(0) { $0 + $1.range.count })
+        do throws(ChannelError) {
+            try grantAccess(.remoteWrite)
+            let deadline = ChannelClock.deadline(after: timeout)
+            for (b, t) in zip(buffers, rendezvous.targets(of: h)) {
+                let slot = try resources.acquireSendSlot(deadline: deadline)
+                let window = resources.windows[WindowID.writeTarget(t).position(targets: limits.targets)]
+                do {
+                    try queuePair.bind(window, to: b.memory.region, range: b.range, access: [.remoteWrite],
+                        id: ChannelResources.sendTag | ChannelResources.windowTag, flags: [])
+                } catch {
+                    throw tearDown(.verbs(error))
+                }
+                transfers.metrics.windowsBound += 1
+                transfers.targetMemory[t] = b.memory
+                transfers.targetOffset[t] = b.range.lowerBound
+                let grant = rendezvous.bound(target: t, key: WindowKey(rkey: window.rkey, address: window.boundAddress))
+                try sendControl(.writeGrant, slot: slot, length: ControlMessage.WriteGrant.size) { grant.encode(to: $0) }
             }
-            transfers.metrics.windowsBound += 1
-            transfers.targetMemory[t] = b.memory
-            transfers.targetOffset[t] = b.range.lowerBound
-            capacity += b.range.count
-            let grant = rendezvous.bound(target: t, key: WindowKey(rkey: window.rkey, address: window.boundAddress))
-            try sendControl(.writeGrant, slot: slot, length: ControlMessage.WriteGrant.size) { grant.encode(to: $0) }
+        } catch {
+            abandon(request)
+            throw error
         }
-        return ChannelRequest(handle: .receive(h), size: capacity)
+        return request
     }
 
     /// Writes `memory[range]` into the peer's oldest granted window with `tag`
