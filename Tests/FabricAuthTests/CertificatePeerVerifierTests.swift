@@ -65,6 +65,39 @@ final class CertificatePeerVerifierTests: XCTestCase {
         XCTAssertEqual(finished, .success, "verification deadlocked with the cooperative pool saturated")
         XCTAssertEqual(verified.value, callers)
     }
+
+    /// Verification needs no thread of the cooperative pool at all: with every pool thread held
+    /// by a task that waits for the test, a call from outside the pool still finishes. (Before,
+    /// it waited for a task that could not start until the pool was released.) Releasing the
+    /// pool afterwards lets an old build's stuck call finish, so this test leaves no stuck threads.
+    func testVerifiesWhileEveryPoolThreadIsBusy() throws {
+        let setup = try makeSetup()
+        let width = ProcessInfo.processInfo.activeProcessorCount  // the pool's width on Linux
+        let started = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        for _ in 0..<width {
+            Task.detached {
+                started.signal()
+                release.wait()
+            }
+        }
+        for _ in 0..<width {
+            XCTAssertEqual(started.wait(timeout: .now() + 30), .success, "pool tasks did not start")
+        }
+        let done = DispatchSemaphore(value: 0)
+        let verified = Counter()
+        let caller = Thread {
+            if isVerified(setup.peerVerifier.verify(chain: setup.chain, at: Timestamp(CertificatePeerVerifierTests.now))) {
+                verified.increment()
+            }
+            done.signal()
+        }
+        caller.start()
+        let finished = done.wait(timeout: .now() + 30)
+        for _ in 0..<width { release.signal() }
+        XCTAssertEqual(finished, .success, "verification waited for a cooperative-pool thread")
+        if finished == .timedOut { _ = done.wait(timeout: .now() + 30) }
+        XCTAssertEqual(verified.value, 1)
+    }
 }
 
 private func isVerified(_ result: PeerVerificationResult) -> Bool {
