@@ -106,12 +106,24 @@ final class ExtendedKeyUsageTests: XCTestCase {
         }
     }
 
+    /// A CA restricted to one purpose could only issue leaves peers refuse: refused up front.
+    func testCertificateAuthorityRefusesCARestrictedToOnePurpose() {
+        let key = Certificate.PrivateKey(Curve25519.Signing.PrivateKey())
+        let ca = TestPKI.make(name: "R", key: key, extensions: TestPKI.caExtensions(key: key) + [eku([.serverAuth])])
+        XCTAssertThrowsError(try CertificateAuthority(certificate: ca.certificate, privateKey: key)) { error in
+            XCTAssertEqual((error as? IdentityError)?.code, .invalidCACertificate)
+            XCTAssertTrue("\(error)".contains("svid.extended-key-usage"), "\(error)")
+        }
+    }
+
     /// FabricAuth's own CA (`fabricauth cert issue`) sets both purposes, so its leaves pass.
     func testCertificateAuthorityLeavesCarryBothPurposesAndVerify() async throws {
         let (authority, _) = try CertificateAuthority.create(trustDomain: "example.org", now: now)
         let (chain, _) = try authority.issue(id: SPIFFEID("spiffe://example.org/ns/web"), now: now)
         let usages = try XCTUnwrap(chain[0].extensions.extendedKeyUsage)
         XCTAssertTrue(usages.contains(.serverAuth) && usages.contains(.clientAuth), "\(usages)")
+        XCTAssertEqual(chain[0].extensions[oid: .X509ExtensionID.extendedKeyUsage]?.critical, false)
+        XCTAssertNil(try authority.certificate.extensions.extendedKeyUsage, "CA certificates carry no EKU")
         let verifier = IdentityVerifier(bundles: [try TrustBundle(trustDomain: "example.org", anchors: [authority.certificate])])
         assertVerified(await verifier.verify(chain: chain.map(CertificateParsing.der), at: now))
     }
