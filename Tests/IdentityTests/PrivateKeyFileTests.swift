@@ -78,6 +78,16 @@ final class PrivateKeyFileTests: XCTestCase {
         XCTAssertNoThrow(try Credential(certificatePath: certPath, keyPath: keyPath))
     }
 
+    /// The same owner rule without root: the real file's status, checked for another process uid.
+    func testOwnerRuleAgainstAnotherProcessUID() throws {
+        var status = stat()
+        XCTAssertEqual(stat(keyPath, &status), 0)
+        XCTAssertNoThrow(try PrivateKeyFile.checkOwnerAndMode(path: keyPath, status: status, processUID: status.st_uid))
+        let other = status.st_uid &+ 1
+        assertInsecure({ try PrivateKeyFile.checkOwnerAndMode(path: keyPath, status: status, processUID: other) },
+                       mentions: "not by uid \(other) that runs this process")
+    }
+
     /// The file a symbolic link leads to is the one checked (Kubernetes secret volumes are links).
     func testSymlinkFollowedAndTargetChecked() throws {
         let link = dir + "/link.key"

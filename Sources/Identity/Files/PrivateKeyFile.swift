@@ -37,7 +37,8 @@ public enum PrivateKeyFile {
         return try readAll(fd, path: path)
     }
 
-    /// The ownership and permission rules of ``read(_:)``, apart so tests can give any owner.
+    /// The ownership and permission rules of ``read(_:)``; `processUID` is a parameter so the
+    /// owner rule can be tested without root (making a file another user's needs chown).
     static func checkOwnerAndMode(path: String, status: stat, processUID: uid_t) throws(IdentityError) {
         guard status.st_mode & S_IFMT == S_IFREG else {
             throw IdentityError(.io, "\(path) is not a regular file")
