@@ -30,7 +30,7 @@ final class CallingThreadExecutor: TaskExecutor, @unchecked Sendable {
     /// Runs `operation` on the calling thread and returns its result.
     static func run<T: Sendable>(_ operation: @escaping @Sendable () async -> T) -> T {
         let executor = CallingThreadExecutor()
-        let result = ResultBox<T>()
+        let result = AsyncResultBox<T>()
         // Detached, so the operation does not inherit an actor the caller may be isolated to.
         Task.detached(executorPreference: executor) {
             let value = await operation()
@@ -68,6 +68,6 @@ final class CallingThreadExecutor: TaskExecutor, @unchecked Sendable {
 
 /// Carries a value out of a task; the lock (a condition's, or a semaphore's signal/wait)
 /// orders the write before the read.
-final class ResultBox<T>: @unchecked Sendable {
+final class AsyncResultBox<T>: @unchecked Sendable {
     var value: T?
 }

@@ -72,7 +72,7 @@ public struct CertificatePeerVerifier: PeerVerifier {
         // Task executors (SE-0417) need macOS 15. Before it, the verification runs on the
         // global executor while this thread waits: this can deadlock if every cooperative
         // thread is blocked here, so on those systems call connection setup off the pool.
-        let box = ResultBox<T>()
+        let box = AsyncResultBox<T>()
         let done = DispatchSemaphore(value: 0)
         Task.detached {
             box.value = await body()
