@@ -45,7 +45,8 @@ struct CertVerifyCommand: AsyncParsableCommand {
 
         let chain = try CertificateParsing.derBlocks(atPath: file)
         if let key {
-            _ = try Credential(certificatePEM: CLIHelpers.read(file), keyPEM: CLIHelpers.read(key))
+            // By path, so the key file gets the same owner and mode checks as at run time.
+            _ = try Credential(certificatePath: file, keyPath: key)
         }
         switch await verifier.verify(chain: chain, at: time) {
         case .rejected(let rejection):

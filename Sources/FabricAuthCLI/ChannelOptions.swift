@@ -19,6 +19,10 @@ struct TrustOptions: ParsableArguments {
     @Option(help: "Policy file: lines of 'allow|deny id|prefix|domain VALUE'.")
     var policy: String?
 
+    @Option(name: .customLong("clock-skew"),
+            help: "Accept certificates this far outside notBefore..notAfter, for clock differences between hosts (e.g. 30s, 2m; default 0).")
+    var clockSkew: String?
+
     func validate() throws {
         guard !bundle.isEmpty else { throw ValidationError("give at least one --bundle (the CA certificate, e.g. from `fabricauth ca init`)") }
     }
@@ -26,7 +30,10 @@ struct TrustOptions: ParsableArguments {
     func verifier(maximumChainLength: Int = IdentityVerifier.defaultMaximumChainLength) throws -> IdentityVerifier {
         let trust = try TrustBundle(trustDomain: trustDomain, paths: bundle)
         let store = try revocations.map { path throws(IdentityError) in try RevocationStore(path: path) } ?? RevocationStore()
-        return IdentityVerifier(bundles: [trust], revocations: store, maximumChainLength: maximumChainLength)
+        // DurationParser refuses 0; leaving the flag out is how to ask for no tolerance.
+        let tolerance = try clockSkew.map { text throws(IdentityError) in try DurationParser.parse(text) } ?? 0
+        return IdentityVerifier(bundles: [trust], revocations: store, maximumChainLength: maximumChainLength,
+                                clockSkewTolerance: tolerance)
     }
 
     /// The policy file's text, or "" without one.

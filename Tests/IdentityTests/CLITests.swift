@@ -132,6 +132,45 @@ final class CLITests: XCTestCase {
         assertFails(try fabricauth("cert", "revoke", "--revocations", "revoked.txt"), containing: "name certificates")
     }
 
+    /// Key files others can read, or that another user owns, are refused with advice; what the
+    /// CLI writes (`ca init`, `cert issue --key-out`, also over a looser file with --force) is 0600.
+    func testKeyFilesOthersCanAccessAreRefusedWithChmodAdvice() throws {
+        XCTAssertEqual(try fabricauth("ca", "init", "--trust-domain", "example.org").status, 0)
+        XCTAssertEqual(chmod(dir + "/ca.key", 0o644), 0)
+        let refused = try fabricauth("cert", "issue", "--id", "spiffe://example.org/ns/web")
+        assertFails(refused, containing: "insecureKeyFile")
+        XCTAssertTrue(refused.output.contains("chmod 600 ca.key"), refused.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/web.pem"))
+        XCTAssertEqual(chmod(dir + "/ca.key", 0o600), 0)
+
+        try "stale".write(toFile: dir + "/custom.key", atomically: true, encoding: .utf8)
+        XCTAssertEqual(chmod(dir + "/custom.key", 0o644), 0)
+        let issue = try fabricauth("cert", "issue", "--id", "spiffe://example.org/ns/web", "--key-out", "custom.key", "--force")
+        XCTAssertEqual(issue.status, 0, issue.output)
+        XCTAssertEqual(try mode("custom.key"), 0o600)
+        XCTAssertTrue(try fabricauth("cert", "inspect", "web.pem").output.contains("ext. key usage: serverAuth, clientAuth"))
+        XCTAssertEqual(try fabricauth("cert", "verify", "web.pem", "--bundle", "ca.pem", "--key", "custom.key").status, 0)
+
+        XCTAssertEqual(chmod(dir + "/custom.key", 0o640), 0)
+        assertFails(try fabricauth("cert", "verify", "web.pem", "--bundle", "ca.pem", "--key", "custom.key"),
+                    containing: "chmod 600 custom.key")
+    }
+
+    /// `--clock-skew` widens the validity period by that much on both sides.
+    func testClockSkewFlag() throws {
+        XCTAssertEqual(try fabricauth("ca", "init", "--trust-domain", "example.org").status, 0)
+        XCTAssertEqual(try fabricauth("cert", "issue", "--id", "spiffe://example.org/ns/web").status, 0)
+        let leaf = try Credential(certificatePath: dir + "/web.pem", keyPath: dir + "/web.key").leaf
+        let formatter = ISO8601DateFormatter()
+        let justAfter = formatter.string(from: leaf.notValidAfter.addingTimeInterval(60))
+        assertFails(try fabricauth("cert", "verify", "web.pem", "--bundle", "ca.pem", "--at", justAfter),
+                    containing: "[validity.expired]")
+        let tolerated = try fabricauth("cert", "verify", "web.pem", "--bundle", "ca.pem", "--at", justAfter, "--clock-skew", "1m")
+        XCTAssertEqual(tolerated.status, 0, tolerated.output)
+        assertFails(try fabricauth("cert", "verify", "web.pem", "--bundle", "ca.pem", "--at", justAfter, "--clock-skew", "59s"),
+                    containing: "[validity.expired]")
+    }
+
     func testBadInputFilesExitNonZeroWithSpecificErrors() throws {
         XCTAssertEqual(try fabricauth("ca", "init", "--trust-domain", "example.org").status, 0)
         XCTAssertEqual(try fabricauth("cert", "issue", "--id", "spiffe://example.org/w").status, 0)

@@ -24,8 +24,9 @@ final class CredentialTests: XCTestCase {
         let leaf = TestPKI.leaf(under: root)
         let other = TestPKI.leaf(under: root)
         try leaf.pem.write(toFile: dir + "/leaf.pem", atomically: true, encoding: .utf8)
-        try PrivateKeyFile.pem(leaf.key).write(toFile: dir + "/leaf.key", atomically: true, encoding: .utf8)
-        try PrivateKeyFile.pem(other.key).write(toFile: dir + "/other.key", atomically: true, encoding: .utf8)
+        // 0600: key files others can read are refused (PrivateKeyFileTests).
+        try SecureFile.write(PrivateKeyFile.pem(leaf.key), to: dir + "/leaf.key", mode: 0o600, force: false)
+        try SecureFile.write(PrivateKeyFile.pem(other.key), to: dir + "/other.key", mode: 0o600, force: false)
         let credential = try Credential(certificatePath: dir + "/leaf.pem", keyPath: dir + "/leaf.key")
         XCTAssertEqual(credential.spiffeID.description, "spiffe://example.org/ns/web")
         XCTAssertEqual(credential.chainDER, [leaf.der])

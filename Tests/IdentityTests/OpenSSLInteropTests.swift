@@ -96,6 +96,14 @@ final class OpenSSLInteropTests: XCTestCase {
         assertRejected(try await verify(pem, with: verifier(), at: Date().addingTimeInterval(2 * 86400)), "validity.expired")
     }
 
+    /// X509-SVID §4.4 as openssl writes it: both purposes, critical, is a good SVID.
+    func testOpenSSLLeafWithCriticalServerAndClientAuthAccepted() async throws {
+        try makeCA()
+        let pem = try makeLeaf("eku", extensions: good + ["extendedKeyUsage=critical,serverAuth,clientAuth"])
+        assertVerified(try await verify(pem, with: verifier()))
+        XCTAssertNil(CertificateReport.profileProblem(try CertificateParsing.certificates(pemOrDER: pem)))
+    }
+
     func testOpenSSLP256LeafWithSEC1KeyAndIntermediate() async throws {
         try makeCA()
         // Intermediate CA made by openssl.
@@ -145,6 +153,8 @@ final class OpenSSLInteropTests: XCTestCase {
             ("nodigsig", replacing("keyUsage", with: "keyUsage=critical,keyAgreement"), "svid.leaf-digital-signature"),
             ("certsign", replacing("keyUsage", with: "keyUsage=critical,digitalSignature,keyCertSign"), "svid.leaf-cert-sign"),
             ("crlsign", replacing("keyUsage", with: "keyUsage=critical,digitalSignature,cRLSign"), "svid.leaf-cert-sign"),
+            ("ekuserver", good + ["extendedKeyUsage=serverAuth"], "svid.extended-key-usage"),
+            ("ekuclient", good + ["extendedKeyUsage=critical,clientAuth,codeSigning"], "svid.extended-key-usage"),
         ]
         for (name, extensions, rule) in variants {
             let pem = try makeLeaf(name, extensions: extensions)

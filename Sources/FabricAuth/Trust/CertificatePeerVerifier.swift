@@ -22,10 +22,10 @@ public struct CertificatePeerVerifier: PeerVerifier {
 
     public func verify(chain: [[UInt8]], at now: Timestamp) -> PeerVerificationResult {
         // The handshake machine is synchronous (bytes in, bytes out) while
-        // swift-certificates' verifier is async. Connection setup runs on the
-        // caller's thread, not on the cooperative pool, so blocking it here while
-        // the verification runs as a detached task cannot starve that pool.
-        let result = Self.waitFor { [verifier] in await verifier.verify(chain: chain, at: now.date) }
+        // swift-certificates' verifier is async. Connection setup may run inside a Task,
+        // on a thread of the cooperative pool, so the verification runs on this thread
+        // instead of blocking it while another thread does the work (see CallingThreadExecutor).
+        let result = Self.runToCompletion { [verifier] in await verifier.verify(chain: chain, at: now.date) }
         switch result {
         case .verified(let workload):
             log?("peer \(workload.spiffeID): certificate chain verified")
@@ -65,8 +65,14 @@ public struct CertificatePeerVerifier: PeerVerifier {
         }
     }
 
-    private static func waitFor<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
-        let box = ResultBox<T>()
+    private static func runToCompletion<T: Sendable>(_ body: @escaping @Sendable () async -> T) -> T {
+        if #available(macOS 15.0, iOS 18.0, tvOS 18.0, watchOS 11.0, visionOS 2.0, *) {
+            return CallingThreadExecutor.run(body)
+        }
+        // Task executors (SE-0417) need macOS 15. Before it, the verification runs on the
+        // global executor while this thread waits: this can deadlock if every cooperative
+        // thread is blocked here, so on those systems call connection setup off the pool.
+        let box = AsyncResultBox<T>()
         let done = DispatchSemaphore(value: 0)
         Task.detached {
             box.value = await body()
@@ -75,9 +81,4 @@ public struct CertificatePeerVerifier: PeerVerifier {
         done.wait()
         return box.value!
     }
-}
-
-/// Carries a value out of a detached task; the semaphore orders the write before the read.
-private final class ResultBox<T>: @unchecked Sendable {
-    var value: T?
 }

@@ -44,7 +44,7 @@ public struct CertificateAuthority: Sendable {
         let certificates = try CertificateParsing.certificates(atPath: certificatePath)
         let key: Certificate.PrivateKey
         do {
-            key = try PrivateKeyParsing.privateKey(pemOrDER: PEMFile.read(keyPath))
+            key = try PrivateKeyParsing.privateKey(pemOrDER: PrivateKeyFile.read(keyPath))
         } catch {
             throw IdentityError(error.code, "\(keyPath): \(error.message)")
         }

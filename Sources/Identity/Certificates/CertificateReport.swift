@@ -39,6 +39,11 @@ public enum CertificateReport {
             if let ext = certificate.extensions[oid: .X509ExtensionID.keyUsage], let usage = try? KeyUsage(ext) {
                 lines.append("  key usage:   \(usage)\(ext.critical ? " (critical)" : " (NOT critical)")")
             }
+            if let ext = certificate.extensions[oid: .X509ExtensionID.extendedKeyUsage],
+                let usage = try? ExtendedKeyUsage(ext)
+            {
+                lines.append("  ext. key usage: \(usage)\(ext.critical ? " (critical)" : "")")
+            }
             return lines.joined(separator: "\n")
         }
     }

@@ -53,7 +53,7 @@ public struct Credential: Sendable {
         let chain = try CertificateParsing.certificates(atPath: certificatePath)
         let key: Certificate.PrivateKey
         do {
-            key = try PrivateKeyParsing.privateKey(pemOrDER: PEMFile.read(keyPath))
+            key = try PrivateKeyParsing.privateKey(pemOrDER: PrivateKeyFile.read(keyPath))
         } catch {
             throw IdentityError(error.code, "\(keyPath): \(error.message)")
         }

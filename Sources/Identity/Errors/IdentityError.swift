@@ -31,6 +31,9 @@ public struct IdentityError: Error, Hashable, Sendable, CustomStringConvertible 
         case invalidDuration
         /// Refusing to overwrite an existing file (pass `--force`).
         case fileExists
+        /// A private-key file is owned by another user or accessible by group or others
+        /// (refused as OpenSSH refuses such identity files).
+        case insecureKeyFile
         /// Reading or writing a file failed.
         case io
         /// A certificate could not be built or signed.

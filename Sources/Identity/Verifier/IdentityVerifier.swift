@@ -1,7 +1,8 @@
 import Foundation
-// The SPI lets RFC5280Policy check expiry at the caller's time, not the wall clock,
-// so the handshake's injected time is the one time used throughout.
-@_spi(FixedExpiryValidationTime) import X509
+// The SPI turns RFC5280Policy's expiry check off: ValidityPolicy checks validity instead, at the
+// caller's time (the handshake's injected time, not the wall clock) and with the configured
+// clock-skew tolerance, which swift-certificates 1.21's ExpiryPolicy has no notion of.
+@_spi(DisableValidityCheck) import X509
 
 /// Authenticates a peer: takes the chain it presented (DER, leaf first) and a time, and
 /// returns a verified ``WorkloadIdentity`` or the ``Rejection`` naming the rule that failed.
@@ -12,9 +13,10 @@ import Foundation
 /// 2. the leaf's SPIFFE ID (X509-SVID §2) selects the trust bundle of its trust domain
 ///    (X509-SVID §5: a bundle vouches only for its own trust domain);
 /// 3. swift-certificates builds candidate paths to a bundle anchor, checking signatures,
-///    and runs the policies on each: chain length, validity (RFC 5280 §4.1.2.5),
-///    the SVID profile (``SVIDPolicy``), the deny list, then RFC5280Policy
-///    (basicConstraints, pathLenConstraint, name constraints, critical extensions).
+///    and runs the policies on each: chain length, validity (RFC 5280 §4.1.2.5, widened by
+///    ``clockSkewTolerance``), the SVID profile (``SVIDPolicy``), the deny list, then
+///    RFC5280Policy without its expiry check (version, basicConstraints, pathLenConstraint,
+///    name constraints, critical extensions).
 public struct IdentityVerifier: Sendable {
     /// Default bound on the built chain, leaf through anchor.
     public static let defaultMaximumChainLength = 5
@@ -25,13 +27,24 @@ public struct IdentityVerifier: Sendable {
     public let revocations: RevocationStore
     /// Longest chain accepted, leaf through anchor.
     public let maximumChainLength: Int
+    /// How far, in seconds, the verification time may lie outside a certificate's
+    /// notBefore..notAfter and still be accepted, to absorb clock differences between hosts.
+    /// Applies to both bounds, every certificate in the chain, and ``recheck(_:at:)``.
+    /// Default 0: exactly RFC 5280 §4.1.2.5 (notBefore through notAfter, inclusive).
+    public let clockSkewTolerance: TimeInterval
 
+    /// - Parameters:
+    ///   - clockSkewTolerance: seconds, finite and not negative; see ``clockSkewTolerance``.
+    ///     Every second of it lets an expired certificate be used a second longer, so keep it
+    ///     to the skew your hosts' time synchronisation actually allows.
     public init(
         bundles: [TrustBundle],
         revocations: RevocationStore = RevocationStore(),
-        maximumChainLength: Int = IdentityVerifier.defaultMaximumChainLength
+        maximumChainLength: Int = IdentityVerifier.defaultMaximumChainLength,
+        clockSkewTolerance: TimeInterval = 0
     ) {
         precondition(maximumChainLength >= 2, "a chain needs at least a leaf and an anchor")
+        precondition(clockSkewTolerance >= 0 && clockSkewTolerance.isFinite, "clock-skew tolerance must be finite and >= 0")
         var byDomain: [String: TrustBundle] = [:]
         for bundle in bundles {
             if let existing = byDomain[bundle.trustDomain] {
@@ -47,6 +60,7 @@ public struct IdentityVerifier: Sendable {
         self.bundles = byDomain
         self.revocations = revocations
         self.maximumChainLength = maximumChainLength
+        self.clockSkewTolerance = clockSkewTolerance
     }
 
     /// Verifies a presented chain at `time`.
@@ -84,10 +98,10 @@ public struct IdentityVerifier: Sendable {
         let revocationList = revocations.list
         var verifier = Verifier(rootCertificates: bundle.store) {
             ChainLengthPolicy(maximum: maximumChainLength, collector: collector)
-            ValidityPolicy(time: time, collector: collector)
+            ValidityPolicy(time: time, tolerance: clockSkewTolerance, collector: collector)
             SVIDPolicy(collector: collector)
             RevocationPolicy(list: revocationList, collector: collector)
-            RFC5280Policy(fixedExpiryValidationTime: time)
+            RFC5280Policy.withValidityCheckDisabled()
         }
         let result = await verifier.validate(
             leaf: leaf,
@@ -111,11 +125,16 @@ public struct IdentityVerifier: Sendable {
     }
 
     /// Re-checks an identity verified earlier, for rekey and resumption: still within its
-    /// validity period at `time`, its anchor still in the bundle, nothing in its chain revoked.
-    /// Costs a few comparisons and hash lookups; no signature is re-verified.
+    /// validity period at `time` (with ``clockSkewTolerance``), its anchor still in the bundle,
+    /// nothing in its chain revoked. Costs a few comparisons and hash lookups; no signature is
+    /// re-verified.
     public func recheck(_ identity: WorkloadIdentity, at time: Date) -> Rejection? {
-        if time > identity.notAfter { return .expired(position: 0, notAfter: identity.notAfter) }
-        if time < identity.notBefore { return .notYetValid(position: 0, notBefore: identity.notBefore) }
+        if let rejection = ValidityPolicy.check(
+            notBefore: identity.notBefore, notAfter: identity.notAfter, position: 0, at: time,
+            tolerance: clockSkewTolerance
+        ) {
+            return rejection
+        }
         guard let bundle = bundles[identity.spiffeID.trustDomain] else {
             return .wrongTrustDomain(spiffeID: identity.spiffeID, trusted: bundles.keys.sorted())
         }

@@ -41,6 +41,9 @@ public enum Rejection: Error, Hashable, Sendable, CustomStringConvertible {
     case signingCertificateLacksKeyCertSign(position: Int)
     /// A signing certificate is not a CA (X509-SVID §4.1, RFC 5280 §4.2.1.9).
     case signingCertificateNotCA(position: Int)
+    /// A certificate's extendedKeyUsage does not allow both purposes FabricAuth uses a workload
+    /// key for (X509-SVID §4.4); `missing` names the absent purposes (`id-kp-serverAuth`, `id-kp-clientAuth`).
+    case extendedKeyUsageDisallowsRole(position: Int, missing: [String])
     /// A key other than Ed25519 or ECDSA P-256.
     case unsupportedKeyType(position: Int, String)
     /// A certificate in the chain is on the deny list.
@@ -71,6 +74,7 @@ public enum Rejection: Error, Hashable, Sendable, CustomStringConvertible {
         case .leafHasCertSign: "svid.leaf-cert-sign"
         case .signingCertificateLacksKeyCertSign: "svid.signing-key-cert-sign"
         case .signingCertificateNotCA: "svid.signing-not-ca"
+        case .extendedKeyUsageDisallowsRole: "svid.extended-key-usage"
         case .unsupportedKeyType: "key.unsupported-type"
         case .revoked: "revocation.revoked"
         case .anchorRemoved: "trust.anchor-removed"
@@ -109,6 +113,10 @@ public enum Rejection: Error, Hashable, Sendable, CustomStringConvertible {
                 "signing certificate \(position) keyUsage lacks keyCertSign (X509-SVID §4.3, RFC 5280 §4.2.1.3)"
             case .signingCertificateNotCA(let position):
                 "signing certificate \(position) is not a CA (basicConstraints cA must be TRUE; RFC 5280 §4.2.1.9)"
+            case .extendedKeyUsageDisallowsRole(let position, let missing):
+                "certificate \(position) has an extendedKeyUsage without \(missing.joined(separator: " and ")); "
+                    + "every FabricAuth peer acts as both client and server, so both id-kp-serverAuth and "
+                    + "id-kp-clientAuth must be set when the extension is present (X509-SVID §4.4)"
             case .unsupportedKeyType(let position, let name):
                 "certificate \(position) has \(name); FabricAuth accepts Ed25519 and ECDSA P-256"
             case .revoked(let position, let fingerprint, let entry):

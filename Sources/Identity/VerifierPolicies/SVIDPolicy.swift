@@ -5,12 +5,17 @@ import X509
 /// X509-SVID §2 (one URI SAN, SPIFFE ID with non-root path), §4.1 (leaf not a CA,
 /// signing certificates are CAs), §4.3 (keyUsage present and critical; digitalSignature
 /// and no keyCertSign/cRLSign on the leaf; keyCertSign on signing certificates),
+/// §4.4 (extendedKeyUsage, when present, allows serverAuth and clientAuth),
 /// and FabricAuth's key types (Ed25519, P-256).
 struct SVIDPolicy: VerifierPolicy {
-    /// keyUsage is enforced here; subjectAltName is understood (RFC 5280 §4.2.1.6 makes it
-    /// critical when the subject is empty, as SVIDs from SPIRE often are).
+    /// keyUsage and extendedKeyUsage are enforced here (X509-SVID §4.4 lets a leaf's EKU be
+    /// critical, and swift-certificates 1.21's RFC5280Policy does not list it, so without this
+    /// entry a critical EKU would fail as an unhandled critical extension); subjectAltName is
+    /// understood (RFC 5280 §4.2.1.6 makes it critical when the subject is empty, as SVIDs from
+    /// SPIRE often are).
     let verifyingCriticalExtensions: [ASN1ObjectIdentifier] = [
         .X509ExtensionID.keyUsage,
+        .X509ExtensionID.extendedKeyUsage,
         .X509ExtensionID.subjectAlternativeName,
     ]
     let collector: RejectionCollector

@@ -30,8 +30,9 @@ enum SVIDRules {
         }
     }
 
-    /// X509-SVID §4.1 and §4.3 for the leaf: not a CA; keyUsage present, critical,
-    /// with digitalSignature and without keyCertSign/cRLSign.
+    /// X509-SVID §4.1, §4.3 and §4.4 for the leaf: not a CA; keyUsage present, critical,
+    /// with digitalSignature and without keyCertSign/cRLSign; extendedKeyUsage, if present,
+    /// with serverAuth and clientAuth.
     static func checkLeaf(_ leaf: Certificate) -> Rejection? {
         switch basicConstraints(leaf, position: 0) {
         case .failure(let rejection): return rejection
@@ -44,11 +45,12 @@ enum SVIDRules {
             guard usage.digitalSignature else { return .leafLacksDigitalSignature }
             guard !usage.keyCertSign, !usage.cRLSign else { return .leafHasCertSign }
         }
-        return nil
+        return checkExtendedKeyUsage(leaf, position: 0)
     }
 
-    /// X509-SVID §4.1 and §4.3 for a signing certificate (intermediate or root):
-    /// cA=TRUE, keyUsage present, critical, with keyCertSign.
+    /// X509-SVID §4.1, §4.3 and §4.4 for a signing certificate (intermediate or root):
+    /// cA=TRUE, keyUsage present, critical, with keyCertSign; extendedKeyUsage, if present,
+    /// allowing serverAuth and clientAuth (or anyExtendedKeyUsage).
     static func checkSigning(_ certificate: Certificate, position: Int) -> Rejection? {
         switch basicConstraints(certificate, position: position) {
         case .failure(let rejection): return rejection
@@ -60,7 +62,38 @@ enum SVIDRules {
         case .success(let usage):
             guard usage.keyCertSign else { return .signingCertificateLacksKeyCertSign(position: position) }
         }
-        return nil
+        return checkExtendedKeyUsage(certificate, position: position)
+    }
+
+    /// X509-SVID §4.4: "Leaf SVIDs SHOULD include this extension, and it MAY be marked as
+    /// critical. When included, fields id-kp-serverAuth and id-kp-clientAuth MUST be set."
+    ///
+    /// The role in use: FabricAuth's handshake is symmetric, one credential serves a workload
+    /// both as initiator (the client of a connection) and as responder (its server), and the
+    /// verifier is not told which role the peer has taken. So both purposes are required, on
+    /// every certificate that carries the extension. An absent extension restricts nothing
+    /// (RFC 5280 §4.2.1.12). The leaf must name both purposes itself, as §4.4 says;
+    /// anyExtendedKeyUsage does not stand in for them there. On a signing certificate,
+    /// anyExtendedKeyUsage is accepted: §4.4 lets CAs carry the extension and notes that
+    /// libraries differ in whether a CA's EKU restricts the certificates below it; FabricAuth
+    /// does restrict (as Go's crypto/x509 does), so a CA limited to one purpose cannot issue
+    /// usable FabricAuth leaves, and says so instead of failing later.
+    static func checkExtendedKeyUsage(_ certificate: Certificate, position: Int) -> Rejection? {
+        guard let ext = certificate.extensions[oid: .X509ExtensionID.extendedKeyUsage] else { return nil }
+        let usages: ExtendedKeyUsage
+        do {
+            usages = try ExtendedKeyUsage(ext)
+        } catch {
+            return .malformedCertificate(
+                position: position,
+                IdentityError(.malformedDER, "extendedKeyUsage cannot be decoded (RFC 5280 §4.2.1.12): \(error)")
+            )
+        }
+        if position > 0, usages.contains(.any) { return nil }
+        var missing: [String] = []
+        if !usages.contains(.serverAuth) { missing.append("id-kp-serverAuth") }
+        if !usages.contains(.clientAuth) { missing.append("id-kp-clientAuth") }
+        return missing.isEmpty ? nil : .extendedKeyUsageDisallowsRole(position: position, missing: missing)
     }
 
     /// Only Ed25519 and ECDSA P-256 keys anywhere in the chain.
