@@ -54,7 +54,7 @@ final class CLIBenchTests: XCTestCase {
               auth: Bool = true) throws -> (server: Outcome, client: Outcome) {
         let dir = try Self.identityDirectory()
         let port = Self.freePort()
-        let (server, serverPipe) = try Self.start(["bench", test, "-p", port] + (auth ? Self.identity("a") : []) + common, in: dir)
+        let (server, serverPipe) = try Self.start(["bench", test, "-p", port, "--once"] + (auth ? Self.identity("a") : []) + common, in: dir)
         defer { if server.isRunning { server.terminate() } }
         let (client, clientPipe) = try Self.start(["bench", test, host, "-p", port] + (auth ? Self.identity("b") : []) + common + extra, in: dir)
         let c = Self.finish(client, clientPipe)
@@ -153,7 +153,7 @@ final class CLIBenchTests: XCTestCase {
         _ = try DeviceTestSupport.openContext()
         let dir = try Self.identityDirectory()
         let port = Self.freePort()
-        let (server, serverPipe) = try Self.start(["bench", "write_bw", "-p", port, "--auth", "off"], in: dir)
+        let (server, serverPipe) = try Self.start(["bench", "write_bw", "-p", port, "--auth", "off", "--once"], in: dir)
         defer { if server.isRunning { server.terminate() } }
         let (client, clientPipe) = try Self.start(["bench", "write_bw", "127.0.0.1", "-p", port, "--auth", "off", "-D", "30", "-s", "4096"], in: dir)
         Thread.sleep(forTimeInterval: 6)
@@ -173,7 +173,7 @@ final class CLIBenchTests: XCTestCase {
         _ = try DeviceTestSupport.openContext()
         let dir = try Self.identityDirectory()
         let port = Self.freePort()
-        let (server, serverPipe) = try Self.start(["bench", "send_bw", "-p", port, "--auth", "off"], in: dir)
+        let (server, serverPipe) = try Self.start(["bench", "send_bw", "-p", port, "--auth", "off", "--once"], in: dir)
         let (client, clientPipe) = try Self.start(["bench", "send_bw", "127.0.0.1", "-p", port, "--auth", "off", "-D", "30", "-s", "4096"], in: dir)
         Thread.sleep(forTimeInterval: 6)
         kill(server.processIdentifier, SIGKILL)

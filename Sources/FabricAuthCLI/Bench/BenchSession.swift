@@ -21,10 +21,6 @@ final class BenchSession {
 
     private var isClient: Bool { command.host != nil }
 
-    func run() throws {
-        if isClient { try runClient() } else { try runServer() }
-    }
-
     /// Tells the peer why this side stops (unless the peer stopped first or is
     /// gone) and moves every QP to ERROR, so the peer's next wait ends at once.
     func abort(_ error: any Error) {
@@ -41,7 +37,7 @@ final class BenchSession {
 
     // MARK: Client
 
-    private func runClient() throws {
+    func runClient() throws {
         let host = command.host!
         let control = try BenchControl.connect(host: host, port: command.device.port, timeout: .seconds(30), stop: stop)
         self.control = control
@@ -72,14 +68,11 @@ final class BenchSession {
 
     // MARK: Server
 
-    private func runServer() throws {
-        let listener = try BenchControl.listen(port: command.device.port)
-        defer { close(listener) }
-        FileHandle.standardError.write(Data("fabricauth bench: waiting for a client on TCP port \(command.device.port)\n".utf8))
-        let control = try BenchControl.accept(listener: listener, stop: stop)
+    /// Serves the client on `control`, which the command accepted.
+    func runServer(control: BenchControl) throws {
         self.control = control
         stop.watch(control)
-        let hello = try control.expect("HELLO", timeout: .seconds(30), stop: stop)
+        let hello = try control.expect("HELLO", timeout: BenchLimits.hello, stop: stop)
         let asked: BenchParameters
         do { asked = try JSONDecoder().decode(BenchParameters.self, from: Data(hello.utf8)) } catch {
             control.tell("ERROR unreadable parameters (a different fabricauth version?)")
