@@ -48,6 +48,9 @@ public final class EndpointExchangeListener {
     public let metrics = BootstrapMetrics()
     /// Connections accepted and not handed over yet, oldest first.
     private var pending: [PendingConnection] = []
+    /// Set when the process ran out of descriptors or memory for accept(2):
+    /// the listening socket stays readable meanwhile, so polling it would spin.
+    private var acceptPausedUntil: ContinuousClock.Instant?
 
     /// Connections waiting for `nextClient` (for tests and monitoring).
     public var pendingConnections: Int { pending.count }
@@ -138,7 +141,12 @@ public final class EndpointExchangeListener {
     /// Polls the listening socket and every pending connection until one has
     /// something or `until` passes.
     private func waitForActivity(until: ContinuousClock.Instant) throws(BootstrapError) -> (listener: Bool, connections: Set<Int32>) {
-        var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
+        if let paused = acceptPausedUntil, paused <= ContinuousClock.now { acceptPausedUntil = nil }
+        // A paused listening socket is polled for nothing (events 0) so the
+        // indices stay the same; its pause ends the wait.
+        let listenerEvents = acceptPausedUntil == nil ? Int16(POLLIN) : 0
+        let until = acceptPausedUntil.map { min($0, until) } ?? until
+        var fds = [pollfd(fd: fd, events: listenerEvents, revents: 0)]
         for p in pending { fds.append(pollfd(fd: p.connection.fd, events: Int16(POLLIN), revents: 0)) }
         while true {
             let rc = poll(&fds, nfds_t(fds.count), SocketWait.milliseconds(until: until))
@@ -148,7 +156,7 @@ public final class EndpointExchangeListener {
         }
         // POLLHUP and POLLERR count as activity: the read that follows reports them.
         let active = Set(fds.dropFirst().filter { $0.revents != 0 }.map(\.fd))
-        return (fds[0].revents != 0, active)
+        return (fds[0].revents & Int16(POLLIN) != 0, active)
     }
 
     /// Accepts every connection the kernel has queued; those beyond the bound
@@ -168,6 +176,13 @@ public final class EndpointExchangeListener {
                 // ECONNABORTED: the client reset while queued; nothing to refuse.
                 if err == EINTR || err == ECONNABORTED { continue }
                 if err == EAGAIN || err == EWOULDBLOCK { return }
+                if err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM {
+                    // Clients stay queued in the kernel; try again shortly
+                    // rather than fail the caller's wait or spin.
+                    acceptPausedUntil = ContinuousClock.now + .milliseconds(100)
+                    configuration.log?("bootstrap: accept paused for 100 ms: \(String(cString: strerror(err)))")
+                    return
+                }
                 throw BootstrapError.socket("accept", errno: err)
             }
             metrics.recordAccepted()

@@ -2,6 +2,9 @@
 // item 4): each kind of bad client is refused with its own code, counted,
 // sees nothing of the listener's endpoint, and does not disturb a good
 // client connecting at the same time.
+#if canImport(Glibc)
+import Glibc
+#endif
 import Bootstrap
 import Foundation
 import Verbs
@@ -203,5 +206,39 @@ final class ExchangeListenerTests: XCTestCase {
         XCTAssertThrowsError(try connection.exchange(server, timeout: .milliseconds(200))) { error in
             XCTAssertEqual((error as? BootstrapError)?.code, .timedOut)
         }
+    }
+
+    /// Out of descriptors (EMFILE), accept(2) fails while the listening
+    /// socket stays readable: the listener pauses instead of failing its
+    /// caller or spinning, and serves the queued client once descriptors are back.
+    func testRunningOutOfDescriptorsPausesAcceptInsteadOfFailing() throws {
+        let listener = try makeListener()
+        let good = try GoodClient(port: listener.port)
+        good.start()
+        var saved = rlimit()
+        XCTAssertEqual(getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &saved), 0)
+        var hogs: [Int32] = []
+        var low = saved
+        low.rlim_cur = rlim_t(min(Int(saved.rlim_cur), 4096))
+        XCTAssertEqual(setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &low), 0)
+        while true {
+            let fd = open("/dev/null", O_RDONLY)
+            if fd < 0 { break }
+            hogs.append(fd)
+        }
+        XCTAssertEqual(errno, EMFILE)
+        let clock = ContinuousClock()
+        let start = clock.now
+        XCTAssertThrowsError(try listener.nextClient(timeout: .milliseconds(500))) { error in
+            XCTAssertEqual((error as? BootstrapError)?.code, .acceptTimedOut, "\(error)")
+        }
+        XCTAssertGreaterThanOrEqual(start.duration(to: clock.now), .milliseconds(450), "waited, did not fail at once")
+        for fd in hogs { close(fd) }
+        XCTAssertEqual(setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &saved), 0)
+        XCTAssertEqual(listener.metrics.snapshot().connectionsAccepted, 0)
+        let client = try listener.serveOne(local: server)
+        good.wait()
+        XCTAssertEqual(client.firstMessage, good.hello)
+        XCTAssertEqual(try good.answer?.get(), server)
     }
 }

@@ -27,8 +27,9 @@ public final class AuthenticatedListener {
 
     /// Listens on `address:port` (port 0 picks a free one). Up to
     /// `sessionCapacity` sessions are kept for clients to resume. `screening`
-    /// bounds connections that have not spoken yet; its default logs refusals
-    /// to `configuration.log`.
+    /// bounds connections that have not spoken yet (deadline, how many); its
+    /// log defaults to `configuration.log`, and its client token size is
+    /// always the connector's.
     public init(
         context: Context, configuration: ChannelConfiguration, address: String = "0.0.0.0", port: UInt16 = 0,
         sessionCapacity: Int = 1024, screening: EndpointExchangeListener.Configuration? = nil
