@@ -19,8 +19,11 @@ import Glibc
 ///   ``nextClient(timeout:)``, which returns only a client that passed.
 ///
 /// Bind first (port 0 picks a free port), tell clients the port, then call
-/// `nextClient` for each setup. Use it from one thread at a time.
-public final class EndpointExchangeListener {
+/// `nextClient` for each setup. Several threads may call it at once: one
+/// screens while the others run the setups of clients they were handed, so a
+/// client that passes the screening and then stalls holds one thread, not the
+/// listener.
+public final class EndpointExchangeListener: @unchecked Sendable {
     /// Limits on connections that have not yet spoken.
     public struct Configuration: Sendable {
         /// How long a new connection may take to send its whole first message.
@@ -46,14 +49,21 @@ public final class EndpointExchangeListener {
     public let configuration: Configuration
     /// Accepted, handed over and refused connections, by reason.
     public let metrics = BootstrapMetrics()
+    /// Held by the thread that screens; guards `pending` and `acceptPausedUntil`.
+    private let screening = ScreeningLock()
     /// Connections accepted and not handed over yet, oldest first.
     private var pending: [PendingConnection] = []
     /// Set when the process ran out of descriptors or memory for accept(2):
     /// the listening socket stays readable meanwhile, so polling it would spin.
     private var acceptPausedUntil: ContinuousClock.Instant?
 
-    /// Connections waiting for `nextClient` (for tests and monitoring).
-    public var pendingConnections: Int { pending.count }
+    /// Connections waiting for `nextClient` (for tests and monitoring); waits
+    /// for a screening in progress to end.
+    public var pendingConnections: Int {
+        _ = screening.lock(until: .now + .seconds(3600))
+        defer { screening.unlock() }
+        return pending.count
+    }
 
     public init(address: String = "0.0.0.0", port: UInt16 = 0, configuration: Configuration = Configuration())
         throws(BootstrapError)
@@ -97,6 +107,10 @@ public final class EndpointExchangeListener {
     /// time, or a socket error of the listening socket itself.
     public func nextClient(timeout: Duration) throws(BootstrapError) -> BootstrapClient {
         let deadline = ContinuousClock.now + timeout
+        guard screening.lock(until: deadline) else {
+            throw BootstrapError(.acceptTimedOut, function: "accept", reason: "another thread screened for all of \(timeout)")
+        }
+        defer { screening.unlock() }
         while true {
             if let i = pending.firstIndex(where: { $0.firstMessage != nil }) {
                 let passed = pending.remove(at: i)

@@ -241,4 +241,58 @@ final class ExchangeListenerTests: XCTestCase {
         XCTAssertEqual(client.firstMessage, good.hello)
         XCTAssertEqual(try good.answer?.get(), server)
     }
+
+    /// Two threads wait on one listener: each is handed a different client,
+    /// and while the first holds its client (a setup in progress, stalled
+    /// here on purpose) the second screens and serves the other.
+    func testTwoThreadsServeTwoClientsWhileOneSetupStalls() throws {
+        let listener = try makeListener()
+        let first = try GoodClient(port: listener.port, queuePairNumber: 0x31)
+        first.start(barrier: true)
+        let held = try listener.serveOne(local: server)  // its barrier is never answered while the second is served
+        XCTAssertEqual(held.firstMessage, first.hello)
+        let second = try GoodClient(port: listener.port, queuePairNumber: 0x32)
+        second.start()
+        let other = ServedBox()
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread { [server] in
+            other.client = try? listener.serveOne(local: server)
+            done.signal()
+        }
+        XCTAssertEqual(done.wait(timeout: .now() + 10), .success)
+        second.wait()
+        XCTAssertEqual(other.client?.firstMessage, second.hello)
+        XCTAssertEqual(try second.answer?.get(), server)
+        // The stalled setup goes on undisturbed.
+        XCTAssertEqual(try held.connection.receive(deadline: .now + .seconds(10)), first.hello)
+        try held.connection.send(server, deadline: .now + .seconds(10))
+        first.wait()
+        XCTAssertEqual(try first.barrierAnswer?.get(), server)
+    }
+
+    /// A caller that waits while another thread screens still returns at its own deadline.
+    func testAWaitingCallerKeepsItsOwnDeadline() throws {
+        let listener = try makeListener()
+        let started = DispatchSemaphore(value: 0)
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            started.signal()
+            listener.screen(for: .seconds(2))
+            done.signal()
+        }
+        started.wait()
+        Thread.sleep(forTimeInterval: 0.2)  // let it take the screening
+        let clock = ContinuousClock()
+        let start = clock.now
+        XCTAssertThrowsError(try listener.nextClient(timeout: .milliseconds(300))) { error in
+            XCTAssertEqual((error as? BootstrapError)?.code, .acceptTimedOut, "\(error)")
+        }
+        XCTAssertLessThan(start.duration(to: clock.now), .seconds(1))
+        done.wait()
+    }
+}
+
+/// A client handed over on a helper thread.
+final class ServedBox: @unchecked Sendable {
+    var client: BootstrapClient?
 }

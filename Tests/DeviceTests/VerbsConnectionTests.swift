@@ -85,12 +85,12 @@ final class VerbsConnectionTests: XCTestCase {
         // Plain verbs, as perftest: no client token required.
         var screening = EndpointExchangeListener.Configuration()
         screening.clientTokenSize = 0
-        let listener = ExchangeListenerBox(try EndpointExchangeListener(address: "127.0.0.1", port: 0, configuration: screening))
+        let listener = try EndpointExchangeListener(address: "127.0.0.1", port: 0, configuration: screening)
         let serverMessage = ExchangeMessage(endpoint: server.endpoint, payload: target.remote().encoded)
         let box = ResultBox()
-        let thread = Thread { box.set(Result { try listener.listener.exchange(local: serverMessage, timeout: .seconds(10)) }) }
+        let thread = Thread { box.set(Result { try listener.exchange(local: serverMessage, timeout: .seconds(10)) }) }
         thread.start()
-        let fromServer = try EndpointExchange.exchange(host: "127.0.0.1", port: listener.listener.port,
+        let fromServer = try EndpointExchange.exchange(host: "127.0.0.1", port: listener.port,
             local: ExchangeMessage(endpoint: client.endpoint), timeout: .seconds(10))
         let fromClient = try box.wait().get()
         XCTAssertEqual(fromServer.endpoint, serverMessage.endpoint)
@@ -126,10 +126,4 @@ final class ResultBox: @unchecked Sendable {
         while value == nil { lock.wait() }
         return value!
     }
-}
-
-/// Lends a listener to the helper thread; the test thread does not touch it meanwhile.
-final class ExchangeListenerBox: @unchecked Sendable {
-    let listener: EndpointExchangeListener
-    init(_ listener: EndpointExchangeListener) { self.listener = listener }
 }

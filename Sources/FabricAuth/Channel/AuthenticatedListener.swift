@@ -13,7 +13,11 @@ import Verbs
 /// refused there is logged and counted once (``bootstrapMetrics``) and never
 /// ends `accept`; a client that passed and then fails its setup (barrier, QP,
 /// handshake) is the failure `accept` throws.
-public final class AuthenticatedListener {
+///
+/// `accept` may be called from several threads at once: one screens while
+/// the others run their clients' setups, so a client that passes the
+/// screening and then stalls its handshake holds one thread, not the listener.
+public final class AuthenticatedListener: Sendable {
     public let context: Context
     public let configuration: ChannelConfiguration
     private let exchange: EndpointExchangeListener
