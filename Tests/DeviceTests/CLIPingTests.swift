@@ -145,7 +145,7 @@ final class CLIPingTests: XCTestCase {
 }
 
 /// A plain TCP client, as a port scanner or a confused service would connect.
-private final class ScanningConnection {
+final class ScanningConnection {
     let fd: Int32
 
     /// Connects to 127.0.0.1:`port`, retrying while nothing listens yet.

@@ -187,8 +187,9 @@ struct BenchCommand: ParsableCommand {
             do {
                 try finish(session) { try session.runServer(control: control) }
                 if once { return }
-            } catch let exit as ExitCode where !once && exit.rawValue != 130 {
-                // One client's failed run must not end the service for the next.
+            } catch let exit as ExitCode where exit.rawValue != 130 && (!once || !session.greeted) {
+                // One client's failed run must not end the service for the next;
+                // nor, with --once, a connection that never became a client.
                 FileHandle.standardError.write(Data("fabricauth bench: serving the next client\n".utf8))
             }
         }

@@ -50,6 +50,9 @@ final class BenchControl {
             throw .setup("cannot listen on TCP port \(port): \(String(cString: strerror(err)))"
                 + (err == EADDRINUSE ? " (another bench or perftest server? pick another with -p)" : ""))
         }
+        // Non-blocking, so an accept after poll never blocks on a client that
+        // vanished in between (accepted sockets do not inherit this on Linux).
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         return fd
     }
 
@@ -61,7 +64,11 @@ final class BenchControl {
             if try readable(listener, milliseconds: 100) {
                 let fd = Glibc.accept(listener, nil, nil)
                 if fd >= 0 { return BenchControl(fd: fd) }
-                if errno != EINTR { throw .system("accept", errno) }
+                // A client that reset while queued (ECONNABORTED), or was
+                // gone by the time of the call (EAGAIN: the listening socket
+                // is non-blocking), ends nothing: wait for the next one.
+                let err = errno
+                if err != EINTR && err != ECONNABORTED && err != EAGAIN { throw .system("accept", err) }
             }
         }
     }

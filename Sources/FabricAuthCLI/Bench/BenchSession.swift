@@ -13,6 +13,10 @@ final class BenchSession {
     private var control: BenchControl?
     private var transports: [BenchTransport] = []
     private let stop = BenchStop.shared
+    /// Whether the peer said a HELLO this server accepted: before that it is
+    /// not a bench client yet (a scanner, a wrong test name), and a server
+    /// with --once goes on waiting for one.
+    private(set) var greeted = false
 
     init(command: BenchCommand, parameters: BenchParameters) {
         self.command = command
@@ -90,6 +94,7 @@ final class BenchSession {
         }
         parameters = asked
         control.tell("OK")
+        greeted = true
         let context = try openContextIfNeeded()
         let report = BenchReport(parameters: parameters, device: context?.deviceName ?? "(rdma_cm)", json: command.json)
         report.printHeader(role: "server")
