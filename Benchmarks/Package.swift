@@ -48,7 +48,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "VerbsBenchmark",
-            dependencies: [.product(name: "Verbs", package: "FabricAuth")]
+            dependencies: ["BenchmarkSupport", .product(name: "Verbs", package: "FabricAuth")]
         ),
     ]
 )

@@ -60,7 +60,7 @@ final class AuthenticatedChannelTests: XCTestCase {
     }
 
     static func establish(
-        context: Context, listener: AuthenticatedListener, client: ChannelConfiguration, resuming: ResumableSession? = nil
+        context: Context, listener: AuthenticatedListener, client: ChannelConfiguration, sessions: SessionCache? = nil
     ) throws -> (server: Result<AuthenticatedQueuePair, ChannelError>, client: Result<AuthenticatedQueuePair, ChannelError>) {
         let accepted = AcceptBox(listener)
         let done = DispatchSemaphore(value: 0)
@@ -71,7 +71,7 @@ final class AuthenticatedChannelTests: XCTestCase {
         }
         let connected = Result { () throws(ChannelError) in
             try AuthenticatedConnector.connect(context: context, host: "127.0.0.1", port: port, configuration: client,
-                resuming: resuming)
+                sessions: sessions)
         }
         XCTAssertEqual(done.wait(timeout: .now() + 60), .success, "accept did not return")
         return (accepted.result!, connected)
@@ -159,13 +159,16 @@ extension AuthenticatedChannelTests {
         let client = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank1", policy: "allow domain cluster.test")
         let listener = try AuthenticatedListener(context: context, configuration: server, address: "127.0.0.1")
 
-        let (s1, c1) = try Self.establish(context: context, listener: listener, client: client)
+        // The client's sessions live in its cache, not in its channels.
+        let sessions = SessionCache()
+        let (s1, c1) = try Self.establish(context: context, listener: listener, client: client, sessions: sessions)
         let first = try c1.get()
         _ = try s1.get()
         XCTAssertFalse(first.resumed)
         XCTAssertEqual(listener.cachedSessions, 1)
+        XCTAssertEqual(sessions.count, 1)
 
-        let (s2, c2) = try Self.establish(context: context, listener: listener, client: client, resuming: first.session)
+        let (s2, c2) = try Self.establish(context: context, listener: listener, client: client, sessions: sessions)
         let resumedClient = try c2.get()
         let resumedServer = try s2.get()
         XCTAssertTrue(resumedClient.resumed)
@@ -178,11 +181,12 @@ extension AuthenticatedChannelTests {
         var denied = RevocationList()
         denied.add(fingerprint: first.sessionPeerLeafFingerprint(of: client), entry: "test revocation")
         revocations.replace(with: denied)
-        let (s3, c3) = try Self.establish(context: context, listener: listener, client: client, resuming: first.session)
+        let (s3, c3) = try Self.establish(context: context, listener: listener, client: client, sessions: sessions)
         guard case .failure(.handshake(let serverError)) = s3 else { return XCTFail("revoked peer resumed: \(s3)") }
         XCTAssertEqual(serverError.code, .peerRevoked, "\(serverError)")
         guard case .failure(.handshake(let clientError)) = c3 else { return XCTFail("revoked client: \(c3)") }
         XCTAssertEqual(clientError.remoteCode, .peerRevoked, "\(clientError)")
+        XCTAssertEqual(sessions.count, 0, "a session the listener refused is forgotten")
     }
 }
 

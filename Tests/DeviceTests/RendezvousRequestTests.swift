@@ -136,6 +136,38 @@ final class RendezvousRequestTests: XCTestCase {
         XCTAssertNotEqual(wc.status, .success, "a READ of a cancelled offer's window must fail")
     }
 
+    /// A genuine offer read late -- after more frames than the replay window
+    /// holds, and after the owner rekeyed and the old epoch's grace ended --
+    /// is delivered (issue 12 item 6: it used to be refused as too old or
+    /// retired and the channel torn down).
+    func testLateReadOfAGenuineOfferIsDelivered() throws {
+        let context = try DeviceTestSupport.openContext()
+        let cluster = try AuthenticatedChannelTests.Cluster()
+        var server = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank0", policy: "allow domain cluster.test")
+        var client = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank1", policy: "allow domain cluster.test")
+        server.dataPath.rekeyAfterMessages = 512
+        server.dataPath.previousEpochGraceNanoseconds = 50_000_000
+        client.dataPath.rekeyAfterMessages = 512
+        client.dataPath.previousEpochGraceNanoseconds = 50_000_000
+        let (s, c) = try AuthenticatedChannelTests.establish(context: context, server: server, client: client)
+        let owner = try c.get(), reader = try s.get()
+        let data = try owner.allocateMemory(bytes: 8192)
+        Remote.fill(data, count: 8192, seed: 3)
+        let offer = try owner.offerForRead(data, range: 0..<8192, tag: 1)
+        // The reader sees the offer, then 2,100 more frames (4 rekeys) before it reads.
+        for i in 0..<2100 {
+            try owner.send([UInt8(truncatingIfNeeded: i)])
+            XCTAssertEqual(try reader.receive(), [UInt8(truncatingIfNeeded: i)])
+        }
+        XCTAssertGreaterThanOrEqual(owner.sendEpoch, 4)
+        Thread.sleep(forTimeInterval: 0.2)  // the previous epoch's grace ends
+        let target = try reader.allocateMemory(bytes: 8192)
+        let read = try Remote.iread(reader, target, 0..<8192, tag: 1)
+        XCTAssertEqual(try Remote.complete([(reader, read), (owner, offer)]), [8192, 8192])
+        XCTAssertTrue(Remote.matches(target, count: 8192, seed: 3))
+        XCTAssertEqual(reader.receiveMetrics.failures.total, 0)
+    }
+
     /// An attacker QP aimed at `victim` RDMA-writes with `key`: must fail.
     func assertWriteFails(context: Context, into victim: AuthenticatedQueuePair, _ key: RemoteMemory,
         file: StaticString = #filePath, line: UInt = #line) throws {

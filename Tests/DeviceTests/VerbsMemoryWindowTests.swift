@@ -55,6 +55,37 @@ final class VerbsMemoryWindowTests: XCTestCase {
         XCTAssertEqual(try p1.cqA.poll(count: 1)[0].status, .remoteAccessError)
     }
 
+    /// Every rebind draws a random key byte, so one rkey a peer saw does not
+    /// predict the next (issue 12 item 7: it used to be old + 1); the index
+    /// bits stay the device's, and each new key works while the old one is dead.
+    func testRebindKeysAreRandomAndEachWorks() throws {
+        let context = try DeviceTestSupport.openContext()
+        let pd = try context.makeProtectionDomain()
+        let pair = try LoopbackPair(context: context, pd: pd, parameters: .shortRetry)
+        let target = try pd.allocateRegion(bytes: 4096, access: [.localWrite, .memoryWindowBind])
+        let source = try pd.allocateRegion(bytes: 4096)
+        let window = try pd.allocateWindow()
+        let index = window.rkey & 0xFFFF_FF00
+        var keys: [UInt32] = []
+        for i in 0..<32 {
+            try pair.b.bind(window, to: target, range: 0..<4096, access: [.remoteWrite], id: 1)
+            try pair.cqB.expectSuccess(1)
+            keys.append(window.rkey)
+            source.fill(seed: UInt8(i), count: 64)
+            try pair.a.post(SendRequest(id: 2, operation: .write(window.remote(length: 64)), element: source.element(0..<64)))
+            try pair.cqA.expectSuccess(1)
+            XCTAssertTrue(target.matches(seed: UInt8(i), count: 64), "bind \(i): the new key works")
+            try pair.b.invalidate(window, id: 3)
+            try pair.cqB.expectSuccess(1)
+        }
+        XCTAssertTrue(keys.allSatisfy { $0 & 0xFFFF_FF00 == index }, "the index bits are the device's")
+        let steps = zip(keys, keys.dropFirst())
+        XCTAssertTrue(steps.allSatisfy { $0 != $1 }, "a rebind never reuses the current key")
+        // Each step is +1 with probability 1/255; 8 of 31 would be a broken generator.
+        let successive = steps.filter { ($1 & 0xFF) == (($0 &+ 1) & 0xFF) }.count
+        XCTAssertLessThan(successive, 8, "keys \(keys.map { String($0 & 0xFF, radix: 16) })")
+    }
+
     /// A QP created without remote rights refuses RDMA WRITE even through a
     /// window bound to it; granting the rights later (RTS -> RTS) opens it; a
     /// SEND with Invalidate from the peer revokes the window's rkey at the

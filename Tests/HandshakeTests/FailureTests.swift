@@ -1,6 +1,6 @@
 // Every failure reason the machine reports, each provoked on purpose.
 import Testing
-@testable import Handshake
+@_spi(Testing) @testable import Handshake
 
 @Suite struct FailureTests {
     /// A responder that has answered M1, plus the messages so far.
@@ -219,6 +219,27 @@ import Testing
         #expect(r.bob.peerPayload == f.alicePayload && r.alice.peerPayload == f.bobPayload)
     }
 
+    /// The keys the machine derived (traffic secrets, resumption secret and
+    /// the finished key) are zeroed where they live when it finishes, not in a
+    /// copy-on-write copy (issue 12 item 8: `keys?.wipe()` used to zero a copy
+    /// while the live value kept the bytes, and the finished key was never wiped).
+    @Test func DerivedKeysWipedWhereTheyLiveOnFinish() throws {
+        let f = Fixture()
+        let p = try #require(afterM2(f))
+        let m3 = try #require(p.alice.receive(p.m2, now: Fixture.now).message)
+        let held = try #require(p.alice.keys)  // initiator, awaiting M4
+        let secrets = [held.initiatorToResponder, held.responderToInitiator, held.resumptionSecret, held.finishedKey]
+        for s in secrets { #expect(s.storageForTesting.contains { $0 != 0 }) }
+        let m4 = try #require(p.bob.receive(m3, now: Fixture.now).message)
+        let result = try #require(p.alice.receive(m4, now: Fixture.now).result)
+        for s in secrets {
+            #expect(s.storageForTesting.allSatisfy { $0 == 0 }, "a secret the machine held survived it")
+        }
+        // What the machine handed out is its own copy, intact until the data path wipes it.
+        #expect(result.initiatorToResponder.storageForTesting.contains { $0 != 0 })
+        #expect(result.session.secret.storageForTesting.contains { $0 != 0 })
+    }
+
     @Test func SecretsWipedOnFinishAndFailure() throws {
         let f = Fixture()
         let alice = HandshakeMachine(configuration: f.aliceConfig())
@@ -231,12 +252,16 @@ import Testing
             #expect(m.ephemeralSecret.allSatisfy { $0 == 0 })
             #expect(m.finalTranscript.allSatisfy { $0 == 0 })
         }
-        // The result the data path got is intact, and wipes on request.
-        var copy = a
-        #expect(copy.initiatorToResponder.contains { $0 != 0 })
+        // The result the data path got is intact, and its wipe() reaches the
+        // memory itself: every copy of the value shares the one allocation.
+        let copy = a
+        let secrets = [a.initiatorToResponder, a.responderToInitiator, a.session.secret]
+        for s in secrets { #expect(s.storageForTesting.contains { $0 != 0 }) }
         copy.wipe()
-        #expect(copy.initiatorToResponder.allSatisfy { $0 == 0 } && copy.session.secret.allSatisfy { $0 == 0 })
-        #expect(a.initiatorToResponder.contains { $0 != 0 })  // copy-on-write: the original is another buffer
+        for s in secrets {
+            #expect(s.storageForTesting.allSatisfy { $0 == 0 }, "wiped where it lives, not in a copy")
+            #expect(s.isWiped)
+        }
 
         let p = try #require(afterM2(f))
         _ = p.alice.receive(Array(p.m2.dropLast()), now: Fixture.now)  // fails (decryptFailed)

@@ -83,8 +83,8 @@ func hex(_ s: String) -> [UInt8] {
     /// the two orders give unrelated keys, and the honest one is the labelled Expand.
     @Test func ResumptionPSKIsRoleBound() {
         let secret = [UInt8](repeating: 0x5a, count: 32)
-        let honest = KeySchedule.resumptionPSK(secret: secret, fullHandshakeRoleOfInitiator: .initiator)
-        let reflected = KeySchedule.resumptionPSK(secret: secret, fullHandshakeRoleOfInitiator: .responder)
+        let honest = KeySchedule.resumptionPSK(secret: SecretBytes(copying: secret), fullHandshakeRoleOfInitiator: .initiator)
+        let reflected = KeySchedule.resumptionPSK(secret: SecretBytes(copying: secret), fullHandshakeRoleOfInitiator: .responder)
         #expect(honest != reflected)
         #expect(honest == HKDF.expand(prk: secret, info: Array("fabricauth resumption psk".utf8) + [1, 2], length: 32))
         #expect(reflected == HKDF.expand(prk: secret, info: Array("fabricauth resumption psk".utf8) + [2, 1], length: 32))

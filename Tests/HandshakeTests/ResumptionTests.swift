@@ -13,19 +13,19 @@ import Testing
         let f = Fixture()
         let full = try #require(fullHandshake(f))
         let callsAfterFull = f.aliceVerifier.verifyCalls.withLock { $0 } + f.bobVerifier.verifyCalls.withLock { $0 }
-        var seen: [[UInt8]] = [full.alice.initiatorToResponder, full.alice.responderToInitiator]
+        var seen: [[UInt8]] = [full.alice.initiatorToResponder.bytes, full.alice.responderToInitiator.bytes]
         for qp in 1...4 {
             let o = resume(f, qp: qp, aliceSession: full.alice.session, bobSessions: [full.bob.session])
             #expect(o.transcript.count == 3)  // R1, R2, R3
             let a = try #require(o.initiator.result)
             let b = try #require(o.responder?.result)
             #expect(a.resumed && b.resumed)
-            #expect(a.sendSecret == b.receiveSecret && a.receiveSecret == b.sendSecret)
+            #expect(a.sendSecret.bytes == b.receiveSecret.bytes && a.receiveSecret.bytes == b.sendSecret.bytes)
             #expect(a.suite == full.alice.suite && a.epoch == 0)
             #expect(a.peer.identity == Fixture.bobID && b.peer.identity == Fixture.aliceID)
             #expect(a.peerPayload == f.bobPayload && b.peerPayload == f.alicePayload)
             #expect(a.localBinding == Fixture.binding(.initiator, qp: qp))
-            for s in [a.initiatorToResponder, a.responderToInitiator] {
+            for s in [a.initiatorToResponder.bytes, a.responderToInitiator.bytes] {
                 #expect(!seen.contains(s), "traffic secret repeated across QPs")
                 seen.append(s)
             }
@@ -114,7 +114,7 @@ import Testing
         let f = Fixture()
         let full = try #require(fullHandshake(f))
         let s = full.bob.session
-        let fake = ResumableSession(sessionID: s.sessionID, secret: [UInt8](repeating: 9, count: 32),
+        let fake = ResumableSession(sessionID: s.sessionID, secret: SecretBytes(copying: [UInt8](repeating: 9, count: 32)),
                                     suite: s.suite, peer: s.peer, notAfter: s.notAfter, role: .initiator)
         let o = resume(f, qp: 1, aliceSession: fake, bobSessions: [s])
         #expect(o.responder?.error?.code == .decryptFailed)

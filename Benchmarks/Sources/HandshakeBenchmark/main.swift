@@ -130,7 +130,7 @@ for i in 0..<(iterations + iterations / 10) {  // the first 10% warm up and are 
     tr += cpuNanos() - t; t = cpuNanos()
     guard case .finished(let ir) = ini.receive(m4, now: now) else { fatalError("finish") }
     ti += cpuNanos() - t
-    precondition(ir.sendSecret == rr.receiveSecret)
+    precondition(ir.sendSecret.constantTimeEquals(rr.receiveSecret))
     if i >= iterations / 10 { initiatorFull.add(ti); responderFull.add(tr) }
     wireFull = m1.count + m2.count + m3.count + m4.count
     lastSessions = (ir.session, rr.session)
@@ -151,7 +151,7 @@ for i in 0..<(resumeIterations + resumeIterations / 10) {
     ti += cpuNanos() - t; t = cpuNanos()
     guard case .finished(let rr) = res.receive(r3, now: now) else { fatalError("resume finish") }
     tr += cpuNanos() - t
-    precondition(ir.sendSecret == rr.receiveSecret && ir.resumed)
+    precondition(ir.sendSecret.constantTimeEquals(rr.receiveSecret) && ir.resumed)
     if i >= resumeIterations / 10 { initiatorResume.add(ti); responderResume.add(tr) }
     wireResume = r1.count + r2.count + r3.count
 }

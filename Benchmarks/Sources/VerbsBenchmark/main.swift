@@ -2,26 +2,23 @@
 // request, and gives a rough post+poll rate. Needs an RDMA device (run it
 // inside Hardware/softroce); rxe numbers measure the emulation, not a NIC.
 //
-//   swift build -c release --package-path Benchmarks --product VerbsBenchmark -Xlinker --export-dynamic
+//   swift build -c release --package-path Benchmarks --product VerbsBenchmark
 //   Hardware/softroce -- Benchmarks/.build/release/VerbsBenchmark [iterations]
 //   Hardware/softroce -- Benchmarks/.build/release/VerbsBenchmark cycles 10000   # leak check, e.g. under valgrind
 //
-// The malloc counter: this executable defines `malloc`, `calloc`, `realloc`,
-// `posix_memalign`, `aligned_alloc` and `memalign` (MallocCounter.swift).
-// Linked with --export-dynamic they enter the dynamic symbol table and
-// interpose glibc's, so every allocation in the process — Swift runtime, Foundation-free Verbs,
-// libibverbs, the rxe provider — goes through the counter before reaching
-// glibc's `__libc_*` implementations. The count between two points is the
-// number of heap allocations made in between, by anyone.
+// Allocations are counted by BenchmarkSupport's MallocCounter (an LD_PRELOAD
+// interposer the benchmark re-executes itself under), the same counter as the
+// other benchmarks': every allocation in the process -- Swift runtime,
+// Foundation-free Verbs, libibverbs, the rxe provider -- is counted.
 #if canImport(Glibc)
 import Glibc
 #endif
+import BenchmarkSupport
 import Verbs
 
-/// Incremented by the interposed allocators. A main.swift global: its storage
-/// is zero-initialized before any code runs, so calls from the dynamic loader
-/// before `main` are safe.
-nonisolated(unsafe) var allocationCount = 0
+MallocCounter.setUp()
+/// Heap allocations in the process so far.
+var allocationCount: Int { Int(MallocCounter.read()) }
 
 let arguments = CommandLine.arguments.dropFirst()
 let deviceName = getenv("FABRICAUTH_DEVICE").map { String(cString: $0) }
@@ -136,7 +133,7 @@ func dataPath(iterations: Int) throws {
     let control = controlAllocations()
     print("device \(context.deviceName); \(iterations) iterations; allocations counted by interposed malloc")
     print("control: 100 object allocations counted as \(control)")
-    if control < 100 { print("FAIL: the malloc counter is not counting (link with -Xlinker --export-dynamic)"); exit(1) }
+    if control < 100 { print("FAIL: the malloc counter is not counting (\(MallocCounter.method))"); exit(1) }
     print("case".padding(40) + "requests".padding(10) + "allocs".padding(8) + "allocs/WR".padding(11) + "WR/s")
     for r in rows {
         let perWR = Double(r.allocations) / Double(max(1, r.requests))
@@ -207,8 +204,8 @@ final class ControlBox {
     init(_ v: Int) { value = v }
 }
 
-/// Proves the counter is wired (e.g. that the binary was linked with
-/// --export-dynamic): 100 escaping class instances must count as at least 100.
+/// Proves the counter is wired (the interposer loaded): 100 escaping class
+/// instances must count as at least 100.
 func controlAllocations() -> Int {
     controlSink.reserveCapacity(100)
     let before = allocationCount
@@ -222,7 +219,6 @@ extension String {
     func padding(_ n: Int) -> String { count >= n ? self + " " : self + String(repeating: " ", count: n - count) }
 }
 
-allocationCount = 0
 do {
     if arguments.first == "cycles" {
         try cycles(arguments.dropFirst().first.flatMap(Int.init) ?? 10_000)

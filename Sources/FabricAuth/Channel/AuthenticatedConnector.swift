@@ -20,18 +20,22 @@ import Verbs
 public enum AuthenticatedConnector {
     /// Connects to an ``AuthenticatedListener`` at `host:port` as the handshake initiator.
     ///
-    /// With `resuming`, the session of an earlier channel this side opened to the
-    /// same listener (``AuthenticatedQueuePair/session``), the new QP gets fresh
-    /// keys bound to it from three messages with nonces from both sides, without
-    /// certificates or Diffie-Hellman; the listener refuses when the session
-    /// expired, the peer was revoked, or the session came from a channel this
-    /// side accepted (a session resumes only in its full handshake's roles).
+    /// With `sessions`, a client-side ``SessionCache``: a full handshake leaves
+    /// its session there under `host:port`, and the next channel to the same
+    /// listener resumes from it -- fresh keys bound to the new QP from three
+    /// messages with nonces from both sides, no certificates or Diffie-Hellman.
+    /// When the listener refuses to resume (it restarted, the session expired,
+    /// the peer was revoked), that session is forgotten, so the next attempt
+    /// runs a full handshake.
     public static func connect(
         context: Context, host: String, port: UInt16, configuration: ChannelConfiguration,
-        resuming session: ResumableSession? = nil
+        sessions: SessionCache? = nil
     ) throws(ChannelError) -> AuthenticatedQueuePair {
+        let destination = "\(host):\(port)"
+        let session = sessions?.session(for: destination, now: SystemClock().now())
         do {
-            return try connectSteps(context: context, host: host, port: port, configuration: configuration, session: session)
+            return try connectSteps(context: context, host: host, port: port, configuration: configuration,
+                session: session, sessions: sessions, destination: destination)
         } catch {
             throw ChannelError(lowering: error)
         }
@@ -40,7 +44,8 @@ public enum AuthenticatedConnector {
     /// The setup in order; its errors come from three layers and are lowered
     /// once, by `connect`.
     private static func connectSteps(
-        context: Context, host: String, port: UInt16, configuration: ChannelConfiguration, session: ResumableSession?
+        context: Context, host: String, port: UInt16, configuration: ChannelConfiguration,
+        session: ResumableSession?, sessions: SessionCache?, destination: String
     ) throws -> AuthenticatedQueuePair {
         let resources = try ChannelResources(context: context, configuration: configuration)
         let prepared = try resources.prepareQueuePair(configuration: configuration)
@@ -56,19 +61,26 @@ public enum AuthenticatedConnector {
         guard barrier.endpoint == first.endpoint else {
             throw BootstrapError(.barrierMismatch, function: "barrier", reason: "the listener changed its endpoint between the round trips")
         }
-        return try authenticate(qp: qp, resources: resources, local: local, remote: first.endpoint,
-            role: .initiator, configuration: configuration, session: session, sessionCache: nil)
+        do {
+            return try authenticate(qp: qp, resources: resources, local: local, remote: first.endpoint,
+                role: .initiator, configuration: configuration, session: session, sessionCache: sessions,
+                destination: destination)
+        } catch {
+            // The listener refused to resume: the next attempt runs a full handshake.
+            if session != nil { sessions?.forget(destination: destination) }
+            throw error
+        }
     }
 
     /// Runs the handshake on a connected QP and builds the channel, or tears the QP down.
     static func authenticate(
         qp: QueuePair, resources: ChannelResources, local: QueuePairEndpoint, remote: QueuePairEndpoint,
         role: ChannelBinding.Role, configuration: ChannelConfiguration, session: ResumableSession?,
-        sessionCache: SessionCache?, firstMessage: [UInt8]? = nil
+        sessionCache: SessionCache?, destination: String? = nil, firstMessage: [UInt8]? = nil
     ) throws(ChannelError) -> AuthenticatedQueuePair {
         let peerRole: ChannelBinding.Role = role == .initiator ? .responder : .initiator
         var lookup: (@Sendable ([UInt8]) -> ResumableSession?)?
-        if let sessionCache { lookup = { sessionCache.lookup($0) } }
+        if let sessionCache, role == .responder { lookup = { sessionCache.lookup($0) } }
         let handshakeConfiguration = HandshakeConfiguration(
             credential: CertificateCredential(configuration.credential),
             verifier: CertificatePeerVerifier(verifier: configuration.verifier, policy: configuration.policy,
@@ -86,7 +98,8 @@ public enum AuthenticatedConnector {
             let result = try InBandHandshake.run(machine, over: qp, resources: resources, timeout: configuration.setupTimeout,
                 firstMessage: firstMessage)
             configuration.log?("authenticated \(result.peer.identity) on QP \(qp.number) (suite \(result.suite)\(result.resumed ? ", resumed" : ""))")
-            if !result.resumed { sessionCache?.insert(result.session) }
+            // The cache gets its own copy: the channel wipes the result's.
+            if !result.resumed { sessionCache?.insert(result.session.copied(), destination: destination) }
             return try AuthenticatedQueuePair(queuePair: qp, resources: resources, result: result, configuration: configuration)
         } catch {
             configuration.log?("handshake on QP \(qp.number) failed: \(error)")

@@ -31,8 +31,6 @@ public final class AuthenticatedQueuePair {
     /// so it is not part of the API: tests and the demo's forger reach it
     /// with `@_spi(RawQueuePair) import FabricAuth`.
     @_spi(RawQueuePair) public let queuePair: QueuePair
-    /// The session other QPs to the same peer can resume from.
-    public let session: ResumableSession
     /// What the peer sent inside the handshake (`ChannelConfiguration.handshakePayload`).
     public let peerPayload: [UInt8]
 
@@ -61,11 +59,11 @@ public final class AuthenticatedQueuePair {
         let outgoing: Direction = result.role == .initiator ? .initiatorToResponder : .responderToInitiator
         let now = ChannelClock.monotonicNanoseconds()
         do {
-            sender = try Self.withSecret(result.sendSecret) { (s) throws(DataPathError) in
+            sender = try result.sendSecret.withUnsafeBytes { (s) throws(DataPathError) in
                 try DataPathSender(trafficSecret: s, suite: suite, direction: outgoing,
                     remoteQPN: result.remoteBinding.qpn, configuration: configuration.dataPath, now: now)
             }
-            receiver = try Self.withSecret(result.receiveSecret) { (s) throws(DataPathError) in
+            receiver = try result.receiveSecret.withUnsafeBytes { (s) throws(DataPathError) in
                 try DataPathReceiver(trafficSecret: s, suite: suite, direction: outgoing.reversed,
                     localQPN: queuePair.number, configuration: configuration.dataPath, now: now)
             }
@@ -76,7 +74,6 @@ public final class AuthenticatedQueuePair {
         self.peer = workload.workload
         self.suite = suite
         self.resumed = result.resumed
-        self.session = result.session
         self.peerPayload = result.peerPayload
         self.queuePair = queuePair
         self.resources = resources
@@ -201,19 +198,5 @@ public final class AuthenticatedQueuePair {
         closed = true
         rendezvous.close()
         try? queuePair.moveToError()
-    }
-
-    /// Lends a secret to `body` from a temporary buffer that is wiped after.
-    /// (Array's withUnsafeBytes can't return the ~Copyable sender/receiver.)
-    private static func withSecret<T: ~Copyable>(
-        _ secret: [UInt8], _ body: (UnsafeRawBufferPointer) throws(DataPathError) -> T
-    ) throws(DataPathError) -> T {
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: secret.count, alignment: 16)
-        defer {
-            sodium_memzero(buffer.baseAddress!, buffer.count)
-            buffer.deallocate()
-        }
-        secret.withUnsafeBytes { buffer.copyMemory(from: $0) }
-        return try body(UnsafeRawBufferPointer(buffer))
     }
 }

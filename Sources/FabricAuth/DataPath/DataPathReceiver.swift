@@ -29,6 +29,12 @@ public enum OpenResult {
     }
 }
 
+/// The outcome of admitting an offered READ's header.
+enum AdmittedRead {
+    case admitted(EpochKey)
+    case refused(RejectReason)
+}
+
 /// One epoch's receive state: its key and its replay window.
 struct ReceiveEpoch {
     let key: EpochKey
@@ -230,6 +236,71 @@ public struct DataPathReceiver: ~Copyable {
         metrics.bytesOpened &+= UInt64(length)
         return .delivered(OpenedMessage(header: header, payload: payload))
     }
+
+    /// Admits the detached header of the data a READ offer names, when the
+    /// offer itself has verified: the offer's MAC covers this header and tag,
+    /// so the owner chose them, and the header's sequence is taken in the
+    /// replay window now (a second offer of it is a replay). Returns the
+    /// epoch's key, which the caller holds until the READ completes and passes
+    /// to ``verifyAdmittedRead(key:header:payload:tag:)``: the fetched bytes
+    /// then verify however many frames or rekeys came in between (issue 12
+    /// item 6: checked only at completion, a READ after 1984 later frames, or
+    /// after the owner's rekey and grace, used to be refused).
+    mutating func admitOfferedRead(header headerBytes: UnsafeRawPointer, now: UInt64) -> AdmittedRead {
+        if closed { return .refused(.sessionClosed) }
+        if previous != nil, now >= previousDeadline { retirePrevious() }
+        guard let header = MessageHeader.decode(from: headerBytes), header.suite == suite, header.opcode == .rdmaRead
+        else { return .refused(.malformedHeader) }
+        guard MessageHeader.directionByte(at: headerBytes) == direction.rawValue else { return .refused(.wrongDirection) }
+        guard header.qpn == localQPN else { return .refused(.wrongQPN) }
+        guard Int(header.length) <= configuration.maxPayloadBytes else { return .refused(.oversized) }
+        let seq = header.sequence
+        guard seq < configuration.rejectAfterMessages else { return .refused(.sequenceLimit) }
+        let e = header.epoch
+        // The offer verified, so its epoch is current (or was just promoted);
+        // the data was sealed just before it: in this epoch or the previous.
+        if e == current.epoch {
+            switch current.window.check(seq) {
+            case .fresh: current.window.accept(seq)
+            case .replayed: return .refused(.replayed)
+            case .tooOld: return .refused(.tooOld)
+            }
+            return .admitted(current.key)
+        }
+        if let p = previous, e == p.epoch {
+            switch p.window.check(seq) {
+            case .fresh: previous!.window.accept(seq)
+            case .replayed: return .refused(.replayed)
+            case .tooOld: return .refused(.tooOld)
+            }
+            return .admitted(p.key)
+        }
+        return .refused(e < current.epoch ? .retiredEpoch : .unknownEpoch)
+    }
+
+    /// The MAC check of a READ admitted with ``admitOfferedRead(header:now:)``,
+    /// over the bytes the READ fetched, with the key held since the offer.
+    mutating func verifyAdmittedRead(
+        key: EpochKey, header headerBytes: UnsafeRawPointer, payload: UnsafeRawBufferPointer, tag: UnsafeRawPointer
+    ) -> OpenResult {
+        if closed { return reject(.sessionClosed) }
+        guard let header = MessageHeader.decode(from: headerBytes), header.epoch == key.epoch else {
+            return reject(.malformedHeader)
+        }
+        guard payload.count == Int(header.length) else { return reject(payload.count < Int(header.length) ? .truncated : .oversized) }
+        let ok = Nonce(direction: direction, epoch: header.epoch, sequence: header.sequence).withUnsafeBytes { n in
+            key.verifyDetachedTag(nonce: n.baseAddress!, header: headerBytes, payload: payload.baseAddress,
+                count: payload.count, tag: tag)
+        }
+        guard ok else { return reject(.badTag) }
+        metrics.messagesOpened &+= 1
+        metrics.bytesOpened &+= UInt64(payload.count)
+        return .delivered(OpenedMessage(header: header, payload: payload))
+    }
+
+    /// Counts a rejection of an offered READ's header (the offer is then a
+    /// protocol violation or, under drop-and-count, dropped).
+    mutating func rejectOfferedRead(_ reason: RejectReason) -> OpenResult { reject(reason) }
 
     /// The peer moved to epoch current+1: current becomes previous (grace
     /// starts), next becomes current, and the epoch after is precomputed.

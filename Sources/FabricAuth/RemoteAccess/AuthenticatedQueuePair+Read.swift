@@ -69,9 +69,19 @@ extension AuthenticatedQueuePair {
             rkey: UInt32(bigEndian: data.loadUnaligned(fromByteOffset: MessageHeader.Offset.rkey, as: UInt32.self)),
             address: UInt64(bigEndian: data.loadUnaligned(fromByteOffset: MessageHeader.Offset.remoteAddress, as: UInt64.self)))
         let length = Int(UInt32(bigEndian: data.loadUnaligned(fromByteOffset: MessageHeader.Offset.length, as: UInt32.self)))
+        // The data's sequence is taken now, while the offer is fresh, and its
+        // epoch key kept for the READ's completion, however late.
+        let epochKey: EpochKey
+        switch receiver.admitOfferedRead(header: data, now: ChannelClock.monotonicNanoseconds()) {
+        case .admitted(let k): epochKey = k
+        case .refused(let reason):
+            _ = receiver.rejectOfferedRead(reason)
+            throw RendezvousViolation(what: "READ offer for data the data path refuses (\(reason))")
+        }
         let slot = try rendezvous.peerOffered(PeerOffer(index: offer.index, generation: offer.generation, tag: offer.tag,
             key: key, length: length))
         transfers.peerOfferRecord(slot).copyMemory(from: data, byteCount: DataPathLimits.frameOverhead)
+        transfers.peerOfferKey[slot] = epochKey
     }
 
     /// Reads the peer's oldest offer with `tag` into `memory[range]` (which
@@ -93,6 +103,8 @@ extension AuthenticatedQueuePair {
         transfers.readMemory[h.index] = memory
         transfers.readOffset[h.index] = range.lowerBound
         transfers.readTicket[h.index] = ticket
+        transfers.readKey[h.index] = transfers.peerOfferKey[o]
+        transfers.peerOfferKey[o] = nil
         return ChannelRequest(handle: .read(h), size: offer.length)
     }
 
@@ -108,8 +120,8 @@ extension AuthenticatedQueuePair {
         let length = rendezvous.reads[h.index].length
         let payload = UnsafeRawBufferPointer(
             start: transfers.readMemory[h.index]!.bytes.baseAddress! + transfers.readOffset[h.index], count: length)
-        switch receiver.openDetached(header: record, payload: payload, tag: record + DataPathLimits.headerSize,
-            now: ChannelClock.monotonicNanoseconds()) {
+        guard let key = transfers.readKey[h.index] else { preconditionFailure("read \(h.index) without its admitted key") }
+        switch receiver.verifyAdmittedRead(key: key, header: record, payload: payload, tag: record + DataPathLimits.headerSize) {
         case .delivered:
             let done = rendezvous.readVerified(h)
             let slot = try resources.acquireSendSlot(deadline: ChannelClock.deadline(after: configuration.setupTimeout))

@@ -31,7 +31,10 @@ extension AuthenticatedQueuePair {
             case .read(let h):
                 try finishRead(h)
                 progress = try rendezvous.poll(h)
-                if progress != .pending { transfers.readMemory[h.index] = nil }
+                if progress != .pending {
+                    transfers.readMemory[h.index] = nil
+                    transfers.readKey[h.index] = nil
+                }
             case .offer(let h):
                 progress = try rendezvous.poll(h)
                 if progress != .pending { transfers.offerMemory[h.index] = nil }

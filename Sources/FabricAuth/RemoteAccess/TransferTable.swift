@@ -12,6 +12,11 @@ final class TransferTable {
     var readMemory: [ChannelMemory?]
     var readOffset: [Int]
     var readTicket: [UInt64]
+    /// The epoch key each peer offer's data was admitted under, then each
+    /// read's: held so a late READ verifies after rekeys (DataPathReceiver
+    /// admitOfferedRead).
+    var peerOfferKey: [EpochKey?]
+    var readKey: [EpochKey?]
     /// The WRITE notice of each target (copied so its receive slot can be
     /// reposted while the window closes), each peer offer, each read.
     private let records: UnsafeMutableRawBufferPointer
@@ -28,6 +33,8 @@ final class TransferTable {
         readMemory = Array(repeating: nil, count: limits.requests)
         readOffset = Array(repeating: 0, count: limits.requests)
         readTicket = Array(repeating: 0, count: limits.requests)
+        peerOfferKey = Array(repeating: nil, count: limits.peerEntries)
+        readKey = Array(repeating: nil, count: limits.requests)
         targetCount = limits.targets
         peerOfferCount = limits.peerEntries
         let total = limits.targets + limits.peerEntries + limits.requests

@@ -74,12 +74,14 @@ final class AuthenticatedTransport: BenchTransport {
         let portText = try control.expect("AUTHPORT", timeout: .seconds(60), stop: stop)
         guard let port = UInt16(portText) else { throw BenchError.protocolError("bad AUTHPORT \(portText)") }
         var channels: [AuthenticatedQueuePair] = []
+        // The first QP runs the full handshake, the others resume its session.
+        let sessions = SessionCache(capacity: 1)
         for _ in 0..<parameters.queuePairs {
             if parameters.rdmaCM {
                 channels.append(try AuthenticatedCMConnection.connect(host: host, port: port, configuration: configuration))
             } else {
                 channels.append(try AuthenticatedConnector.connect(context: context, host: host, port: port,
-                    configuration: configuration, resuming: channels.first?.session))
+                    configuration: configuration, sessions: sessions))
             }
         }
         try PlainTransport.barrier(control, stop: stop)

@@ -76,8 +76,16 @@ enum Sodium {
         return out
     }
 
-    /// ChaCha20-Poly1305 IETF encrypt (libsodium crypto_aead_chacha20poly1305_ietf_encrypt, RFC 8439).
+    static func seal(key: SecretBytes, nonce n: UInt64, ad: [UInt8], plaintext: [UInt8]) -> [UInt8] {
+        key.withUnsafeBytes { seal(key: $0, nonce: n, ad: ad, plaintext: plaintext) }
+    }
+
     static func seal(key: [UInt8], nonce n: UInt64, ad: [UInt8], plaintext: [UInt8]) -> [UInt8] {
+        key.withUnsafeBytes { seal(key: $0, nonce: n, ad: ad, plaintext: plaintext) }
+    }
+
+    /// ChaCha20-Poly1305 IETF encrypt (libsodium crypto_aead_chacha20poly1305_ietf_encrypt, RFC 8439).
+    static func seal(key: UnsafeRawBufferPointer, nonce n: UInt64, ad: [UInt8], plaintext: [UInt8]) -> [UInt8] {
         precondition(key.count == 32)
         let npub = nonce(n)
         var out = [UInt8](repeating: 0, count: plaintext.count + Int(crypto_aead_chacha20poly1305_ietf_ABYTES))
@@ -86,11 +94,10 @@ enum Sodium {
             plaintext.withUnsafeBufferPointer { m in
                 ad.withUnsafeBufferPointer { a in
                     npub.withUnsafeBufferPointer { np in
-                        key.withUnsafeBufferPointer { k in
-                            _ = crypto_aead_chacha20poly1305_ietf_encrypt(
-                                o.baseAddress!, &outLen, m.baseAddress, UInt64(m.count),
-                                a.baseAddress, UInt64(a.count), nil, np.baseAddress!, k.baseAddress!)
-                        }
+                        _ = crypto_aead_chacha20poly1305_ietf_encrypt(
+                            o.baseAddress!, &outLen, m.baseAddress, UInt64(m.count),
+                            a.baseAddress, UInt64(a.count), nil, np.baseAddress!,
+                            key.baseAddress!.assumingMemoryBound(to: UInt8.self))
                     }
                 }
             }
@@ -99,8 +106,16 @@ enum Sodium {
         return out
     }
 
-    /// ChaCha20-Poly1305 IETF decrypt; nil when the tag does not verify.
+    static func open(key: SecretBytes, nonce n: UInt64, ad: [UInt8], ciphertext: ArraySlice<UInt8>) -> [UInt8]? {
+        key.withUnsafeBytes { open(key: $0, nonce: n, ad: ad, ciphertext: ciphertext) }
+    }
+
     static func open(key: [UInt8], nonce n: UInt64, ad: [UInt8], ciphertext: ArraySlice<UInt8>) -> [UInt8]? {
+        key.withUnsafeBytes { open(key: $0, nonce: n, ad: ad, ciphertext: ciphertext) }
+    }
+
+    /// ChaCha20-Poly1305 IETF decrypt; nil when the tag does not verify.
+    static func open(key: UnsafeRawBufferPointer, nonce n: UInt64, ad: [UInt8], ciphertext: ArraySlice<UInt8>) -> [UInt8]? {
         precondition(key.count == 32)
         let tag = Int(crypto_aead_chacha20poly1305_ietf_ABYTES)
         guard ciphertext.count >= tag else { return nil }
@@ -111,15 +126,14 @@ enum Sodium {
             ciphertext.withUnsafeBufferPointer { c in
                 ad.withUnsafeBufferPointer { a in
                     npub.withUnsafeBufferPointer { np in
-                        key.withUnsafeBufferPointer { k in
-                            // `o.baseAddress` may be nil for an empty plaintext; libsodium
-                            // writes nothing then, but wants a pointer: give it a scratch byte.
-                            var scratch: UInt8 = 0
-                            return withUnsafeMutablePointer(to: &scratch) { sp in
-                                crypto_aead_chacha20poly1305_ietf_decrypt(
-                                    o.baseAddress ?? sp, &outLen, nil, c.baseAddress!, UInt64(c.count),
-                                    a.baseAddress, UInt64(a.count), np.baseAddress!, k.baseAddress!)
-                            }
+                        // `o.baseAddress` may be nil for an empty plaintext; libsodium
+                        // writes nothing then, but wants a pointer: give it a scratch byte.
+                        var scratch: UInt8 = 0
+                        return withUnsafeMutablePointer(to: &scratch) { sp in
+                            crypto_aead_chacha20poly1305_ietf_decrypt(
+                                o.baseAddress ?? sp, &outLen, nil, c.baseAddress!, UInt64(c.count),
+                                a.baseAddress, UInt64(a.count), np.baseAddress!,
+                                key.baseAddress!.assumingMemoryBound(to: UInt8.self))
                         }
                     }
                 }

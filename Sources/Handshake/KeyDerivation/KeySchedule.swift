@@ -19,10 +19,14 @@ enum KeySchedule {
     /// ends hold the same record) gives 1 || 2 at one end and 2 || 1 at the other, so
     /// the exchange cannot complete even where the explicit role check were skipped
     /// (the TLS 1.3 PSK "selfie" attack, ePrint 2019/347, needs keys equal at both ends).
-    static func resumptionPSK(secret: [UInt8], fullHandshakeRoleOfInitiator: ChannelBinding.Role) -> [UInt8] {
+    static func resumptionPSK(secret: SecretBytes, fullHandshakeRoleOfInitiator: ChannelBinding.Role) -> [UInt8] {
         let other: ChannelBinding.Role = fullHandshakeRoleOfInitiator == .initiator ? .responder : .initiator
         let info = Array(resumptionPSKLabel.utf8) + [fullHandshakeRoleOfInitiator.rawValue, other.rawValue]
-        return HKDF.expand(prk: secret, info: info, length: HandshakeLimits.secretSize)
+        var psk = [UInt8](repeating: 0, count: HandshakeLimits.secretSize)
+        secret.withUnsafeBytes { p in
+            info.withUnsafeBytes { i in psk.withUnsafeMutableBytes { HKDF.expand(prk: p, info: i, into: $0) } }
+        }
+        return psk
     }
 
     /// Signature contexts: distinct per role so a signature cannot be reflected
@@ -35,30 +39,38 @@ enum KeySchedule {
         context + h + Sodium.sha256(identityPrefix)
     }
 
+    /// What the last handshake message leaves: four secrets, each in memory of
+    /// its own (SecretBytes), and the session ID (not secret: sent in R1).
     struct Output {
-        var initiatorToResponder: [UInt8]
-        var responderToInitiator: [UInt8]
-        var resumptionSecret: [UInt8]
-        var sessionID: [UInt8]
-        var finishedKey: [UInt8]
+        let initiatorToResponder: SecretBytes
+        let responderToInitiator: SecretBytes
+        let resumptionSecret: SecretBytes
+        let finishedKey: SecretBytes
+        let sessionID: [UInt8]
 
-        mutating func wipe() {
+        /// Zeroes the secrets for every holder (they are not copy-on-write values).
+        func wipe() {
             initiatorToResponder.wipe()
             responderToInitiator.wipe()
             resumptionSecret.wipe()
-            sessionID.wipe()
             finishedKey.wipe()
         }
     }
 
     static func derive(from state: SymmetricState) -> Output {
-        var prk = state.finalPRK()
+        var prkBytes = state.finalPRK()
+        let prk = SecretBytes(consuming: &prkBytes)
         defer { prk.wipe() }
         return Output(
-            initiatorToResponder: HKDF.expand(prk: prk, label: initiatorToResponderLabel, length: 32),
-            responderToInitiator: HKDF.expand(prk: prk, label: responderToInitiatorLabel, length: 32),
-            resumptionSecret: HKDF.expand(prk: prk, label: resumptionSecretLabel, length: 32),
-            sessionID: HKDF.expand(prk: prk, label: sessionIDLabel, length: HandshakeLimits.sessionIDSize),
-            finishedKey: HKDF.expand(prk: prk, label: finishedKeyLabel, length: 32))
+            initiatorToResponder: .expand(prk: prk, label: initiatorToResponderLabel, length: 32),
+            responderToInitiator: .expand(prk: prk, label: responderToInitiatorLabel, length: 32),
+            resumptionSecret: .expand(prk: prk, label: resumptionSecretLabel, length: 32),
+            finishedKey: .expand(prk: prk, label: finishedKeyLabel, length: 32),
+            sessionID: prk.withUnsafeBytes { p in
+                var id = [UInt8](repeating: 0, count: HandshakeLimits.sessionIDSize)
+                let info = Array(sessionIDLabel.utf8)
+                info.withUnsafeBytes { i in id.withUnsafeMutableBytes { HKDF.expand(prk: p, info: i, into: $0) } }
+                return id
+            })
     }
 }

@@ -103,6 +103,7 @@ extension HandshakeMachine {
         symmetric.mixHash(header)
         let r3 = header + symmetric.encryptAndHash(config.payload)
         let derived = KeySchedule.derive(from: symmetric)
+        keys = derived  // wiped with the machine
         let result = makeResult(keys: derived, session: session, resumed: true)
         return .sendAndFinish(r3, finish(result))
     }
@@ -114,6 +115,7 @@ extension HandshakeMachine {
         symmetric.mixHash(message[0..<MessageHeader.size])
         peerPayload = try symmetric.decryptAndHash(ciphertext)
         let derived = KeySchedule.derive(from: symmetric)
+        keys = derived  // wiped with the machine
         let result = makeResult(keys: derived, session: session, resumed: true)
         return .finished(finish(result))
     }

@@ -198,10 +198,12 @@ public final class HandshakeMachine {
     }
 
     func makeResult(keys: KeySchedule.Output, session: ResumableSession, resumed: Bool) -> HandshakeResult {
+        // Copies: the machine wipes `keys` as it finishes, and a resumed session
+        // belongs to the caller's cache, which a result's wipe() must not touch.
         HandshakeResult(role: role, suite: session.suite,
-                        initiatorToResponder: keys.initiatorToResponder,
-                        responderToInitiator: keys.responderToInitiator,
-                        peer: session.peer, peerPayload: peerPayload, session: session, resumed: resumed,
+                        initiatorToResponder: keys.initiatorToResponder.copy(),
+                        responderToInitiator: keys.responderToInitiator.copy(),
+                        peer: session.peer, peerPayload: peerPayload, session: session.copied(), resumed: resumed,
                         localBinding: config.localBinding, remoteBinding: config.expectedRemoteBinding)
     }
 
@@ -228,7 +230,7 @@ public final class HandshakeMachine {
         keys = nil
         finalTranscript.wipe()
         peerPayload.wipe()
-        // Not wiped: a copy-on-write copy of the cache's session, whose secret the cache owns.
+        // Not wiped: the cache's session (the same SecretBytes), which the cache owns.
         resumedSession = nil
     }
 }

@@ -5,8 +5,9 @@
 public struct ResumableSession: Sendable {
     /// 16 bytes, derived from the transcript, equal on both sides; sent in the clear in R1.
     public let sessionID: [UInt8]
-    /// 32-byte resumption secret. Secret: `wipe()` it when the session is evicted.
-    public private(set) var secret: [UInt8]
+    /// 32-byte resumption secret, shared by every copy of this value (a class):
+    /// `wipe()` it when the session is evicted, and every copy is wiped.
+    public let secret: SecretBytes
     public let suite: CipherSuite
     /// The peer as verified in the full handshake.
     public let peer: any VerifiedPeer
@@ -18,7 +19,7 @@ public struct ResumableSession: Sendable {
     /// so a session cannot be reflected to its owner (docs/protocol.md, section 6).
     public let role: ChannelBinding.Role
 
-    public init(sessionID: [UInt8], secret: [UInt8], suite: CipherSuite, peer: any VerifiedPeer, notAfter: Timestamp,
+    public init(sessionID: [UInt8], secret: SecretBytes, suite: CipherSuite, peer: any VerifiedPeer, notAfter: Timestamp,
                 role: ChannelBinding.Role) {
         precondition(sessionID.count == HandshakeLimits.sessionIDSize && secret.count == HandshakeLimits.secretSize)
         self.sessionID = sessionID
@@ -29,6 +30,12 @@ public struct ResumableSession: Sendable {
         self.role = role
     }
 
-    /// Zeroes the secret (see the honest limits on Swift arrays in Sodium.swift).
-    public mutating func wipe() { secret.wipe() }
+    /// Zeroes the secret, for every copy of this session.
+    public func wipe() { secret.wipe() }
+
+    /// The same session with a secret of its own (which its holder wipes
+    /// without touching this one's).
+    public func copied() -> ResumableSession {
+        ResumableSession(sessionID: sessionID, secret: secret.copy(), suite: suite, peer: peer, notAfter: notAfter, role: role)
+    }
 }

@@ -173,7 +173,7 @@ public final class QueuePair: @unchecked Sendable {
 
     /// Binds a type 2 memory window to `range` of `region` through this QP
     /// (IBV_WR_BIND_MW, IB spec 10.6.7.2.2). The window gets a new rkey
-    /// (`ibv_inc_rkey`) and accepts RDMA only from this QP's peer. The region
+    /// (a random key byte) and accepts RDMA only from this QP's peer. The region
     /// needs `.memoryWindowBind`. Completion comes as IBV_WC_BIND_MW when signaled.
     public func bind(_ window: MemoryWindow, to region: MemoryRegion, range: Range<Int>, access: AccessFlags,
         id: UInt64, flags: SendFlags = .signaled) throws(VerbsError) {
