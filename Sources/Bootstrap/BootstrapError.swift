@@ -19,9 +19,11 @@ public struct BootstrapError: Error, Hashable, Sendable, CustomStringConvertible
     public var errno: Int32?
     /// Free text with the details that make the error actionable.
     public var reason: String
+    /// Where it was thrown (`#fileID`, `#line`), for reports.
     public var file: String
     public var line: UInt
 
+    /// An error with `code`, raised at `function`.
     public init(
         _ code: Code, function: String, errno: Int32? = nil, reason: String = "",
         file: String = #fileID, line: UInt = #line

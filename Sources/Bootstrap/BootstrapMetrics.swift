@@ -5,6 +5,7 @@ import Synchronization
 /// the refusal's code. Thread-safe, so a monitor can read it while the
 /// listener waits in another thread.
 public final class BootstrapMetrics: Sendable {
+    /// The counts at one moment.
     public struct Snapshot: Sendable, Equatable {
         /// TCP connections accepted, including those refused at once.
         public var connectionsAccepted: UInt64 = 0
@@ -13,7 +14,9 @@ public final class BootstrapMetrics: Sendable {
         /// Connections closed before a hand-over, by why.
         public var refused: [BootstrapError.Code: UInt64] = [:]
 
+        /// Connections refused with `code`.
         public subscript(code: BootstrapError.Code) -> UInt64 { refused[code] ?? 0 }
+        /// Connections refused for any reason.
         public var totalRefused: UInt64 { refused.values.reduce(0, +) }
     }
 
@@ -21,6 +24,7 @@ public final class BootstrapMetrics: Sendable {
 
     public init() {}
 
+    /// The counts now.
     public func snapshot() -> Snapshot { state.withLock { $0 } }
 
     func recordAccepted() { state.withLock { $0.connectionsAccepted += 1 } }

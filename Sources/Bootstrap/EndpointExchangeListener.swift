@@ -45,7 +45,9 @@ public final class EndpointExchangeListener: @unchecked Sendable {
     }
 
     let fd: Int32
+    /// The TCP port clients connect to (the one picked when `port` was 0).
     public let port: UInt16
+    /// The limits it was created with.
     public let configuration: Configuration
     /// Accepted, handed over and refused connections, by reason.
     public let metrics = BootstrapMetrics()
@@ -65,6 +67,7 @@ public final class EndpointExchangeListener: @unchecked Sendable {
         return pending.count
     }
 
+    /// Binds and listens on `address:port` (numeric IPv4 or IPv6; port 0 picks a free one).
     public init(address: String = "0.0.0.0", port: UInt16 = 0, configuration: Configuration = Configuration())
         throws(BootstrapError)
     {
@@ -265,6 +268,7 @@ public final class EndpointExchangeListener: @unchecked Sendable {
 /// A client that passed the listener's checks: its connection, to answer on
 /// and to carry the barrier, and its first message.
 public struct BootstrapClient {
+    /// The client's connection: answer it, then read and answer the barrier.
     public let connection: BootstrapConnection
     /// Well formed, and its payload starts with the client's token.
     public let firstMessage: ExchangeMessage

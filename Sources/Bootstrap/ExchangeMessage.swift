@@ -20,15 +20,19 @@ public struct ExchangeMessage: Hashable, Sendable {
     /// Bytes of the fixed header (magic, endpoint, payload length).
     public static let headerSize = 4 + QueuePairEndpoint.encodedSize + 2
 
+    /// The sender's QP: what the peer connects its own QP to.
     public var endpoint: QueuePairEndpoint
+    /// Up to `maxPayload` bytes: a client's token first, or application data.
     public var payload: [UInt8]
 
+    /// A message; traps on a payload over `maxPayload` (a caller's error).
     public init(endpoint: QueuePairEndpoint, payload: [UInt8] = []) {
         precondition(payload.count <= Self.maxPayload, "exchange payload is at most \(Self.maxPayload) bytes")
         self.endpoint = endpoint
         self.payload = payload
     }
 
+    /// The wire form described above.
     public var encoded: [UInt8] {
         var out = Self.magic + endpoint.encoded
         out.append(UInt8(payload.count >> 8))
