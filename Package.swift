@@ -69,7 +69,7 @@ let package = Package(
         .testTarget(name: "BootstrapTests", dependencies: ["Bootstrap", "Verbs"]),
         .testTarget(name: "IdentityTests", dependencies: ["Identity"]),
         .testTarget(name: "HandshakeTests", dependencies: ["Handshake"], exclude: ["Vectors/handshake_vector.py"]),
-        .testTarget(name: "FabricAuthTests", dependencies: ["FabricAuth"]),
+        .testTarget(name: "FabricAuthTests", dependencies: ["FabricAuth", "Bootstrap", "Verbs", "Handshake"]),
 
         // MARK: Tests that need a real verbs device (run inside Hardware/softroce; they fail without one)
         .testTarget(name: "DeviceTests", dependencies: ["Verbs", "Bootstrap", "FabricAuth", "Identity", "Handshake"]),
