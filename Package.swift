@@ -3,7 +3,7 @@
 // FabricAuth: zero-trust identity and per-message authentication for RDMA fabrics.
 //
 // Layers, data flowing one way (see docs/architecture.md):
-//   C system libraries (+ CVerbsShim) -> Verbs -> Identity, Handshake -> FabricAuth -> fabricauth CLI
+//   C system libraries (+ CVerbsShim) -> Verbs -> Bootstrap, Identity, Handshake -> FabricAuth -> fabricauth CLI
 import PackageDescription
 
 let package = Package(
@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "Verbs", targets: ["Verbs"]),
+        .library(name: "Bootstrap", targets: ["Bootstrap"]),
         .library(name: "Identity", targets: ["Identity"]),
         .library(name: "Handshake", targets: ["Handshake"]),
         .library(name: "FabricAuth", targets: ["FabricAuth"]),
@@ -43,6 +44,8 @@ let package = Package(
 
         // MARK: Swift layers
         .target(name: "Verbs", dependencies: ["CIBVerbs", "CRDMACM", "CVerbsShim"]),
+        // The TCP exchange of QP endpoints; Verbs only for QueuePairEndpoint and Gid.
+        .target(name: "Bootstrap", dependencies: ["Verbs"]),
         .target(
             name: "Identity",
             dependencies: [
@@ -52,22 +55,23 @@ let package = Package(
             ]
         ),
         .target(name: "Handshake", dependencies: ["CSodium"]),
-        .target(name: "FabricAuth", dependencies: ["Verbs", "Identity", "Handshake", "CSodium"]),
+        .target(name: "FabricAuth", dependencies: ["Verbs", "Bootstrap", "Identity", "Handshake", "CSodium"]),
         .executableTarget(
             name: "FabricAuthCLI",
             dependencies: [
-                "Verbs", "Identity", "Handshake", "FabricAuth",
+                "Verbs", "Bootstrap", "Identity", "Handshake", "FabricAuth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
         // MARK: Tests that need no RDMA device (run on any host by `swift test --skip DeviceTests`)
         .testTarget(name: "VerbsTests", dependencies: ["Verbs"]),
+        .testTarget(name: "BootstrapTests", dependencies: ["Bootstrap", "Verbs"]),
         .testTarget(name: "IdentityTests", dependencies: ["Identity"]),
         .testTarget(name: "HandshakeTests", dependencies: ["Handshake"], exclude: ["Vectors/handshake_vector.py"]),
-        .testTarget(name: "FabricAuthTests", dependencies: ["FabricAuth"]),
+        .testTarget(name: "FabricAuthTests", dependencies: ["FabricAuth", "Bootstrap", "Verbs", "Handshake"]),
 
         // MARK: Tests that need a real verbs device (run inside Hardware/softroce; they fail without one)
-        .testTarget(name: "DeviceTests", dependencies: ["Verbs", "FabricAuth", "Identity", "Handshake"]),
+        .testTarget(name: "DeviceTests", dependencies: ["Verbs", "Bootstrap", "FabricAuth", "Identity", "Handshake"]),
     ]
 )

@@ -39,6 +39,7 @@ let package = Package(
         .executableTarget(
             name: "QueuePairSetupBenchmark",
             dependencies: [
+                .product(name: "Bootstrap", package: "FabricAuth"),
                 .product(name: "FabricAuth", package: "FabricAuth"),
                 .product(name: "Identity", package: "FabricAuth"),
                 .product(name: "Handshake", package: "FabricAuth"),

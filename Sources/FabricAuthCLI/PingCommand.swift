@@ -13,7 +13,9 @@ struct PingCommand: ParsableCommand {
             exchange QP endpoints over TCP (port -p), connect an RC queue pair, prove their
             identities in the in-band handshake and then bounce -n messages of -s bytes, each
             sealed and verified. Prints the peer's verified SPIFFE ID and round-trip times in
-            microseconds.
+            microseconds. The responder serves one initiator after another until Ctrl-C: a
+            connection that breaks the exchange or fails to authenticate is logged and the
+            responder goes on; with --once it serves one peer and exits with that peer's outcome.
             """
     )
 
@@ -29,8 +31,11 @@ struct PingCommand: ParsableCommand {
     @Option(name: .customShort("s"), help: "Message size in bytes.")
     var size: Int = 64
 
-    @Option(help: "Seconds to wait for the peer to connect (responder).")
+    @Option(help: "Seconds to wait for the peer to connect (responder with --once).")
     var wait: Int = 60
+
+    @Flag(help: "Responder: serve one peer, then exit (status 0 if its ping succeeded).")
+    var once = false
 
     func validate() throws {
         guard count > 0 else { throw ValidationError("-n must be at least 1") }
@@ -44,16 +49,42 @@ struct PingCommand: ParsableCommand {
         // take the largest -s allowed rather than their own.
         configuration.maxMessageSize = 64 * 1024
         let context = try device.openContext()
-        let channel: AuthenticatedQueuePair
         if let host {
-            channel = try AuthenticatedConnector.connect(context: context, host: host, port: device.port, configuration: configuration)
-        } else {
-            let listener = try AuthenticatedListener(context: context, configuration: configuration, port: device.port)
-            print("waiting for a peer on TCP port \(listener.port) (device \(context.deviceName))")
-            channel = try listener.accept(timeout: .seconds(wait))
+            let channel = try AuthenticatedConnector.connect(context: context, host: host, port: device.port,
+                configuration: configuration)
+            return try serve(channel, initiator: true)
+        }
+        let listener = try AuthenticatedListener(context: context, configuration: configuration, port: device.port)
+        print("waiting for \(once ? "a peer" : "peers") on TCP port \(listener.port) (device \(context.deviceName))")
+        // A long-running responder's lines must reach a pipe or journal as they
+        // happen, not when a block buffer fills (or never, on SIGTERM).
+        fflush(nil)
+        while true {
+            do {
+                // Without --once there is no deadline to keep: a quiet hour just waits on.
+                let channel = try listener.accept(timeout: once ? .seconds(wait) : .seconds(3600))
+                try serve(channel, initiator: false)
+                if once { return }
+            } catch ChannelError.bootstrap(let e) where e.code == .acceptTimedOut && !once {
+                continue
+            } catch {
+                // One peer's failed set-up or ping must not end the service for the next.
+                if once { throw error }
+                // (Connections refused before authentication never get here:
+                // the listener logs and counts each of those itself.)
+                FileHandle.standardError.write(Data("fabricauth ping: a peer failed: \(error); still serving\n".utf8))
+            }
+        }
+    }
+
+    /// Runs the ping-pong on an authenticated channel, prints its figures, closes it.
+    private func serve(_ channel: AuthenticatedQueuePair, initiator: Bool) throws {
+        defer {
+            channel.close()
+            fflush(nil)
         }
         print("peer \(channel.peer.spiffeID) verified; QP \(channel.queuePairNumber), MAC \(channel.suite)")
-        let stats = try Self.pingPong(channel, initiator: host != nil, count: count, size: size)
+        let stats = try Self.pingPong(channel, initiator: initiator, count: count, size: size)
         if let stats {
             print(String(format: "%d round trips of %d bytes: rtt min/avg/max/stdev = %.1f/%.1f/%.1f/%.1f us, p99 %.1f us",
                 stats.count, size, stats.min, stats.average, stats.max, stats.standardDeviation, stats.p99))
@@ -62,7 +93,6 @@ struct PingCommand: ParsableCommand {
         }
         let failures = channel.receiveMetrics.failures
         print("messages sealed \(channel.sendMetrics.messagesSealed), verified \(channel.receiveMetrics.messagesOpened), rejected \(failures.total)\(failures.total > 0 ? " (\(failures))" : "")")
-        channel.close()
     }
 
     /// The initiator sends and times; the responder echoes. Returns the

@@ -54,7 +54,7 @@ final class CLIBenchTests: XCTestCase {
               auth: Bool = true) throws -> (server: Outcome, client: Outcome) {
         let dir = try Self.identityDirectory()
         let port = Self.freePort()
-        let (server, serverPipe) = try Self.start(["bench", test, "-p", port] + (auth ? Self.identity("a") : []) + common, in: dir)
+        let (server, serverPipe) = try Self.start(["bench", test, "-p", port, "--once"] + (auth ? Self.identity("a") : []) + common, in: dir)
         defer { if server.isRunning { server.terminate() } }
         let (client, clientPipe) = try Self.start(["bench", test, host, "-p", port] + (auth ? Self.identity("b") : []) + common + extra, in: dir)
         let c = Self.finish(client, clientPipe)
@@ -153,7 +153,7 @@ final class CLIBenchTests: XCTestCase {
         _ = try DeviceTestSupport.openContext()
         let dir = try Self.identityDirectory()
         let port = Self.freePort()
-        let (server, serverPipe) = try Self.start(["bench", "write_bw", "-p", port, "--auth", "off"], in: dir)
+        let (server, serverPipe) = try Self.start(["bench", "write_bw", "-p", port, "--auth", "off", "--once"], in: dir)
         defer { if server.isRunning { server.terminate() } }
         let (client, clientPipe) = try Self.start(["bench", "write_bw", "127.0.0.1", "-p", port, "--auth", "off", "-D", "30", "-s", "4096"], in: dir)
         Thread.sleep(forTimeInterval: 6)
@@ -173,7 +173,7 @@ final class CLIBenchTests: XCTestCase {
         _ = try DeviceTestSupport.openContext()
         let dir = try Self.identityDirectory()
         let port = Self.freePort()
-        let (server, serverPipe) = try Self.start(["bench", "send_bw", "-p", port, "--auth", "off"], in: dir)
+        let (server, serverPipe) = try Self.start(["bench", "send_bw", "-p", port, "--auth", "off", "--once"], in: dir)
         let (client, clientPipe) = try Self.start(["bench", "send_bw", "127.0.0.1", "-p", port, "--auth", "off", "-D", "30", "-s", "4096"], in: dir)
         Thread.sleep(forTimeInterval: 6)
         kill(server.processIdentifier, SIGKILL)
@@ -211,5 +211,29 @@ final class CLIBenchTests: XCTestCase {
         let timedRead = try CLIPingTests.run(["bench", "read_bw", "-D", "2"] + Self.identity("a"), in: try Self.identityDirectory())
         XCTAssertEqual(timedRead.status, 64, timedRead.output)
         XCTAssertTrue(timedRead.output.contains("use -n, not -D"), timedRead.output)
+    }
+
+    /// A server with --once is not used up by connections that never become
+    /// a bench client (garbage, an idle one past the 5 s HELLO wait): it
+    /// logs each, serves the real client after them, and then exits 0.
+    func testServerWithOnceOutlastsNonClients() throws {
+        _ = try DeviceTestSupport.openContext()
+        let dir = try Self.identityDirectory()
+        let port = Self.freePort()
+        let (server, serverPipe) = try Self.start(["bench", "write_bw", "-p", port, "--auth", "off", "--once"], in: dir)
+        defer { if server.isRunning { server.terminate() } }
+        let garbage = try ScanningConnection(port: UInt16(port)!, within: .seconds(20))
+        garbage.send(Array("GET / HTTP/1.1\r\n\r\n".utf8))
+        XCTAssertTrue(garbage.drain(for: .seconds(10)).closed)
+        let idle = try ScanningConnection(port: UInt16(port)!, within: .seconds(5))
+        XCTAssertTrue(idle.drain(for: .seconds(10)).closed, "dropped after the HELLO wait")
+        let (client, clientPipe) = try Self.start(["bench", "write_bw", "127.0.0.1", "-p", port, "--auth", "off", "-n", "10", "-s", "4096"], in: dir)
+        let c = Self.finish(client, clientPipe)
+        let s = Self.finish(server, serverPipe)
+        XCTAssertEqual(c.status, 0, c.output)
+        XCTAssertEqual(s.status, 0, s.output)
+        XCTAssertTrue(s.output.contains("expected HELLO from the peer"), s.output)
+        XCTAssertTrue(s.output.contains("while waiting for HELLO"), s.output)
+        XCTAssertEqual(Self.rows(c.output).count, 1, c.output)
     }
 }

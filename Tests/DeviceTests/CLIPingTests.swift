@@ -2,6 +2,9 @@
 // itself (ca init, cert issue), a responder and an initiator as two processes.
 import Foundation
 import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
 
 final class CLIPingTests: XCTestCase {
     /// The `fabricauth` binary built next to this test executable (or FABRICAUTH_BINARY).
@@ -48,7 +51,7 @@ final class CLIPingTests: XCTestCase {
         responder.executableURL = binary
         responder.currentDirectoryURL = dir
         responder.arguments = ["ping", "--cert", "a.pem", "--key", "a.key", "--bundle", "ca.pem", "--allow", allow,
-            "-p", port, "-n", "20", "--wait", "60"]
+            "-p", port, "-n", "20", "--wait", "60", "--once"]
         let output = Pipe()
         responder.standardOutput = output
         responder.standardError = output
@@ -90,5 +93,101 @@ final class CLIPingTests: XCTestCase {
         XCTAssertNotEqual(server.status, 0, server.output)
         XCTAssertTrue(server.output.contains("policyDenied"), server.output)
         XCTAssertTrue(client.output.contains("policyDenied"), client.output)
+    }
+
+    /// Issue 12, item 4, tried as from outside: a responder (without --once)
+    /// gets a garbage first frame and an idle connection, serves a real ping
+    /// while the idle one is still open, closes both without answering them,
+    /// logs each once with its code, and serves a second ping afterwards.
+    func testResponderOutlastsAGarbageAndAnIdleConnection() throws {
+        _ = try DeviceTestSupport.openContext()
+        let dir = try Self.makeIdentities(["a", "b"], in: "scan")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let port = UInt16(20000 + Int(getpid() % 20000) + Int.random(in: 0..<1000))
+        let responder = Process()
+        responder.executableURL = Self.binary
+        responder.currentDirectoryURL = dir
+        responder.arguments = ["ping", "--cert", "a.pem", "--key", "a.key", "--bundle", "ca.pem", "--allow", "id spiffe://ping.test/b",
+            "-p", String(port), "-n", "5"]
+        let output = Pipe()
+        responder.standardOutput = output
+        responder.standardError = output
+        try responder.run()
+        defer { if responder.isRunning { responder.terminate() } }
+
+        let idle = try ScanningConnection(port: port, within: .seconds(20))
+        let garbage = try ScanningConnection(port: port, within: .seconds(5))
+        garbage.send(Array("GET / HTTP/1.1\r\nHost: fabric\r\nUser-Agent: scanner\r\n\r\n".utf8))
+        let refused = garbage.drain(for: .seconds(10))
+        XCTAssertEqual(refused.bytes, [], "no endpoint for a garbage frame")
+        XCTAssertTrue(refused.closed)
+
+        let ping = ["ping", "127.0.0.1", "--cert", "b.pem", "--key", "b.key", "--bundle", "ca.pem",
+            "--allow", "id spiffe://ping.test/a", "-p", String(port), "-n", "5"]
+        let first = try Self.run(ping, in: dir)
+        XCTAssertEqual(first.status, 0, first.output)
+        XCTAssertTrue(first.output.contains("5 round trips"), first.output)
+
+        let timedOut = idle.drain(for: .seconds(10))
+        XCTAssertEqual(timedOut.bytes, [], "no endpoint for a connection that never spoke")
+        XCTAssertTrue(timedOut.closed, "closed at its deadline (3 s by default)")
+
+        let second = try Self.run(ping, in: dir)
+        XCTAssertEqual(second.status, 0, second.output)
+        XCTAssertTrue(responder.isRunning, "the responder keeps serving until Ctrl-C")
+        responder.terminate()
+        responder.waitUntilExit()
+        let served = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(served.components(separatedBy: "answered 5 pings").count - 1, 2, served)
+        XCTAssertEqual(served.components(separatedBy: ": badMagic").count - 1, 1, "logged once: \(served)")
+        XCTAssertEqual(served.components(separatedBy: ": timedOut").count - 1, 1, "logged once: \(served)")
+    }
+}
+
+/// A plain TCP client, as a port scanner or a confused service would connect.
+final class ScanningConnection {
+    let fd: Int32
+
+    /// Connects to 127.0.0.1:`port`, retrying while nothing listens yet.
+    init(port: UInt16, within timeout: Duration) throws {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = port.bigEndian
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let rc = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            if rc == 0 {
+                self.fd = fd
+                return
+            }
+            close(fd)
+            guard ContinuousClock.now < deadline else { throw POSIXError(.ECONNREFUSED) }
+            usleep(100_000)
+        }
+    }
+
+    deinit { close(fd) }
+
+    func send(_ bytes: [UInt8]) {
+        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// What arrives until the peer closes or `for` passes.
+    func drain(for timeout: Duration) -> (bytes: [UInt8], closed: Bool) {
+        var bytes: [UInt8] = []
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&p, 1, 100) > 0 else { continue }
+            var chunk = [UInt8](repeating: 0, count: 2048)
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
+            if n <= 0 { return (bytes, true) }
+            bytes += chunk[0..<n]
+        }
+        return (bytes, false)
     }
 }

@@ -1,5 +1,6 @@
 // Connection set-up on rxe: rdma_cm listen/connect/accept/disconnect with
 // private data, and the out-of-band TCP exchange of QP endpoints.
+import Bootstrap
 import Foundation
 import Verbs
 import XCTest
@@ -81,7 +82,10 @@ final class VerbsConnectionTests: XCTestCase {
         let client = try pd.makeQueuePair(completionQueue: cqC, configuration: DeviceTestSupport.configuration())
         let target = try pd.allocateRegion(bytes: 8192, access: .remoteReadWrite)
 
-        let listener = try EndpointExchangeListener(address: "127.0.0.1", port: 0)
+        // Plain verbs, as perftest: no client token required.
+        var screening = EndpointExchangeListener.Configuration()
+        screening.clientTokenSize = 0
+        let listener = try EndpointExchangeListener(address: "127.0.0.1", port: 0, configuration: screening)
         let serverMessage = ExchangeMessage(endpoint: server.endpoint, payload: target.remote().encoded)
         let box = ResultBox()
         let thread = Thread { box.set(Result { try listener.exchange(local: serverMessage, timeout: .seconds(10)) }) }

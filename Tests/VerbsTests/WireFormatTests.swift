@@ -1,5 +1,5 @@
-// Host tests: endpoint and exchange encodings, layouts mirrored from C,
-// and the TCP exchange over loopback (no RDMA device needed).
+// Host tests: endpoint encodings and layouts mirrored from C (no RDMA
+// device needed). The TCP exchange's tests are in Tests/BootstrapTests.
 import Foundation
 import XCTest
 @testable import Verbs
@@ -45,39 +45,5 @@ final class WireFormatTests: XCTestCase {
         let psns = (0..<64).map { _ in PreparedQueuePair.randomPSN() }
         XCTAssertTrue(psns.allSatisfy { $0 <= 0xFF_FFFF })
         XCTAssertGreaterThan(Set(psns).count, 60)
-    }
-
-    func testTCPExchangeOverLoopback() throws {
-        let listener = try EndpointExchangeListener(address: "127.0.0.1", port: 0)
-        XCTAssertNotEqual(listener.port, 0)
-        let serverMessage = ExchangeMessage(endpoint: endpoint, payload: [1, 2, 3])
-        let port = listener.port
-        let done = expectation(description: "server")
-        nonisolated(unsafe) var fromClient: ExchangeMessage?
-        Thread {
-            fromClient = try? listener.exchange(local: serverMessage, timeout: .seconds(5))
-            done.fulfill()
-        }.start()
-        var clientEndpoint = endpoint
-        clientEndpoint.queuePairNumber = 0x22
-        let fromServer = try EndpointExchange.exchange(host: "127.0.0.1", port: port,
-            local: ExchangeMessage(endpoint: clientEndpoint), timeout: .seconds(5))
-        wait(for: [done], timeout: 10)
-        XCTAssertEqual(fromServer, serverMessage)
-        XCTAssertEqual(fromClient?.endpoint.queuePairNumber, 0x22)
-        XCTAssertEqual(fromClient?.payload, [])
-    }
-
-    func testTCPExchangeRejectsGarbageAndTimesOut() throws {
-        let listener = try EndpointExchangeListener(address: "127.0.0.1", port: 0)
-        XCTAssertThrowsError(try listener.exchange(local: ExchangeMessage(endpoint: endpoint), timeout: .milliseconds(50))) { error in
-            XCTAssertEqual((error as? VerbsError)?.code, .timedOut)
-        }
-        XCTAssertThrowsError(try ExchangeMessage.parseHeader(Array(repeating: 0, count: ExchangeMessage.headerSize))) { error in
-            XCTAssertEqual((error as? VerbsError)?.code, .protocolViolation)
-        }
-        XCTAssertThrowsError(try EndpointExchange.exchange(host: "not-an-ip", port: 1, local: ExchangeMessage(endpoint: endpoint))) { error in
-            XCTAssertEqual((error as? VerbsError)?.code, .invalidArgument)
-        }
     }
 }

@@ -7,6 +7,7 @@
 // Every setup does the same verbs work: both QPs go RESET -> RTS after a TCP
 // exchange of endpoints, and one message crosses before teardown. The
 // authenticated ones add the in-band handshake (docs/protocol.md).
+import Bootstrap
 import Dispatch
 import FabricAuth
 import Foundation
@@ -46,7 +47,10 @@ func elapsedSeconds(_ body: () throws -> Void) rethrows -> Double {
 
 /// Plain: the same TCP exchange and RC bring-up, one SEND, no handshake.
 func plainSetups(_ n: Int) throws -> Double {
-    let listener = try EndpointExchangeListener(address: "127.0.0.1")
+    // perftest's exchange carries no token; neither does this baseline.
+    var screening = EndpointExchangeListener.Configuration()
+    screening.clientTokenSize = 0
+    let listener = try EndpointExchangeListener(address: "127.0.0.1", configuration: screening)
     let port = listener.port
     return try elapsedSeconds {
         for _ in 0..<n {

@@ -17,9 +17,15 @@ import Verbs
 public enum AuthenticatedCMConnection {
     /// The active side: `rdma_connect` to a ``AuthenticatedCMListener`` at `host:port`.
     public static func connect(host: String, port: UInt16, configuration: ChannelConfiguration) throws(ChannelError) -> AuthenticatedQueuePair {
+        do { return try connectSteps(host: host, port: port, configuration: configuration) } catch {
+            throw ChannelError(lowering: error)
+        }
+    }
+
+    /// The active side in order; its errors are lowered once, by `connect`.
+    private static func connectSteps(host: String, port: UInt16, configuration: ChannelConfiguration) throws -> AuthenticatedQueuePair {
         let deadline = ChannelClock.deadline(after: configuration.setupTimeout)
-        let outgoing: OutgoingConnection
-        do { outgoing = try OutgoingConnection(host: host, port: port, timeout: configuration.setupTimeout) } catch { throw .verbs(error) }
+        let outgoing = try OutgoingConnection(host: host, port: port, timeout: configuration.setupTimeout)
         let (resources, qp) = try establish(context: outgoing.context, configuration: configuration) { (r) throws(VerbsError) in
             try outgoing.connect(pd: r.pd, sendCompletionQueue: r.sendCompletions, receiveCompletionQueue: r.receiveCompletions,
                 configuration: r.queuePairConfiguration(configuration), receives: r.allReceiveRequests)
@@ -27,9 +33,8 @@ public enum AuthenticatedCMConnection {
 
         let (slot, length) = try resources.nextReceive(deadline: deadline)
         let first = Array(UnsafeRawBufferPointer(rebasing: resources.receiveSlot(slot)[0..<length]))
-        do { try qp.post(resources.receiveRequest(slot: slot)) } catch { throw .verbs(error) }
-        let path: ConnectedPath
-        do { path = try qp.connectedPath() } catch { throw .verbs(error) }
+        try qp.post(resources.receiveRequest(slot: slot))
+        let path = try qp.connectedPath()
         let mtu = path.pathMTU.bytes
         let packets = UInt32(max(1, (length + mtu - 1) / mtu))
         let peerInitialPSN = (path.expectedReceivePSN &- packets) & 0xFF_FFFF
@@ -43,31 +48,25 @@ public enum AuthenticatedCMConnection {
     static func establish(
         context: Context, configuration: ChannelConfiguration,
         _ connect: (ChannelResources) throws(VerbsError) -> RDMAConnection
-    ) throws(ChannelError) -> (ChannelResources, QueuePair) {
+    ) throws -> (ChannelResources, QueuePair) {
         let resources = try ChannelResources(context: context, configuration: configuration)
-        do {
-            let connection = try connect(resources)
-            try connection.waitEstablished(timeout: configuration.setupTimeout)
-            // The kernel's CM hands out remote WRITE, and with responder
-            // resources READ and atomics, at connect time (Linux
-            // drivers/infiniband/core/cm.c, cm_init_qp_init_attr). An
-            // unauthenticated peer must get none: the channel opens rights
-            // per transfer, after the handshake, as on the TCP path.
-            try connection.queuePair.setAccessFlags([])
-            return (resources, connection.queuePair)
-        } catch {
-            throw .verbs(error)
-        }
+        let connection = try connect(resources)
+        try connection.waitEstablished(timeout: configuration.setupTimeout)
+        // The kernel's CM hands out remote WRITE, and with responder
+        // resources READ and atomics, at connect time (Linux
+        // drivers/infiniband/core/cm.c, cm_init_qp_init_attr). An
+        // unauthenticated peer must get none: the channel opens rights
+        // per transfer, after the handshake, as on the TCP path.
+        try connection.queuePair.setAccessFlags([])
+        return (resources, connection.queuePair)
     }
 
     /// This side's and the peer's endpoint as the handshake binds them.
     static func endpoints(of path: ConnectedPath, context: Context, remotePSN: UInt32)
-        throws(ChannelError) -> (local: QueuePairEndpoint, remote: QueuePairEndpoint)
+        throws -> (local: QueuePairEndpoint, remote: QueuePairEndpoint)
     {
-        let entry: GidEntry?
-        do { entry = try context.gidEntry(index: path.sourceGidIndex) } catch { throw .verbs(error) }
-        guard let localGid = entry?.gid else {
-            throw .protocolViolation("rdma_cm chose source GID index \(path.sourceGidIndex), which the device does not list")
+        guard let localGid = try context.gidEntry(index: path.sourceGidIndex)?.gid else {
+            throw ChannelError.protocolViolation("rdma_cm chose source GID index \(path.sourceGidIndex), which the device does not list")
         }
         let local = QueuePairEndpoint(queuePairNumber: path.queuePairNumber, packetSequenceNumber: path.sendPSN,
             gid: localGid, lid: 0, mtu: path.pathMTU)
@@ -92,17 +91,22 @@ public final class AuthenticatedCMListener {
         do { listener = try ConnectionListener(address: address, port: port) } catch { throw .verbs(error) }
     }
 
+    /// Waits up to `timeout` for a connection request and authenticates it as
+    /// the handshake initiator. Serial: one request at a time.
     public func accept(timeout: Duration = .seconds(60)) throws(ChannelError) -> AuthenticatedQueuePair {
-        let request: IncomingConnection
-        do { request = try listener.nextRequest(timeout: timeout) } catch { throw .verbs(error) }
+        do { return try acceptSteps(timeout: timeout) } catch { throw ChannelError(lowering: error) }
+    }
+
+    /// `accept` in order; its errors are lowered once, by `accept`.
+    private func acceptSteps(timeout: Duration) throws -> AuthenticatedQueuePair {
+        let request = try listener.nextRequest(timeout: timeout)
         let (resources, qp) = try AuthenticatedCMConnection.establish(context: request.context, configuration: configuration) {
             (r) throws(VerbsError) in
             try request.accept(pd: r.pd, sendCompletionQueue: r.sendCompletions, receiveCompletionQueue: r.receiveCompletions,
                 configuration: r.queuePairConfiguration(configuration), receives: r.allReceiveRequests)
         }
         // Nothing has moved yet: the peer waits for M1, so both PSNs are the initial ones.
-        let path: ConnectedPath
-        do { path = try qp.connectedPath() } catch { throw .verbs(error) }
+        let path = try qp.connectedPath()
         let (local, remote) = try AuthenticatedCMConnection.endpoints(of: path, context: request.context,
             remotePSN: path.expectedReceivePSN)
         return try AuthenticatedConnector.authenticate(qp: qp, resources: resources, local: local, remote: remote,

@@ -1,4 +1,4 @@
-import CSodium
+import Bootstrap
 import Handshake
 import Identity
 import Verbs
@@ -12,9 +12,11 @@ import Verbs
 /// or point this side at another QP whose owner then has to authenticate
 /// (docs/protocol.md, section 11.1).
 ///
-/// Two TCP exchanges frame the QP bring-up: the second is a barrier that
-/// guarantees both QPs reached RTS before the first in-band SEND, and repeats
-/// the initiator's random token so the listener knows it is the same client.
+/// One TCP connection carries two round trips: the client speaks first (its
+/// endpoint and a random token; the listener discloses nothing before), and
+/// the second round trip is a barrier that guarantees both QPs reached RTS
+/// before the first in-band SEND. Keeping both on one connection means no
+/// other connection to the listener can come between them.
 public enum AuthenticatedConnector {
     /// Connects to an ``AuthenticatedListener`` at `host:port` as the handshake initiator.
     ///
@@ -31,32 +33,40 @@ public enum AuthenticatedConnector {
     ) throws(ChannelError) -> AuthenticatedQueuePair {
         let destination = "\(host):\(port)"
         let session = sessions?.session(for: destination, now: SystemClock().now())
+        do {
+            return try connectSteps(context: context, host: host, port: port, configuration: configuration,
+                session: session, sessions: sessions, destination: destination)
+        } catch {
+            throw ChannelError(lowering: error)
+        }
+    }
+
+    /// The setup in order; its errors come from three layers and are lowered
+    /// once, by `connect`.
+    private static func connectSteps(
+        context: Context, host: String, port: UInt16, configuration: ChannelConfiguration,
+        session: ResumableSession?, sessions: SessionCache?, destination: String
+    ) throws -> AuthenticatedQueuePair {
         let resources = try ChannelResources(context: context, configuration: configuration)
         let prepared = try resources.prepareQueuePair(configuration: configuration)
         let local = prepared.endpoint
-        var token = [UInt8](repeating: 0, count: 16)
-        randombytes_buf(&token, token.count)
-
-        let first: ExchangeMessage
-        do {
-            first = try EndpointExchange.exchange(host: host, port: port,
-                local: ExchangeMessage(endpoint: local, payload: token), timeout: configuration.setupTimeout)
-        } catch { throw .verbs(error) }
-        let qp: QueuePair
-        do throws(VerbsError) {
-            qp = try prepared.connect(to: first.endpoint, parameters: configuration.connection,
-                receives: resources.allReceiveRequests)
-            let barrier = try EndpointExchange.exchange(host: host, port: port,
-                local: ExchangeMessage(endpoint: local, payload: token), timeout: configuration.setupTimeout)
-            guard barrier.endpoint == first.endpoint else {
-                throw VerbsError(.protocolViolation, function: "tcp exchange", reason: "listener changed its endpoint between exchanges")
-            }
-        } catch { throw .verbs(error) }
+        let hello = ExchangeMessage(endpoint: local, payload: ExchangeMessage.randomClientToken())
+        let connection = try BootstrapConnection.connect(host: host, port: port, timeout: configuration.setupTimeout)
+        // Each round trip gets the whole setup timeout: the listener answers
+        // after the setup it may be busy with.
+        let first = try connection.exchange(hello, timeout: configuration.setupTimeout)
+        let qp = try prepared.connect(to: first.endpoint, parameters: configuration.connection,
+            receives: resources.allReceiveRequests)
+        let barrier = try connection.exchange(hello, timeout: configuration.setupTimeout)
+        guard barrier.endpoint == first.endpoint else {
+            throw BootstrapError(.barrierMismatch, function: "barrier", reason: "the listener changed its endpoint between the round trips")
+        }
         do {
             return try authenticate(qp: qp, resources: resources, local: local, remote: first.endpoint,
                 role: .initiator, configuration: configuration, session: session, sessionCache: sessions,
                 destination: destination)
         } catch {
+            // The listener refused to resume: the next attempt runs a full handshake.
             if session != nil { sessions?.forget(destination: destination) }
             throw error
         }

@@ -1,3 +1,4 @@
+import Bootstrap
 import Handshake
 import Identity
 import Verbs
@@ -5,54 +6,85 @@ import Verbs
 /// The responder side of ``AuthenticatedConnector``: a TCP listener for the
 /// endpoint exchange; each `accept` sets up one authenticated queue pair.
 ///
-/// One setup at a time: `accept` serves a client's two exchanges back to back
-/// and refuses a second exchange that does not repeat the first one's token.
-public final class AuthenticatedListener {
+/// Connections are screened before any queue pair is spent on them
+/// (`EndpointExchangeListener`): many are read at once, each under a short
+/// deadline, up to a bound, and this side's endpoint is sent only to a client
+/// whose first message is well formed and carries its token. A connection
+/// refused there is logged and counted once (``bootstrapMetrics``) and never
+/// ends `accept`; a client that passed and then fails its setup (barrier, QP,
+/// handshake) is the failure `accept` throws.
+///
+/// `accept` may be called from several threads at once: one screens while
+/// the others run their clients' setups, so a client that passes the
+/// screening and then stalls its handshake holds one thread, not the listener.
+public final class AuthenticatedListener: Sendable {
     public let context: Context
     public let configuration: ChannelConfiguration
-    private let listener: EndpointExchangeListener
+    private let exchange: EndpointExchangeListener
     private let sessions: SessionCache
 
     /// The TCP port clients connect to (useful when `port` was 0).
-    public var port: UInt16 { listener.port }
+    public var port: UInt16 { exchange.port }
+
+    /// Connections accepted, handed over and refused (by reason) so far.
+    public var bootstrapMetrics: BootstrapMetrics.Snapshot { exchange.metrics.snapshot() }
 
     /// Listens on `address:port` (port 0 picks a free one). Up to
-    /// `sessionCapacity` sessions are kept for clients to resume.
+    /// `sessionCapacity` sessions are kept for clients to resume. `screening`
+    /// bounds connections that have not spoken yet (deadline, how many); its
+    /// log defaults to `configuration.log`, and its client token size is
+    /// always the connector's.
     public init(
         context: Context, configuration: ChannelConfiguration, address: String = "0.0.0.0", port: UInt16 = 0,
-        sessionCapacity: Int = 1024
+        sessionCapacity: Int = 1024, screening: EndpointExchangeListener.Configuration? = nil
     ) throws(ChannelError) {
         self.context = context
         self.configuration = configuration
         self.sessions = SessionCache(capacity: sessionCapacity)
-        do { listener = try EndpointExchangeListener(address: address, port: port) } catch { throw .verbs(error) }
+        var screening = screening ?? EndpointExchangeListener.Configuration()
+        if screening.log == nil { screening.log = configuration.log }
+        // The connector always sends a token; a listener that waived it would
+        // answer any scanner that gets the framing right.
+        screening.clientTokenSize = ExchangeMessage.clientTokenSize
+        do { exchange = try EndpointExchangeListener(address: address, port: port, configuration: screening) } catch {
+            throw .bootstrap(error)
+        }
     }
 
     /// Sessions kept for resumption.
     public var cachedSessions: Int { sessions.count }
 
-    /// Waits up to `timeout` for a client and authenticates it as the handshake responder.
+    /// Waits up to `timeout` for a client that passes the screening and
+    /// authenticates it as the handshake responder.
     public func accept(timeout: Duration = .seconds(60)) throws(ChannelError) -> AuthenticatedQueuePair {
+        do {
+            let client = try exchange.nextClient(timeout: timeout)
+            return try setUp(client)
+        } catch {
+            throw ChannelError(lowering: error)
+        }
+    }
+
+    /// One client's setup, on its own connection: answer, connect the QP,
+    /// barrier, handshake. Nothing else the listener receives meanwhile can
+    /// interfere; it waits in the kernel's queue or the screening.
+    private func setUp(_ client: BootstrapClient) throws -> AuthenticatedQueuePair {
+        // Resources only now: a connection that never spoke costs no QP.
         let resources = try ChannelResources(context: context, configuration: configuration)
         let prepared = try resources.prepareQueuePair(configuration: configuration)
         let local = prepared.endpoint
-        let first: ExchangeMessage
-        do {
-            first = try listener.exchange(local: ExchangeMessage(endpoint: local), timeout: timeout)
-        } catch { throw .verbs(error) }
-        guard first.payload.count == 16 else {
-            throw .protocolViolation("exchange without a 16-byte client token")
+        let answer = ExchangeMessage(endpoint: local)
+        try client.connection.send(answer, deadline: ContinuousClock.now + configuration.setupTimeout)
+        let qp = try prepared.connect(to: client.firstMessage.endpoint, parameters: configuration.connection,
+            receives: resources.allReceiveRequests)
+        let barrier = try client.connection.receive(deadline: ContinuousClock.now + configuration.setupTimeout)
+        guard barrier == client.firstMessage else {
+            throw BootstrapError(.barrierMismatch, function: "barrier",
+                reason: "the client's second message differs from its first (endpoint or token)")
         }
-        let qp: QueuePair
-        do throws(VerbsError) {
-            qp = try prepared.connect(to: first.endpoint, parameters: configuration.connection,
-                receives: resources.allReceiveRequests)
-            let barrier = try listener.exchange(local: ExchangeMessage(endpoint: local), timeout: configuration.setupTimeout)
-            guard barrier.payload == first.payload, barrier.endpoint == first.endpoint else {
-                throw VerbsError(.protocolViolation, function: "tcp exchange", reason: "second exchange came from another client")
-            }
-        } catch { throw .verbs(error) }
-        return try AuthenticatedConnector.authenticate(qp: qp, resources: resources, local: local, remote: first.endpoint,
-            role: .responder, configuration: configuration, session: nil, sessionCache: sessions)
+        try client.connection.send(answer, deadline: ContinuousClock.now + configuration.setupTimeout)
+        return try AuthenticatedConnector.authenticate(qp: qp, resources: resources, local: local,
+            remote: client.firstMessage.endpoint, role: .responder, configuration: configuration, session: nil,
+            sessionCache: sessions)
     }
 }

@@ -1,10 +1,14 @@
+import Bootstrap
 import Handshake
 import Verbs
 
 /// Why an authenticated queue pair could not be set up or stopped working.
 public enum ChannelError: Error, Sendable, CustomStringConvertible {
-    /// A verb failed (device, QP, completion, TCP exchange).
+    /// A verb failed (device, QP, completion, rdma_cm).
     case verbs(VerbsError)
+    /// The TCP exchange of QP endpoints failed: the peer broke its framing,
+    /// went silent, or a socket call failed.
+    case bootstrap(BootstrapError)
     /// The handshake failed on this side or the peer said why it gave up.
     case handshake(HandshakeError)
     /// A received message failed verification and was not delivered; with
@@ -34,6 +38,7 @@ public enum ChannelError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .verbs(let e): "verbs: \(e)"
+        case .bootstrap(let e): "bootstrap: \(e)"
         case .handshake(let e): "\(e)"
         case .rejected(let r, let down): "message rejected (\(r))\(down ? "; queue pair torn down" : "; dropped")"
         case .dataPath(let e): "data path: \(e)"

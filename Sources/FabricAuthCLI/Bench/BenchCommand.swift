@@ -17,6 +17,9 @@ struct BenchCommand: ParsableCommand {
             FabricAuth's authenticated path in the same run and prints auth/plain per size; it
             needs the certificate options (see `fabricauth ping`), --auth off does not.
             Ctrl-C stops both sides; a peer that goes away ends the other side within seconds.
+            The server serves one client after another until Ctrl-C; a client whose run fails
+            (or a connection that is not a bench client) is logged and the next one is served.
+            With --once the server serves one client and exits with that run's outcome.
             """
     )
 
@@ -66,6 +69,9 @@ struct BenchCommand: ParsableCommand {
 
     @Flag(help: "Print the results as one JSON document instead of perftest's table.")
     var json = false
+
+    @Flag(help: "Server: serve one client, then exit (status 0 if its run succeeded).")
+    var once = false
 
     // The certificate options of `ping` (IdentityOptions and TrustOptions),
     // declared here rather than as an @OptionGroup because ArgumentParser
@@ -162,9 +168,37 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         BenchStop.shared.install()
-        let session = BenchSession(command: self, parameters: try parameters())
+        let parameters = try parameters()
+        guard host == nil else {
+            let session = BenchSession(command: self, parameters: parameters)
+            return try finish(session) { try session.runClient() }
+        }
+        let stop = BenchStop.shared
+        let listener = try BenchControl.listen(port: device.port)
+        defer { close(listener) }
+        while true {
+            FileHandle.standardError.write(Data("fabricauth bench: waiting for a client on TCP port \(device.port)\n".utf8))
+            let control: BenchControl
+            do { control = try BenchControl.accept(listener: listener, stop: stop) } catch {
+                FileHandle.standardError.write(Data("fabricauth bench: \(error)\n".utf8))
+                throw ExitCode(error.exitCode)
+            }
+            let session = BenchSession(command: self, parameters: parameters)
+            do {
+                try finish(session) { try session.runServer(control: control) }
+                if once { return }
+            } catch let exit as ExitCode where exit.rawValue != 130 && (!once || !session.greeted) {
+                // One client's failed run must not end the service for the next;
+                // nor, with --once, a connection that never became a client.
+                FileHandle.standardError.write(Data("fabricauth bench: serving the next client\n".utf8))
+            }
+        }
+    }
+
+    /// Runs one session; on failure tells the peer, reports, and throws the exit status.
+    private func finish(_ session: BenchSession, _ body: () throws -> Void) throws {
         do {
-            try session.run()
+            try body()
         } catch {
             session.abort(error)
             FileHandle.standardError.write(Data("fabricauth bench: \(error)\n".utf8))

@@ -16,7 +16,7 @@ import Foundation
 ///     NEXT                         server -> client: served `count`, go on
 ///     STOP reason                  either way: Ctrl-C or a failure; the other side ends too
 ///
-/// Verbs' own `EndpointExchange` is one-shot (swap and close), so it cannot
+/// Bootstrap's `EndpointExchange` carries QP endpoints only, so it cannot
 /// carry the barriers and the STOP that let one side end the other cleanly.
 /// Never touched per message: the hot loops only poll it between batches.
 final class BenchControl {
@@ -42,12 +42,17 @@ final class BenchControl {
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
         }
-        guard bound == 0, Glibc.listen(fd, 4) == 0 else {
+        // Clients wait in the kernel's queue while one bench runs (a bench
+        // server serves one at a time, as perftest's).
+        guard bound == 0, Glibc.listen(fd, 16) == 0 else {
             let err = errno
             Glibc.close(fd)
             throw .setup("cannot listen on TCP port \(port): \(String(cString: strerror(err)))"
                 + (err == EADDRINUSE ? " (another bench or perftest server? pick another with -p)" : ""))
         }
+        // Non-blocking, so an accept after poll never blocks on a client that
+        // vanished in between (accepted sockets do not inherit this on Linux).
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         return fd
     }
 
@@ -59,7 +64,11 @@ final class BenchControl {
             if try readable(listener, milliseconds: 100) {
                 let fd = Glibc.accept(listener, nil, nil)
                 if fd >= 0 { return BenchControl(fd: fd) }
-                if errno != EINTR { throw .system("accept", errno) }
+                // A client that reset while queued (ECONNABORTED), or was
+                // gone by the time of the call (EAGAIN: the listening socket
+                // is non-blocking), ends nothing: wait for the next one.
+                let err = errno
+                if err != EINTR && err != ECONNABORTED && err != EAGAIN { throw .system("accept", err) }
             }
         }
     }
@@ -150,7 +159,11 @@ final class BenchControl {
             throw .peerGone("the control connection broke (\(String(cString: strerror(errno)))): the peer has gone")
         }
         pending.append(contentsOf: chunk[0..<n])
-        return takeLine()
+        if let line = takeLine() { return line }
+        guard pending.count <= BenchLimits.controlLine else {
+            throw .protocolError("\(pending.count) bytes without a newline: not a bench client")
+        }
+        return nil
     }
 
     private func takeLine() -> String? {

@@ -13,6 +13,10 @@ final class BenchSession {
     private var control: BenchControl?
     private var transports: [BenchTransport] = []
     private let stop = BenchStop.shared
+    /// Whether the peer said a HELLO this server accepted: before that it is
+    /// not a bench client yet (a scanner, a wrong test name), and a server
+    /// with --once goes on waiting for one.
+    private(set) var greeted = false
 
     init(command: BenchCommand, parameters: BenchParameters) {
         self.command = command
@@ -20,10 +24,6 @@ final class BenchSession {
     }
 
     private var isClient: Bool { command.host != nil }
-
-    func run() throws {
-        if isClient { try runClient() } else { try runServer() }
-    }
 
     /// Tells the peer why this side stops (unless the peer stopped first or is
     /// gone) and moves every QP to ERROR, so the peer's next wait ends at once.
@@ -41,7 +41,7 @@ final class BenchSession {
 
     // MARK: Client
 
-    private func runClient() throws {
+    func runClient() throws {
         let host = command.host!
         let control = try BenchControl.connect(host: host, port: command.device.port, timeout: .seconds(30), stop: stop)
         self.control = control
@@ -72,14 +72,11 @@ final class BenchSession {
 
     // MARK: Server
 
-    private func runServer() throws {
-        let listener = try BenchControl.listen(port: command.device.port)
-        defer { close(listener) }
-        FileHandle.standardError.write(Data("fabricauth bench: waiting for a client on TCP port \(command.device.port)\n".utf8))
-        let control = try BenchControl.accept(listener: listener, stop: stop)
+    /// Serves the client on `control`, which the command accepted.
+    func runServer(control: BenchControl) throws {
         self.control = control
         stop.watch(control)
-        let hello = try control.expect("HELLO", timeout: .seconds(30), stop: stop)
+        let hello = try control.expect("HELLO", timeout: BenchLimits.hello, stop: stop)
         let asked: BenchParameters
         do { asked = try JSONDecoder().decode(BenchParameters.self, from: Data(hello.utf8)) } catch {
             control.tell("ERROR unreadable parameters (a different fabricauth version?)")
@@ -97,6 +94,7 @@ final class BenchSession {
         }
         parameters = asked
         control.tell("OK")
+        greeted = true
         let context = try openContextIfNeeded()
         let report = BenchReport(parameters: parameters, device: context?.deviceName ?? "(rdma_cm)", json: command.json)
         report.printHeader(role: "server")

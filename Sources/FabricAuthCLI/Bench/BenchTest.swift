@@ -80,6 +80,13 @@ enum BenchLimits {
     static let peakIterations = 20_000
     /// A wait with no progress at all for this long means the peak is gone.
     static let stall: Duration = .seconds(5)
+    /// How long a new control connection may take to say HELLO: a client
+    /// sends it at once, and the server serves one client at a time, so an
+    /// idle connection must not hold it for longer than this.
+    static let hello: Duration = .seconds(5)
+    /// Longest control line; a peer that sends more without a newline is not
+    /// a bench client (the longest real line, END with its row, is under 1 KiB).
+    static let controlLine = 64 * 1024
     /// Authenticated channels keep sendDepth + receiveDepth slots of the
     /// largest message each; the depth is capped to keep that near 32 MiB.
     static let authenticatedSlotBytes = 32 * 1024 * 1024

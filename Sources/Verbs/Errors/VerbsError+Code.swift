@@ -52,7 +52,9 @@ extension VerbsError {
         public static let connectionRejected = Code(backing: .connectionRejected)
         /// An rdma_cm event other than the one waited for arrived.
         public static let unexpectedEvent = Code(backing: .unexpectedEvent)
-        /// The out-of-band exchange received malformed bytes.
+        /// A value from the device or the peer that the protocol does not allow
+        /// (an unknown path MTU code). The TCP exchange has its own errors
+        /// (`BootstrapError` in the Bootstrap module).
         public static let protocolViolation = Code(backing: .protocolViolation)
         /// rdma_cm address or route resolution failed.
         public static let addressResolution = Code(backing: .addressResolution)

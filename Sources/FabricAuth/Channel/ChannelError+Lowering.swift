@@ -1,0 +1,25 @@
+import Bootstrap
+import Handshake
+import Verbs
+
+/// The one place where failures of the layers below the channel become
+/// `ChannelError`, each kept whole under its own case, so a caller sees one
+/// failure exactly once and can still switch on the lower layer's code.
+extension ChannelError {
+    /// A setup sequence calls several layers in one `do` block, and Swift
+    /// types such a block's error as `any Error`; this recovers the layer.
+    /// Setup code calls only typed-throwing layers, so the last case means a
+    /// new layer was added without a case here: debug builds trap to say so,
+    /// release builds still fail the setup rather than the process.
+    init(lowering error: any Error) {
+        switch error {
+        case let e as ChannelError: self = e
+        case let e as VerbsError: self = .verbs(e)
+        case let e as BootstrapError: self = .bootstrap(e)
+        case let e as HandshakeError: self = .handshake(e)
+        default:
+            assertionFailure("no ChannelError case for \(type(of: error)): \(error)")
+            self = .protocolViolation("unexpected \(type(of: error)): \(error)")
+        }
+    }
+}
