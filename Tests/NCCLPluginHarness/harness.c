@@ -265,15 +265,21 @@ static int setup(struct session* s, void* listenComm, void* peerHandle, int expe
     ncclResult_t connectRc = ncclSuccess, acceptRc = ncclSuccess;
     ncclNetDeviceHandle_v8_t* devComm = NULL;
     long nullCalls = 0;
+    double longestCall = 0;
     double deadline = now() + PHASE_SECONDS;
     while ((s->sendComm == NULL && connectRc == ncclSuccess) || (s->recvComm == NULL && acceptRc == ncclSuccess)) {
         if (now() > deadline) FAIL("connect/accept did not finish in %d s", PHASE_SECONDS);
+        double start = now();
         if (s->sendComm == NULL && connectRc == ncclSuccess) connectRc = s->net->connect(0, peerHandle, &s->sendComm, &devComm);
         if (s->recvComm == NULL && acceptRc == ncclSuccess) acceptRc = s->net->accept(listenComm, &s->recvComm, &devComm);
+        if (now() - start > longestCall) longestCall = now() - start;
         nullCalls++;
         usleep(100);
     }
-    fprintf(stderr, "rank %d: connect rc %d, accept rc %d after %ld calls\n", rank, connectRc, acceptRc, nullCalls);
+    fprintf(stderr, "rank %d: connect rc %d, accept rc %d after %ld calls, longest call %.3f s\n", rank, connectRc,
+            acceptRc, nullCalls, longestCall);
+    /* net_v8.h: connect and accept "must not block"; a handshake takes milliseconds, a blocking call far more. */
+    if (longestCall > 0.5) FAIL("a connect/accept call took %.3f s: they must not block", longestCall);
     if (expectRefused) {
         if (connectRc != ncclSystemError || acceptRc != ncclSystemError || s->sendComm || s->recvComm)
             FAIL("expected connect and accept to be refused with ncclSystemError (2)");

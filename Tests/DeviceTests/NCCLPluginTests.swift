@@ -1,0 +1,103 @@
+// The NCCL plug-in (libnccl-net-fabricauth.so) driven as NCCL's proxy drives
+// it, by the C harness in Tests/NCCLPluginHarness: two ranks as two processes
+// on the device, every byte checked. The harness is compiled here with the
+// system C compiler into a scratch directory (the test bed mounts the
+// checkout read-only).
+import Foundation
+import XCTest
+
+final class NCCLPluginTests: XCTestCase {
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The plug-in built next to this test bundle (or NCCL_PLUGIN_LIBRARY).
+    static var library: URL {
+        if let path = ProcessInfo.processInfo.environment["NCCL_PLUGIN_LIBRARY"] { return URL(fileURLWithPath: path) }
+        return URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            .deletingLastPathComponent().appendingPathComponent("libnccl-net-fabricauth.so")
+    }
+
+    static func run(_ executable: URL, _ arguments: [String], environment: [String: String], in directory: URL) throws
+        -> (status: Int32, output: String)
+    {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.environment = environment
+        process.currentDirectoryURL = directory
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// Identities from the CLI (rank0, rank1, and `outsider`, whom the policy
+    /// does not allow), and the harness compiled beside them.
+    static func prepare(_ tag: String) throws -> (directory: URL, harness: URL) {
+        XCTAssertTrue(FileManager.default.fileExists(atPath: library.path), "build the plug-in first (swift build): \(library.path)")
+        let dir = try CLIPingTests.makeIdentities(["rank0", "rank1", "outsider"], in: "nccl-\(tag)")
+        let harness = dir.appendingPathComponent("nccl-plugin-harness")
+        let built = try run(URL(fileURLWithPath: "/bin/sh"),
+            [repositoryRoot.appendingPathComponent("Tests/NCCLPluginHarness/build.sh").path, harness.path],
+            environment: ProcessInfo.processInfo.environment, in: dir)
+        XCTAssertEqual(built.status, 0, "building the harness (needs gcc): \(built.output)")
+        return (dir, harness)
+    }
+
+    /// The environment a launcher gives each rank: rank 0's identity in
+    /// FABRICAUTH_*, rank 1's in HARNESS_RANK1_* (the harness forks rank 1).
+    static func environment(in dir: URL, rank1: String) -> [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["FABRICAUTH_CERT"] = dir.appendingPathComponent("rank0.pem").path
+        env["FABRICAUTH_KEY"] = dir.appendingPathComponent("rank0.key").path
+        env["FABRICAUTH_BUNDLE"] = dir.appendingPathComponent("ca.pem").path
+        env["FABRICAUTH_ALLOW"] = "prefix spiffe://ping.test/rank"
+        env["HARNESS_RANK1_CERT"] = dir.appendingPathComponent("\(rank1).pem").path
+        env["HARNESS_RANK1_KEY"] = dir.appendingPathComponent("\(rank1).key").path
+        env["FABRICAUTH_SETUP_TIMEOUT"] = "30"
+        return env
+    }
+
+    func testTwoRanksRingGroupedAndBurstAcrossTwoLoads() throws {
+        _ = try DeviceTestSupport.openContext()  // fail clearly without a device
+        let (dir, harness) = try Self.prepare("ring")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let result = try Self.run(harness, [Self.library.path, "--loads", "2"],
+            environment: Self.environment(in: dir, rank1: "rank1"), in: dir)
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.output.contains("harness: PASS"), result.output)
+        for rank in 0...1 {
+            XCTAssertTrue(result.output.contains("rank \(rank) load 1: \(32) outstanding requests passed"), result.output)
+        }
+        XCTAssertTrue(result.output.contains("peer spiffe://ping.test/rank1 verified"), result.output)
+        XCTAssertTrue(result.output.contains("peer spiffe://ping.test/rank0 verified"), result.output)
+    }
+
+    func testRankOutsideThePolicyIsRefusedAtConnectAndAccept() throws {
+        _ = try DeviceTestSupport.openContext()
+        let (dir, harness) = try Self.prepare("refused")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let result = try Self.run(harness, [Self.library.path, "--loads", "1", "--expect-refused"],
+            environment: Self.environment(in: dir, rank1: "outsider"), in: dir)
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.output.contains("refused as expected"), result.output)
+        XCTAssertTrue(result.output.contains("spiffe://ping.test/outsider"), "the refusal names the peer: \(result.output)")
+        XCTAssertFalse(result.output.contains("ring 1 B"), "no data may move: \(result.output)")
+    }
+
+    func testInitWithoutIdentityFailsAndSaysWhatToSet() throws {
+        let (dir, harness) = try Self.prepare("noidentity")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var env = Self.environment(in: dir, rank1: "rank1")
+        env["FABRICAUTH_CERT"] = nil
+        env["HARNESS_RANK1_CERT"] = nil
+        let result = try Self.run(harness, [Self.library.path, "--loads", "1"], environment: env, in: dir)
+        XCTAssertNotEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.output.contains("init failed, plug-in disabled"), result.output)
+        XCTAssertTrue(result.output.contains("FABRICAUTH_CERT"), result.output)
+        XCTAssertTrue(result.output.contains("init(logger) returned 3"), "ncclInternalError: \(result.output)")
+    }
+}
