@@ -14,11 +14,16 @@
 
 #define FABRICAUTH_NCCL_MAX_RECVS 8
 
+/* v8..v10: once per load. */
 int32_t fabricauth_nccl_init(void);
+/* v11+: once per communicator; the first of a load reads the environment. */
+int32_t fabricauth_nccl_init_context(uint64_t commId, int trafficClass, void** ctx);
+int32_t fabricauth_nccl_finalize(void* ctx);
 int32_t fabricauth_nccl_devices(int* ndev);
 int32_t fabricauth_nccl_get_properties_v8(int dev, ncclNetProperties_v8_t* props);
-int32_t fabricauth_nccl_listen(int dev, void* handle, void** listenComm);
-int32_t fabricauth_nccl_connect(int dev, void* handle, void** sendComm);
+/* ctx: NULL before v11. trafficClass: NCCL_NET_TRAFFIC_CLASS_UNDEF for the default. */
+int32_t fabricauth_nccl_listen(void* ctx, int dev, void* handle, void** listenComm);
+int32_t fabricauth_nccl_connect(void* ctx, int dev, void* handle, int trafficClass, void** sendComm);
 int32_t fabricauth_nccl_accept(void* listenComm, void** recvComm);
 int32_t fabricauth_nccl_reg_mr(void* comm, void* data, size_t size, int type, void** mhandle);
 int32_t fabricauth_nccl_dereg_mr(void* comm, void* mhandle);
@@ -30,5 +35,16 @@ int32_t fabricauth_nccl_test(void* request, int* done, size_t* sizes, int* count
 int32_t fabricauth_nccl_close_send(void* sendComm);
 int32_t fabricauth_nccl_close_recv(void* recvComm);
 int32_t fabricauth_nccl_close_listen(void* listenComm);
+
+/* C adapters shared by every table (plugin_v8.c). */
+void fabricauth_nccl_set_logger(ncclDebugLogger_t logFunction);
+ncclResult_t fabricauth_nccl_irecv_wide(void* recvComm, int n, void** data, const size_t* sizes, int* tags,
+                                        void** mhandles, void** request);
+ncclResult_t fabricauth_nccl_test_int(void* request, int* done, int* sizes);
+ncclResult_t fabricauth_nccl_iflush_none(void* recvComm, int n, void** data, int* sizes, void** mhandles,
+                                         void** request);
+ncclResult_t fabricauth_nccl_reg_mr_dmabuf(void* comm, void* data, size_t size, int type, uint64_t offset, int fd,
+                                           void** mhandle);
+ncclResult_t fabricauth_nccl_accept_host(void* listenComm, void** recvComm, ncclNetDeviceHandle_v8_t** recvDevComm);
 
 #endif

@@ -1,6 +1,7 @@
 import CNCCLNet
 import FabricAuth
 import Foundation
+import Synchronization
 
 // The functions the C tables (Sources/CNCCLNet/plugin_v8.c) call, one per
 // NCCL entry point; the prototypes are in Sources/CNCCLNet/plugin_entry_points.h.
@@ -12,21 +13,67 @@ import Foundation
 
 @_cdecl("fabricauth_nccl_init")
 func ncclInit() -> Int32 {
-    let settings: PluginSettings
+    loadRuntime() != nil ? PluginResult.success.rawValue : PluginResult.internalError.rawValue
+}
+
+/// Reads the environment and opens the device; nil (logged) when the configuration is unusable.
+private func loadRuntime() -> PluginRuntime? {
     let runtime: PluginRuntime
     do {
-        settings = try PluginSettings.parse(ProcessInfo.processInfo.environment)
-        runtime = try PluginRuntime(settings: settings)
+        runtime = try PluginRuntime(settings: try PluginSettings.parse(ProcessInfo.processInfo.environment))
     } catch {
         PluginRuntime.current.withLock { $0 = nil }
         // Never a fallback to unauthenticated traffic: NCCL sees the failure and does not use this network.
-        return PluginLog.fail(.internalError, "init failed, plug-in disabled: \(error)")
+        PluginLog.warn("init failed, plug-in disabled: \(error)")
+        return nil
     }
     PluginRuntime.current.withLock { $0 = runtime }
     PluginLog.info("using \(runtime.context.deviceName) port 1, GID index "
-        + "\(settings.gidIndex.map(String.init) ?? "auto (RoCE v2 IPv4)"), listening on \(runtime.listenAddress); "
+        + "\(runtime.settings.gidIndex.map(String.init) ?? "auto (RoCE v2 IPv4)"), listening on \(runtime.listenAddress); "
         + "identity \(runtime.configuration.credential.spiffeID)")
+    return runtime
+}
+
+/// A v11+ communicator's context (NCCL's `ctx`): the runtime its comms use
+/// and the traffic class its config asked for.
+final class PluginContext {
+    let runtime: PluginRuntime
+    let communicator: UInt64
+    let trafficClass: Int32
+
+    init(runtime: PluginRuntime, communicator: UInt64, trafficClass: Int32) {
+        self.runtime = runtime
+        self.communicator = communicator
+        self.trafficClass = trafficClass
+    }
+
+    /// Communicators with a live context; the first of a load reads the environment.
+    static let live = Mutex(0)
+}
+
+@_cdecl("fabricauth_nccl_init_context")
+func ncclInitContext(_ communicator: UInt64, _ trafficClass: Int32, _ ctx: UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Int32 {
+    guard let ctx else { return PluginLog.fail(.internalError, "init: NULL ctx") }
+    ctx.pointee = nil
+    let shared = PluginContext.live.withLock { $0 } > 0 ? PluginRuntime.load() : nil
+    guard let runtime = shared ?? loadRuntime() else { return PluginResult.internalError.rawValue }
+    PluginContext.live.withLock { $0 += 1 }
+    ctx.pointee = Unmanaged.passRetained(PluginContext(runtime: runtime, communicator: communicator, trafficClass: trafficClass)).toOpaque()
     return PluginResult.success.rawValue
+}
+
+@_cdecl("fabricauth_nccl_finalize")
+func ncclFinalize(_ ctx: UnsafeMutableRawPointer?) -> Int32 {
+    guard let ctx else { return PluginLog.fail(.internalError, "finalize: NULL ctx") }
+    Unmanaged<PluginContext>.fromOpaque(ctx).release()
+    PluginContext.live.withLock { $0 -= 1 }
+    return PluginResult.success.rawValue
+}
+
+/// The runtime a listen or connect uses: its communicator's (v11+), else the one v8..v10's init loaded.
+private func runtime(for ctx: UnsafeMutableRawPointer?) -> PluginRuntime? {
+    guard let ctx else { return PluginRuntime.load() }
+    return Unmanaged<PluginContext>.fromOpaque(ctx).takeUnretainedValue().runtime
 }
 
 @_cdecl("fabricauth_nccl_devices")
@@ -50,9 +97,9 @@ func ncclGetPropertiesV8(_ device: Int32, _ properties: UnsafeMutablePointer<ncc
 }
 
 @_cdecl("fabricauth_nccl_listen")
-func ncclListen(_ device: Int32, _ handle: UnsafeMutableRawPointer?, _ listenComm: UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Int32 {
+func ncclListen(_ ctx: UnsafeMutableRawPointer?, _ device: Int32, _ handle: UnsafeMutableRawPointer?, _ listenComm: UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Int32 {
     guard let handle, let listenComm, device == 0 else { return PluginLog.fail(.internalError, "listen: bad arguments") }
-    guard let runtime = PluginRuntime.load() else { return PluginLog.fail(.internalError, "listen before a successful init") }
+    guard let runtime = runtime(for: ctx) else { return PluginLog.fail(.internalError, "listen before a successful init") }
     listenComm.pointee = nil
     let comm: ListenComm
     do {
@@ -69,9 +116,10 @@ func ncclListen(_ device: Int32, _ handle: UnsafeMutableRawPointer?, _ listenCom
 }
 
 @_cdecl("fabricauth_nccl_connect")
-func ncclConnect(_ device: Int32, _ handle: UnsafeMutableRawPointer?, _ sendComm: UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Int32 {
+func ncclConnect(_ ctx: UnsafeMutableRawPointer?, _ device: Int32, _ handle: UnsafeMutableRawPointer?, _ trafficClass: Int32,
+    _ sendComm: UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Int32 {
     guard let handle, let sendComm, device == 0 else { return PluginLog.fail(.internalError, "connect: bad arguments") }
-    guard let runtime = PluginRuntime.load() else { return PluginLog.fail(.internalError, "connect before a successful init") }
+    guard let runtime = runtime(for: ctx) else { return PluginLog.fail(.internalError, "connect before a successful init") }
     sendComm.pointee = nil
     let raw = UnsafeMutableRawBufferPointer(start: handle, count: ListenHandle.size)
     let target: ListenHandle
@@ -80,7 +128,11 @@ func ncclConnect(_ device: Int32, _ handle: UnsafeMutableRawPointer?, _ sendComm
     }
     let id = ListenHandle.setupID(in: UnsafeRawBufferPointer(raw))
     if id == 0 {
-        let configuration = runtime.configuration
+        var chosen = runtime.configuration
+        // v10 passes the traffic class with connect, v11+ with the communicator's init.
+        let requested = ctx.map { Unmanaged<PluginContext>.fromOpaque($0).takeUnretainedValue().trafficClass } ?? trafficClass
+        if requested >= 0 { chosen.connection.trafficClass = UInt8(clamping: requested) }
+        let configuration = chosen
         let context = runtime.context
         let sessions = runtime.clientSessions
         let setup = PendingSetup(name: "fabricauth-connect-\(target.port)") {

@@ -8,8 +8,8 @@
  * from the symbol `ncclNetPlugin_v8` it finds with dlsym (src/plugin/net/net_v8.cc).
  * Static asserts at the end pin the layout on LP64 Linux.
  *
- * Only v8 is declared so far: NCCL 2.19 through 2.30 load it (net_v8.cc adapts
- * it to the newest table), so one table reaches every NCCL a job uses today.
+ * NCCL looks for ncclNetPlugin_v12 first and falls back version by version
+ * (src/plugin/net.cc); v9..v12 are declared in nccl_net_fabricauth_v9_v12.h.
  */
 #ifndef FABRICAUTH_NCCL_NET_H
 #define FABRICAUTH_NCCL_NET_H
@@ -128,6 +128,9 @@ _Static_assert(sizeof(ncclNetDeviceHandle_v8_t) == 32, "ncclNetDeviceHandle_v8_t
 /* The table NCCL looks up; defined in plugin_v8.c. */
 extern const ncclNet_v8_t ncclNetPlugin_v8;
 
+/* nccl_common.h: the profiler callback v10+ pass to init (the plug-in reports no events). */
+typedef ncclResult_t (*ncclProfilerCallback_t)(void** eHandle, int type, void* pHandle, int64_t pluginId, void* extData);
+
 /*
  * Logs `message` through the logger NCCL gave init (stderr before init).
  * Swift cannot call NCCL's variadic logger itself.
@@ -137,5 +140,7 @@ void fabricauth_nccl_log(ncclDebugLogLevel level, unsigned long flags, const cha
 #ifdef __cplusplus
 }
 #endif
+
+#include "nccl_net_fabricauth_v9_v12.h"
 
 #endif
