@@ -69,11 +69,26 @@ final class NCCLPluginTests: XCTestCase {
             environment: Self.environment(in: dir, rank1: "rank1"), in: dir)
         XCTAssertEqual(result.status, 0, result.output)
         XCTAssertTrue(result.output.contains("harness: PASS"), result.output)
+        XCTAssertTrue(result.output.contains("rank 0 load 0: ncclNetPlugin_v12"), "probing finds the newest table: \(result.output)")
         for rank in 0...1 {
             XCTAssertTrue(result.output.contains("rank \(rank) load 1: \(32) outstanding requests passed"), result.output)
         }
         XCTAssertTrue(result.output.contains("peer spiffe://ping.test/rank1 verified"), result.output)
         XCTAssertTrue(result.output.contains("peer spiffe://ping.test/rank0 verified"), result.output)
+    }
+
+    /// v12 runs above; each older table (NCCL 2.19-2.29 pick one of them) gets the same ring, grouped and burst phases.
+    func testOlderABIVersionsV8ToV11() throws {
+        _ = try DeviceTestSupport.openContext()
+        let (dir, harness) = try Self.prepare("abi")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for abi in 8...11 {
+            let result = try Self.run(harness, [Self.library.path, "--abi", "\(abi)", "--loads", "1"],
+                environment: Self.environment(in: dir, rank1: "rank1"), in: dir)
+            XCTAssertEqual(result.status, 0, "v\(abi): \(result.output)")
+            XCTAssertTrue(result.output.contains("rank 1 load 0: ncclNetPlugin_v\(abi)"), result.output)
+            XCTAssertTrue(result.output.contains("harness: PASS"), "v\(abi): \(result.output)")
+        }
     }
 
     func testRankOutsideThePolicyIsRefusedAtConnectAndAccept() throws {
@@ -98,6 +113,7 @@ final class NCCLPluginTests: XCTestCase {
         XCTAssertNotEqual(result.status, 0, result.output)
         XCTAssertTrue(result.output.contains("init failed, plug-in disabled"), result.output)
         XCTAssertTrue(result.output.contains("FABRICAUTH_CERT"), result.output)
-        XCTAssertTrue(result.output.contains("init(logger) returned 3"), "ncclInternalError: \(result.output)")
+        XCTAssertTrue(result.output.contains("FAIL") && result.output.contains("plugin_init(")
+            && result.output.contains("returned 3"), "init returns ncclInternalError: \(result.output)")
     }
 }

@@ -4,9 +4,10 @@
  * NCCL or a GPU: two ranks as two processes (fork), joined by a socketpair
  * that stands in for NCCL's bootstrap network.
  *
- *   harness PLUGIN.so [--loads N] [--expect-refused]
+ *   harness PLUGIN.so [--abi 8..12] [--loads N] [--expect-refused]
  *
- * Each load: dlopen, dlsym("ncclNetPlugin_v8"), init, devices,
+ * Each load: dlopen, find ncclNetPlugin_v<abi> (default: the newest, probing
+ * v12 down to v8 as NCCL does), init (v11+: per communicator, twice), devices,
  * getProperties, listen, swap handles, spin connect/accept through NULL
  * comms, closeListen, regMr, then three phases in both directions at once:
  *   ring     8 slots of isend/irecv with tags, sizes 1 B .. 4 MiB, some
@@ -14,7 +15,7 @@
  *   grouped  one irecv of n = 1..8 buffers against n isends
  *   burst    32 outstanding requests per comm (NCCL_NET_MAX_REQUESTS)
  * busy-polling test and checking every byte and every reported size; then
- * deregMr, closeSend, closeRecv, dlclose. The next load dlopens again.
+ * deregMr, closeSend, closeRecv, finalize, dlclose. The next load dlopens again.
  *
  * Rank 0 uses FABRICAUTH_CERT/FABRICAUTH_KEY; rank 1 HARNESS_RANK1_CERT and
  * HARNESS_RANK1_KEY when set. With --expect-refused, every connect and accept
@@ -34,6 +35,7 @@
 #include <unistd.h>
 
 #include "nccl_net_fabricauth.h"
+#include "plugin_abi.h"
 
 #define BUFFER_BYTES (8u << 20)
 #define RING_SLOTS 8
@@ -108,7 +110,7 @@ static void verify(const uint8_t* p, size_t n, uint32_t message, const char* wha
 }
 
 struct session {
-    const ncclNet_v8_t* net;
+    struct plugin p;
     void* sendComm;
     void* recvComm;
     uint8_t* sendBuffer;
@@ -120,7 +122,7 @@ struct session {
 /* Spins test until done; returns the reported sizes in sizes[]. */
 static int poll_once(struct session* s, void* request, int* sizes) {
     int done = 0;
-    CHECK(s->net->test(request, &done, sizes));
+    CHECK(PLUGIN_V8(&s->p)->test(request, &done, sizes));
     return done;
 }
 
@@ -138,17 +140,17 @@ static void phase_ring(struct session* s, size_t size) {
         if (posted < RING_MESSAGES && recvReq[posted % slots] == NULL && posted - received < (uint32_t)slots) {
             int slot = (int)(posted % slots);
             void* data = s->recvBuffer + (size_t)slot * stride;
-            int capacity = (int)(posted % 3 == 0 && size + 64 <= stride ? size + 64 : size);
+            size_t capacity = posted % 3 == 0 && size + 64 <= stride ? size + 64 : size;
             int tag = slot;
-            memset(data, 0xEE, (size_t)capacity);
-            CHECK(s->net->irecv(s->recvComm, 1, &data, &capacity, &tag, &s->recvMr, &recvReq[slot]));
+            memset(data, 0xEE, capacity);
+            CHECK(plugin_irecv(&s->p, s->recvComm, 1, &data, &capacity, &tag, &s->recvMr, &recvReq[slot]));
             if (recvReq[slot]) posted++;
         }
         if (sent < RING_MESSAGES && sendReq[sent % slots] == NULL && sent - sendsDone < (uint32_t)slots) {
             int slot = (int)(sent % slots);
             uint8_t* data = s->sendBuffer + (size_t)slot * stride;
             fill(data, size, sent + (uint32_t)size);
-            CHECK(s->net->isend(s->sendComm, data, (int)size, slot, s->sendMr, &sendReq[slot]));
+            CHECK(plugin_isend(&s->p, s->sendComm, data, size, slot, s->sendMr, &sendReq[slot]));
             if (sendReq[slot]) sent++;
         }
         int slot = (int)(sendsDone % slots);
@@ -170,7 +172,8 @@ static void phase_ring(struct session* s, size_t size) {
 
 static void phase_grouped(struct session* s, int n) {
     void* data[8];
-    int capacity[8], tags[8], sizes[8];
+    size_t capacity[8];
+    int tags[8], sizes[8];
     void* mrs[8];
     void* sendReq[8] = {0};
     void* recvReq = NULL;
@@ -178,16 +181,16 @@ static void phase_grouped(struct session* s, int n) {
     for (int i = 0; i < n; i++) {
         size_t bytes = 1000u * (size_t)(i + 1) + (size_t)n;
         data[i] = s->recvBuffer + offset;
-        capacity[i] = (int)bytes + 16 * i; /* a receive may be larger than its message */
+        capacity[i] = bytes + 16u * (size_t)i; /* a receive may be larger than its message */
         tags[i] = 100 + i;
         mrs[i] = s->recvMr;
-        memset(data[i], 0xEE, (size_t)capacity[i]);
-        offset += (size_t)capacity[i] + 4096;
+        memset(data[i], 0xEE, capacity[i]);
+        offset += capacity[i] + 4096;
     }
     double deadline = now() + PHASE_SECONDS;
     while (recvReq == NULL) {
         if (now() > deadline) FAIL("grouped irecv n=%d never accepted", n);
-        CHECK(s->net->irecv(s->recvComm, n, data, capacity, tags, mrs, &recvReq));
+        CHECK(plugin_irecv(&s->p, s->recvComm, n, data, capacity, tags, mrs, &recvReq));
     }
     int posted = 0, sendsDone = 0, received = 0;
     /* Sends in reverse tag order: matching is by tag, not by order. */
@@ -199,7 +202,7 @@ static void phase_grouped(struct session* s, int n) {
             size_t bytes = 1000u * (size_t)(i + 1) + (size_t)n;
             uint8_t* src = s->sendBuffer + sendOffset;
             fill(src, bytes, 1000u + (uint32_t)(n * 8 + i));
-            CHECK(s->net->isend(s->sendComm, src, (int)bytes, 100 + i, s->sendMr, &sendReq[i]));
+            CHECK(plugin_isend(&s->p, s->sendComm, src, bytes, 100 + i, s->sendMr, &sendReq[i]));
             if (sendReq[i]) {
                 posted++;
                 sendOffset += bytes + 4096;
@@ -232,8 +235,9 @@ static void phase_burst(struct session* s) {
     while (recvPosted < COUNT) {
         if (now() > deadline) FAIL("burst: only %d of %d receives accepted", recvPosted, COUNT);
         void* data = s->recvBuffer + (size_t)recvPosted * BYTES;
-        int capacity = BYTES, tag = 200 + recvPosted;
-        CHECK(s->net->irecv(s->recvComm, 1, &data, &capacity, &tag, &s->recvMr, &recvReq[recvPosted]));
+        size_t capacity = BYTES;
+        int tag = 200 + recvPosted;
+        CHECK(plugin_irecv(&s->p, s->recvComm, 1, &data, &capacity, &tag, &s->recvMr, &recvReq[recvPosted]));
         if (recvReq[recvPosted]) recvPosted++;
     }
     while (done < 2 * COUNT) {
@@ -241,7 +245,7 @@ static void phase_burst(struct session* s) {
         if (sendPosted < COUNT) {
             uint8_t* src = s->sendBuffer + (size_t)sendPosted * BYTES;
             fill(src, BYTES, 5000u + (uint32_t)sendPosted);
-            CHECK(s->net->isend(s->sendComm, src, BYTES, 200 + sendPosted, s->sendMr, &sendReq[sendPosted]));
+            CHECK(plugin_isend(&s->p, s->sendComm, src, BYTES, 200 + sendPosted, s->sendMr, &sendReq[sendPosted]));
             if (sendReq[sendPosted]) sendPosted++;
         }
         for (int i = 0; i < COUNT; i++) {
@@ -263,15 +267,14 @@ static void phase_burst(struct session* s) {
 /* Spins connect and accept as NCCL's proxy does until both comms exist or both failed. */
 static int setup(struct session* s, void* listenComm, void* peerHandle, int expectRefused) {
     ncclResult_t connectRc = ncclSuccess, acceptRc = ncclSuccess;
-    ncclNetDeviceHandle_v8_t* devComm = NULL;
     long nullCalls = 0;
     double longestCall = 0;
     double deadline = now() + PHASE_SECONDS;
     while ((s->sendComm == NULL && connectRc == ncclSuccess) || (s->recvComm == NULL && acceptRc == ncclSuccess)) {
         if (now() > deadline) FAIL("connect/accept did not finish in %d s", PHASE_SECONDS);
         double start = now();
-        if (s->sendComm == NULL && connectRc == ncclSuccess) connectRc = s->net->connect(0, peerHandle, &s->sendComm, &devComm);
-        if (s->recvComm == NULL && acceptRc == ncclSuccess) acceptRc = s->net->accept(listenComm, &s->recvComm, &devComm);
+        if (s->sendComm == NULL && connectRc == ncclSuccess) connectRc = plugin_connect(&s->p, peerHandle, &s->sendComm);
+        if (s->recvComm == NULL && acceptRc == ncclSuccess) acceptRc = plugin_accept(&s->p, listenComm, &s->recvComm);
         if (now() - start > longestCall) longestCall = now() - start;
         nullCalls++;
         usleep(100);
@@ -290,35 +293,43 @@ static int setup(struct session* s, void* listenComm, void* peerHandle, int expe
     return 1;
 }
 
-static void run_load(const char* path, int fd, int load, int expectRefused) {
+static void run_load(const char* path, int fd, int load, int abi, int expectRefused) {
     void* lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!lib) FAIL("dlopen %s: %s", path, dlerror());
     struct session s = {0};
-    s.net = (const ncclNet_v8_t*)dlsym(lib, "ncclNetPlugin_v8");
-    if (!s.net) FAIL("dlsym ncclNetPlugin_v8: %s", dlerror());
-    if (strcmp(s.net->name, "FabricAuth") != 0) FAIL("plug-in name '%s'", s.net->name);
-    CHECK(s.net->init(logger));
+    if (!plugin_find(&s.p, lib, abi)) FAIL("no ncclNetPlugin_v%d in %s", abi ? abi : 12, path);
+    if (strcmp(plugin_name(&s.p), "FabricAuth") != 0) FAIL("plug-in name '%s'", plugin_name(&s.p));
+    if (s.p.version >= 11) {
+        /* v11+: init once per communicator; a second communicator's context comes and goes first. */
+        struct plugin other = s.p;
+        CHECK(plugin_init(&other, logger, 0x1000u + (uint64_t)load));
+        CHECK(plugin_finalize(&other));
+    }
+    CHECK(plugin_init(&s.p, logger, 0x2000u + (uint64_t)load));
     int ndev = 0;
-    CHECK(s.net->devices(&ndev));
+    CHECK(plugin_devices(&s.p, &ndev));
     if (ndev < 1) FAIL("no devices");
-    ncclNetProperties_v8_t props;
-    memset(&props, 0, sizeof props);
-    CHECK(s.net->getProperties(0, &props));
-    if (!(props.ptrSupport & NCCL_PTR_HOST) || props.maxRecvs < 8 || props.netDeviceType != NCCL_NET_DEVICE_HOST)
-        FAIL("properties: ptrSupport %d maxRecvs %d type %d", props.ptrSupport, props.maxRecvs, props.netDeviceType);
-    fprintf(stderr, "rank %d load %d: device %s, %d Mb/s, maxRecvs %d\n", rank, load, props.name, props.speed, props.maxRecvs);
+    struct properties props;
+    CHECK(plugin_properties(&s.p, &props));
+    if (!(props.ptrSupport & NCCL_PTR_HOST) || props.maxRecvs < 8 || props.netDeviceType != NCCL_NET_DEVICE_HOST ||
+        props.vdevs != 1 || props.maxP2pBytes < (4u << 20))
+        FAIL("properties: ptrSupport %d maxRecvs %d type %d vdevs %d maxP2pBytes %zu", props.ptrSupport, props.maxRecvs,
+             props.netDeviceType, props.vdevs, props.maxP2pBytes);
+    fprintf(stderr, "rank %d load %d: ncclNetPlugin_v%d, device %s, %d Mb/s, maxRecvs %d\n", rank, load, s.p.version,
+            props.name, props.speed, props.maxRecvs);
 
     char handle[NCCL_NET_HANDLE_MAXSIZE], peerHandle[NCCL_NET_HANDLE_MAXSIZE];
     void* listenComm = NULL;
-    CHECK(s.net->listen(0, handle, &listenComm));
+    CHECK(plugin_listen(&s.p, handle, &listenComm));
     exchange(fd, handle, peerHandle, sizeof handle);
     int connected = setup(&s, listenComm, peerHandle, expectRefused);
-    CHECK(s.net->closeListen(listenComm));
+    CHECK(PLUGIN_V8(&s.p)->closeListen(listenComm));
     if (connected) {
+        const ncclNet_v8_t* net = PLUGIN_V8(&s.p);
         s.sendBuffer = aligned_alloc(4096, BUFFER_BYTES);
         s.recvBuffer = aligned_alloc(4096, BUFFER_BYTES);
-        CHECK(s.net->regMr(s.sendComm, s.sendBuffer, BUFFER_BYTES, NCCL_PTR_HOST, &s.sendMr));
-        CHECK(s.net->regMr(s.recvComm, s.recvBuffer, BUFFER_BYTES, NCCL_PTR_HOST, &s.recvMr));
+        CHECK(net->regMr(s.sendComm, s.sendBuffer, BUFFER_BYTES, NCCL_PTR_HOST, &s.sendMr));
+        CHECK(net->regMr(s.recvComm, s.recvBuffer, BUFFER_BYTES, NCCL_PTR_HOST, &s.recvMr));
         static const size_t sizes[] = {1, 7, 64, 4095, 4096, 65536, 1u << 20, 4u << 20};
         for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) phase_ring(&s, sizes[i]);
         fprintf(stderr, "rank %d load %d: ring 1 B..4 MiB passed\n", rank, load);
@@ -328,26 +339,28 @@ static void run_load(const char* path, int fd, int load, int expectRefused) {
         fprintf(stderr, "rank %d load %d: %d outstanding requests passed\n", rank, load, NCCL_NET_MAX_REQUESTS);
         /* Both ranks finish testing before either closes: a close tears the QP down under the peer. */
         barrier(fd);
-        CHECK(s.net->deregMr(s.sendComm, s.sendMr));
-        CHECK(s.net->deregMr(s.recvComm, s.recvMr));
-        CHECK(s.net->closeSend(s.sendComm));
-        CHECK(s.net->closeRecv(s.recvComm));
+        CHECK(net->deregMr(s.sendComm, s.sendMr));
+        CHECK(net->deregMr(s.recvComm, s.recvMr));
+        CHECK(net->closeSend(s.sendComm));
+        CHECK(net->closeRecv(s.recvComm));
         free(s.sendBuffer);
         free(s.recvBuffer);
         if (verifiedLines < 2) FAIL("expected the peer's verified identity in the log, saw %d lines", verifiedLines);
     }
+    CHECK(plugin_finalize(&s.p));
     barrier(fd);
     if (dlclose(lib) != 0) FAIL("dlclose: %s", dlerror());
 }
 
 int main(int argc, char** argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s PLUGIN.so [--loads N] [--expect-refused]\n", argv[0]);
+        fprintf(stderr, "usage: %s PLUGIN.so [--abi 8..12] [--loads N] [--expect-refused]\n", argv[0]);
         return 2;
     }
-    int loads = 2, expectRefused = 0;
+    int loads = 2, abi = 0, expectRefused = 0;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--loads") && i + 1 < argc) loads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--abi") && i + 1 < argc) abi = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--expect-refused")) expectRefused = 1;
         else {
             fprintf(stderr, "unknown argument %s\n", argv[i]);
@@ -374,7 +387,11 @@ int main(int argc, char** argv) {
         if (cert) setenv("FABRICAUTH_CERT", cert, 1);
         if (key) setenv("FABRICAUTH_KEY", key, 1);
     }
-    for (int load = 0; load < loads; load++) run_load(argv[1], fd, load, expectRefused);
+    if (abi != 0 && (abi < 8 || abi > 12)) {
+        fprintf(stderr, "--abi takes 8 to 12\n");
+        return 2;
+    }
+    for (int load = 0; load < loads; load++) run_load(argv[1], fd, load, abi, expectRefused);
     fprintf(stderr, "rank %d: PASS (%d loads%s)\n", rank, loads, expectRefused ? ", refused as expected" : "");
     if (rank == 1) return 0;
     int status = 0;
