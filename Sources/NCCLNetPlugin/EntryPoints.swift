@@ -134,11 +134,10 @@ func ncclConnect(_ ctx: UnsafeMutableRawPointer?, _ device: Int32, _ handle: Uns
         if requested >= 0 { chosen.connection.trafficClass = UInt8(clamping: requested) }
         let configuration = chosen
         let context = runtime.context
-        let sessions = runtime.clientSessions
         let setup = PendingSetup(name: "fabricauth-connect-\(target.port)") {
             Handoff(value: Result { () throws(ChannelError) in
                 try AuthenticatedConnector.connect(context: context, host: target.host, port: target.port,
-                    configuration: configuration, sessions: sessions)
+                    configuration: configuration)
             })
         }
         ListenHandle.setSetupID(ConnectSetups.start(setup), in: raw)

@@ -151,6 +151,10 @@ final class PluginComm {
             throw error
         }
         guard let done else { return nil }
+        guard slot.count == 0 || done.count == slot.count else {
+            release(slot)
+            throw .invalidRequest("a receive of \(slot.count) buffers completed with \(done.count) sizes")
+        }
         if slot.count > 0 {
             for i in 0..<slot.count {
                 slot.destinations[i]!.copyMemory(from: slot.sources[i]!, byteCount: done[i])

@@ -16,9 +16,8 @@ final class PluginRuntime: @unchecked Sendable {
     let context: Context
     let configuration: ChannelConfiguration
     let listenAddress: String
-    /// Client-side sessions, so a later connect to the same listener resumes.
-    let clientSessions = SessionCache()
-    // Properties NCCL reads through getProperties; C strings live as long as the runtime.
+    // Properties NCCL reads through getProperties. NCCL may keep the strings'
+    // pointers past a later init, so they are interned for the life of the process.
     let deviceNameC: UnsafeMutablePointer<CChar>
     let pciPathC: UnsafeMutablePointer<CChar>?
     let guid: UInt64
@@ -120,14 +119,27 @@ final class PluginRuntime: @unchecked Sendable {
         c.log = { line in PluginLog.info(line) }
         configuration = c
 
-        deviceNameC = strdup(context.deviceName)!
-        pciPathC = realpath("/sys/class/infiniband/\(context.deviceName)/device", nil)
+        deviceNameC = Self.intern(context.deviceName)!
+        // realpath fails for virtual devices (rxe): NULL tells NCCL the NIC has no PCI path.
+        if let resolved = realpath("/sys/class/infiniband/\(context.deviceName)/device", nil) {
+            pciPathC = Self.intern(String(cString: resolved))
+            free(resolved)
+        } else {
+            pciPathC = nil
+        }
         speedMbps = Self.portSpeedMbps(device: context.deviceName)
     }
 
-    deinit {
-        free(deviceNameC)
-        free(pciPathC)
+    private static let interned = Mutex<[String: UnsafeMutablePointer<CChar>]>([:])
+
+    /// A C copy of `text` that is never freed (one per distinct string).
+    static func intern(_ text: String) -> UnsafeMutablePointer<CChar>? {
+        interned.withLock { table in
+            if let p = table[text] { return p }
+            guard let p = strdup(text) else { return nil }
+            table[text] = p
+            return p
+        }
     }
 
     /// The port's rate from sysfs ("100 Gb/sec (4X EDR)"); 10 Gb/s when unreadable (rxe reports one too).
