@@ -49,8 +49,9 @@ final class RequestSlot {
     unowned(unsafe) let comm: PluginComm
     let index: Int
     var request: ChannelRequest?
-    /// Buffers of a receive: where verified bytes come from and go to.
+    /// Buffers of a receive: where verified bytes come from and go to, and how many NCCL's buffer holds.
     var count = 0
+    var capacities = [Int](repeating: 0, count: PluginRuntime.maxRecvs)
     var sources = [UnsafeRawPointer?](repeating: nil, count: PluginRuntime.maxRecvs)
     var destinations = [UnsafeMutableRawPointer?](repeating: nil, count: PluginRuntime.maxRecvs)
     var buffers: [ReceiveBuffer] = []
@@ -91,7 +92,9 @@ final class PluginComm {
 
     func register(_ data: UnsafeMutableRawPointer, size: Int) throws(ChannelError) -> MemoryHandle {
         guard size > 0 else { throw .invalidRequest("regMr of 0 bytes") }
-        return MemoryHandle(comm: self, base: data, size: size, shadow: try channel.allocateMemory(bytes: size))
+        // One spare byte: a zero-byte receive still needs a window of at least
+        // one byte (the channel refuses empty targets), even at the very end.
+        return MemoryHandle(comm: self, base: data, size: size, shadow: try channel.allocateMemory(bytes: size + 1))
     }
 
     /// nil: the peer has granted no window yet (NCCL retries).
@@ -129,7 +132,8 @@ final class PluginComm {
             guard let target = data[i], let offset = memory.offset(of: target, count: sizes[i]) else {
                 throw .invalidRequest("irecv buffer \(i) of \(sizes[i]) bytes outside its \(memory.size)-byte registration")
             }
-            slot.buffers.append(ReceiveBuffer(memory.shadow, range: offset..<(offset + sizes[i]), tag: tags[i]))
+            slot.buffers.append(ReceiveBuffer(memory.shadow, range: offset..<(offset + max(sizes[i], 1)), tag: tags[i]))
+            slot.capacities[i] = sizes[i]
             slot.sources[i] = UnsafeRawPointer(memory.shadow.bytes.baseAddress! + offset)
             slot.destinations[i] = target
         }
@@ -156,6 +160,11 @@ final class PluginComm {
             throw .invalidRequest("a receive of \(slot.count) buffers completed with \(done.count) sizes")
         }
         if slot.count > 0 {
+            for i in 0..<slot.count where done[i] > slot.capacities[i] {
+                // Only possible through the spare byte of a zero-byte receive: never copy past NCCL's buffer.
+                release(slot)
+                throw .receiveBufferTooSmall(needed: done[i], available: slot.capacities[i])
+            }
             for i in 0..<slot.count {
                 slot.destinations[i]!.copyMemory(from: slot.sources[i]!, byteCount: done[i])
             }

@@ -100,7 +100,7 @@ final class NCCLPluginTests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.output)
         XCTAssertTrue(result.output.contains("refused as expected"), result.output)
         XCTAssertTrue(result.output.contains("spiffe://ping.test/outsider"), "the refusal names the peer: \(result.output)")
-        XCTAssertFalse(result.output.contains("ring 1 B"), "no data may move: \(result.output)")
+        XCTAssertFalse(result.output.contains("ring 0 B"), "no data may move: \(result.output)")
     }
 
     func testInitWithoutIdentityFailsAndSaysWhatToSet() throws {

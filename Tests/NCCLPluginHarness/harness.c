@@ -10,7 +10,7 @@
  * v12 down to v8 as NCCL does), init (v11+: per communicator, twice), devices,
  * getProperties, listen, swap handles, spin connect/accept through NULL
  * comms, closeListen, regMr, then three phases in both directions at once:
- *   ring     8 slots of isend/irecv with tags, sizes 1 B .. 4 MiB, some
+ *   ring     8 slots of isend/irecv with tags, sizes 0 B .. 4 MiB, some
  *            receives larger than the message
  *   grouped  one irecv of n = 1..8 buffers against n isends
  *   burst    32 outstanding requests per comm (NCCL_NET_MAX_REQUESTS)
@@ -330,9 +330,9 @@ static void run_load(const char* path, int fd, int load, int abi, int expectRefu
         s.recvBuffer = aligned_alloc(4096, BUFFER_BYTES);
         CHECK(net->regMr(s.sendComm, s.sendBuffer, BUFFER_BYTES, NCCL_PTR_HOST, &s.sendMr));
         CHECK(net->regMr(s.recvComm, s.recvBuffer, BUFFER_BYTES, NCCL_PTR_HOST, &s.recvMr));
-        static const size_t sizes[] = {1, 7, 64, 4095, 4096, 65536, 1u << 20, 4u << 20};
+        static const size_t sizes[] = {0, 1, 7, 64, 4095, 4096, 65536, 1u << 20, 4u << 20};
         for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) phase_ring(&s, sizes[i]);
-        fprintf(stderr, "rank %d load %d: ring 1 B..4 MiB passed\n", rank, load);
+        fprintf(stderr, "rank %d load %d: ring 0 B..4 MiB passed\n", rank, load);
         for (int n = 1; n <= 8; n++) phase_grouped(&s, n);
         fprintf(stderr, "rank %d load %d: grouped receives n=1..8 passed\n", rank, load);
         phase_burst(&s);
