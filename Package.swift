@@ -80,6 +80,6 @@ let package = Package(
         .testTarget(name: "NCCLNetPluginTests", dependencies: ["NCCLNetPlugin"]),
 
         // MARK: Tests that need a real verbs device (run inside Hardware/softroce; they fail without one)
-        .testTarget(name: "DeviceTests", dependencies: ["Verbs", "FabricAuth", "Identity", "Handshake"]),
+        .testTarget(name: "DeviceTests", dependencies: ["Verbs", "FabricAuth", "Identity", "Handshake", "NCCLNetPlugin"]),
     ]
 )

@@ -3,7 +3,10 @@
 // on the device, every byte checked. The harness is compiled here with the
 // system C compiler into a scratch directory (the test bed mounts the
 // checkout read-only).
+@_spi(RawQueuePair) @testable import FabricAuth
 import Foundation
+@testable import NCCLNetPlugin
+import Verbs
 import XCTest
 
 final class NCCLPluginTests: XCTestCase {
@@ -115,5 +118,79 @@ final class NCCLPluginTests: XCTestCase {
         XCTAssertTrue(result.output.contains("FABRICAUTH_CERT"), result.output)
         XCTAssertTrue(result.output.contains("FAIL") && result.output.contains("plugin_init(")
             && result.output.contains("returned 3"), "init returns ncclInternalError: \(result.output)")
+    }
+
+    /// ReDMArk's overwrite aimed at a plug-in connection, driven in this
+    /// process through the plug-in's own entry points: the attacker WRITEs
+    /// into the window the receive granted and forges its notice. The request
+    /// fails with ncclSystemError, NCCL's buffer keeps every byte it had (the
+    /// forged bytes only reached the plug-in's shadow), and the comm refuses
+    /// further work.
+    func testForgedWriteIntoAPluginConnectionNeverReachesNCCLsBuffer() throws {
+        let context = try DeviceTestSupport.openContext()
+        let dir = try CLIPingTests.makeIdentities(["rank0"], in: "nccl-forgery")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let settings = ["FABRICAUTH_CERT": "rank0.pem", "FABRICAUTH_KEY": "rank0.key", "FABRICAUTH_BUNDLE": "ca.pem"]
+        for (name, file) in settings { setenv(name, dir.appendingPathComponent(file).path, 1) }
+        setenv("FABRICAUTH_ALLOW", "prefix spiffe://ping.test/rank", 1)
+        defer { for name in Array(settings.keys) + ["FABRICAUTH_ALLOW"] { unsetenv(name) } }
+        XCTAssertEqual(ncclInit(), 0)
+
+        // Both ends of one connection in this process: listen, then spin connect and accept.
+        var handle = [UInt8](repeating: 0, count: ListenHandle.size)
+        var listenComm: UnsafeMutableRawPointer?
+        XCTAssertEqual(handle.withUnsafeMutableBytes { ncclListen(nil, 0, $0.baseAddress, &listenComm) }, 0)
+        var sendComm: UnsafeMutableRawPointer?
+        var recvComm: UnsafeMutableRawPointer?
+        let setupDeadline = Date().addingTimeInterval(60)
+        while sendComm == nil || recvComm == nil, Date() < setupDeadline {
+            if sendComm == nil { XCTAssertEqual(handle.withUnsafeMutableBytes { ncclConnect(nil, 0, $0.baseAddress, -1, &sendComm) }, 0) }
+            if recvComm == nil { XCTAssertEqual(ncclAccept(listenComm, &recvComm), 0) }
+            usleep(1000)
+        }
+        XCTAssertEqual(ncclCloseListen(listenComm), 0)
+        guard let sendComm, let recvComm else { return XCTFail("connect/accept did not finish") }
+        defer {
+            XCTAssertEqual(ncclCloseSend(sendComm), 0)
+            XCTAssertEqual(ncclCloseRecv(recvComm), 0)
+        }
+        let victim = Unmanaged<PluginComm>.fromOpaque(recvComm).takeUnretainedValue().channel
+
+        let ncclBuffer = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 4096)
+        defer { ncclBuffer.deallocate() }
+        memset(ncclBuffer, 0x11, 4096)
+        var mhandle: UnsafeMutableRawPointer?
+        XCTAssertEqual(ncclRegMr(recvComm, ncclBuffer, 4096, 1 /* NCCL_PTR_HOST */, &mhandle), 0)
+        let memory = try XCTUnwrap(mhandle)
+        defer { XCTAssertEqual(ncclDeregMr(recvComm, memory), 0) }
+        var data: UnsafeMutableRawPointer? = ncclBuffer
+        var size = 256
+        var tag: UInt32 = 7
+        var mhandles: UnsafeMutableRawPointer? = memory
+        var request: UnsafeMutableRawPointer?
+        XCTAssertEqual(ncclIrecv(recvComm, 1, &data, &size, &tag, &mhandles, &request), 0)
+        let slot = Unmanaged<RequestSlot>.fromOpaque(try XCTUnwrap(request)).takeUnretainedValue()
+        let window = try XCTUnwrap(victim.window(of: try XCTUnwrap(slot.request)))
+        try AttackerQueuePair(context: context, aimedAt: victim.queuePair)
+            .overwrite(window, of: victim, length: 256, byte: 0x3C, sequence: 0)
+
+        var done: Int32 = 0
+        var sizes = [Int](repeating: -1, count: 8)
+        var count: Int32 = 0
+        var rc: Int32 = 0
+        let testDeadline = Date().addingTimeInterval(20)
+        while rc == 0, done == 0, Date() < testDeadline { rc = ncclTest(request, &done, &sizes, &count) }
+        XCTAssertEqual(rc, 2, "ncclSystemError")
+        XCTAssertEqual(done, 0)
+        XCTAssertTrue(UnsafeRawBufferPointer(start: ncclBuffer, count: 4096).allSatisfy { $0 == 0x11 },
+            "no forged byte reached NCCL's buffer")
+        let shadow = Unmanaged<MemoryHandle>.fromOpaque(memory).takeUnretainedValue().shadow
+        XCTAssertEqual(shadow.bytes[0], 0x3C, "the forged bytes did land, in the plug-in's shadow: the MAC stopped them")
+        XCTAssertEqual(victim.receiveMetrics.failures[.badTag], 1)
+        XCTAssertEqual(victim.remoteAccessMetrics.writesReceived, 0)
+
+        var later: UnsafeMutableRawPointer?
+        XCTAssertEqual(ncclIrecv(recvComm, 1, &data, &size, &tag, &mhandles, &later), 2, "the comm is torn down")
+        XCTAssertNil(later)
     }
 }
