@@ -39,7 +39,8 @@
 
 #define BUFFER_BYTES (8u << 20)
 #define RING_SLOTS 8
-#define RING_MESSAGES 24
+/* Messages per size: enough to wrap the ring at least once (twice for 1 MiB and up, to bound run time on rxe). */
+#define RING_MESSAGES(size) ((size) >= (1u << 20) ? 12u : 24u)
 #define PHASE_SECONDS 120
 
 static int rank = -1;
@@ -133,11 +134,12 @@ static void phase_ring(struct session* s, size_t size) {
     void* sendReq[RING_SLOTS] = {0};
     void* recvReq[RING_SLOTS] = {0};
     uint32_t sent = 0, sendsDone = 0, posted = 0, received = 0;
+    const uint32_t messages = RING_MESSAGES(size);
     double deadline = now() + PHASE_SECONDS;
-    while (sendsDone < RING_MESSAGES || received < RING_MESSAGES) {
+    while (sendsDone < messages || received < messages) {
         if (now() > deadline) FAIL("ring of %zu-byte messages stalled (%u sent, %u received)", size, sendsDone, received);
         /* irecv into a free slot; every third receive is larger than the message. */
-        if (posted < RING_MESSAGES && recvReq[posted % slots] == NULL && posted - received < (uint32_t)slots) {
+        if (posted < messages && recvReq[posted % slots] == NULL && posted - received < (uint32_t)slots) {
             int slot = (int)(posted % slots);
             void* data = s->recvBuffer + (size_t)slot * stride;
             size_t capacity = posted % 3 == 0 && size + 64 <= stride ? size + 64 : size;
@@ -146,7 +148,7 @@ static void phase_ring(struct session* s, size_t size) {
             CHECK(plugin_irecv(&s->p, s->recvComm, 1, &data, &capacity, &tag, &s->recvMr, &recvReq[slot]));
             if (recvReq[slot]) posted++;
         }
-        if (sent < RING_MESSAGES && sendReq[sent % slots] == NULL && sent - sendsDone < (uint32_t)slots) {
+        if (sent < messages && sendReq[sent % slots] == NULL && sent - sendsDone < (uint32_t)slots) {
             int slot = (int)(sent % slots);
             uint8_t* data = s->sendBuffer + (size_t)slot * stride;
             fill(data, size, sent + (uint32_t)size);
