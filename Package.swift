@@ -16,6 +16,8 @@ let package = Package(
         .library(name: "Handshake", targets: ["Handshake"]),
         .library(name: "FabricAuth", targets: ["FabricAuth"]),
         .executable(name: "fabricauth", targets: ["FabricAuthCLI"]),
+        // The NCCL network plug-in, libnccl-net-fabricauth.so (docs/nccl.md).
+        .library(name: "nccl-net-fabricauth", type: .dynamic, targets: ["NCCLNetPlugin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -56,6 +58,15 @@ let package = Package(
         ),
         .target(name: "Handshake", dependencies: ["CSodium"]),
         .target(name: "FabricAuth", dependencies: ["Verbs", "Bootstrap", "Identity", "Handshake", "CSodium"]),
+        // MARK: NCCL network plug-in: the C ABI tables (CNCCLNet) over a Swift implementation
+        .target(name: "CNCCLNet"),
+        .target(
+            name: "NCCLNetPlugin",
+            dependencies: ["CNCCLNet", "FabricAuth", "Identity", "Verbs"],
+            // NCCL dlcloses the plug-in and may dlopen it again; the Swift runtime keeps
+            // pointers into every image it registered, so the library stays mapped (-z nodelete).
+            linkerSettings: [.unsafeFlags(["-Xlinker", "-z", "-Xlinker", "nodelete"])]
+        ),
         .executableTarget(
             name: "FabricAuthCLI",
             dependencies: [
@@ -70,8 +81,9 @@ let package = Package(
         .testTarget(name: "IdentityTests", dependencies: ["Identity"]),
         .testTarget(name: "HandshakeTests", dependencies: ["Handshake"], exclude: ["Vectors/handshake_vector.py"]),
         .testTarget(name: "FabricAuthTests", dependencies: ["FabricAuth", "Bootstrap", "Verbs", "Handshake"]),
+        .testTarget(name: "NCCLNetPluginTests", dependencies: ["NCCLNetPlugin"]),
 
         // MARK: Tests that need a real verbs device (run inside Hardware/softroce; they fail without one)
-        .testTarget(name: "DeviceTests", dependencies: ["Verbs", "Bootstrap", "FabricAuth", "Identity", "Handshake"]),
+        .testTarget(name: "DeviceTests", dependencies: ["Verbs", "Bootstrap", "FabricAuth", "Identity", "Handshake", "NCCLNetPlugin"]),
     ]
 )

@@ -1,0 +1,153 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import FabricAuth
+import Foundation
+import Identity
+import Synchronization
+import Verbs
+
+/// What `init` sets up once per load: the device, this rank's identity and
+/// trust as a ``ChannelConfiguration``, and the address its listeners are
+/// reached at. Immutable; every comm keeps the runtime it was made with, so a
+/// later `init` (NCCL may load the plug-in again) never changes a live comm.
+final class PluginRuntime: @unchecked Sendable {
+    let settings: PluginSettings
+    let context: Context
+    let configuration: ChannelConfiguration
+    let listenAddress: String
+    // Properties NCCL reads through getProperties. NCCL may keep the strings'
+    // pointers past a later init, so they are interned for the life of the process.
+    let deviceNameC: UnsafeMutablePointer<CChar>
+    let pciPathC: UnsafeMutablePointer<CChar>?
+    let guid: UInt64
+    let speedMbps: Int32
+    let maxComms: Int32
+
+    /// Windows one receive comm grants at once: 4 grouped receives of NCCL's 8
+    /// buffers, or 32 single ones (NCCL_NET_MAX_REQUESTS).
+    static let windowsPerComm = 32
+    /// Buffers one grouped receive may cover (ReceiveSizes.capacity, NCCL_NET_MAX_RECVS).
+    static let maxRecvs = 8
+
+    /// Loaded once by `init`; nil before it or after it failed.
+    static let current = Mutex<PluginRuntime?>(nil)
+
+    static func load() -> PluginRuntime? { current.withLock { $0 } }
+
+    init(settings: PluginSettings) throws(PluginSettingsError) {
+        self.settings = settings
+        let credential: Credential
+        let verifier: IdentityVerifier
+        let policy: Policy
+        do {
+            credential = try Credential(certificatePath: settings.certificatePath, keyPath: settings.keyPath)
+        } catch {
+            throw PluginSettingsError("FABRICAUTH_CERT=\(settings.certificatePath) / FABRICAUTH_KEY=\(settings.keyPath): \(error)")
+        }
+        do {
+            let trust = try TrustBundle(trustDomain: settings.trustDomain, paths: settings.bundlePaths)
+            let store = try settings.revocationsPath.map { path throws(IdentityError) in try RevocationStore(path: path) }
+                ?? RevocationStore()
+            verifier = IdentityVerifier(bundles: [trust], revocations: store)
+        } catch {
+            throw PluginSettingsError("FABRICAUTH_BUNDLE / FABRICAUTH_REVOCATIONS: \(error)")
+        }
+        do {
+            var text = settings.allowRule.map { "allow \($0)\n" } ?? ""
+            if let path = settings.policyPath {
+                guard let data = FileManager.default.contents(atPath: path) else {
+                    throw PluginSettingsError("FABRICAUTH_POLICY=\(path): cannot read the file")
+                }
+                text += String(decoding: data, as: UTF8.self)
+            }
+            policy = try Policy(text: text)
+        } catch let error as PluginSettingsError {
+            throw error
+        } catch {
+            throw PluginSettingsError("FABRICAUTH_ALLOW / FABRICAUTH_POLICY: \(error)")
+        }
+
+        do {
+            var name = settings.deviceName
+            if name == nil, !settings.excludedDevices.isEmpty {
+                name = try RDMADevice.all().first { !settings.excludedDevices.contains($0.name) }?.name
+                guard name != nil else {
+                    throw PluginSettingsError("NCCL_IB_HCA excludes every RDMA device; set FABRICAUTH_DEVICE")
+                }
+            }
+            let device = try Context(deviceName: name)
+            context = device
+            let attributes = try device.queryDevice()
+            guid = attributes.nodeGUID
+            maxComms = Int32(clamping: attributes.maxQueuePairs)
+            let gid: GidEntry
+            if let index = settings.gidIndex {
+                guard let entry = try device.gidEntry(index: index) else {
+                    throw PluginSettingsError("GID index \(index) of \(device.deviceName) is empty; "
+                        + "set FABRICAUTH_GID_INDEX to one `fabricauth doctor` lists")
+                }
+                gid = entry
+            } else {
+                gid = try device.defaultGid()
+            }
+            if let address = settings.listenAddress {
+                listenAddress = address
+            } else if let ipv4 = gid.gid.ipv4 {
+                listenAddress = ipv4
+            } else {
+                throw PluginSettingsError("GID \(gid.index) of \(device.deviceName) has no IPv4 address; "
+                    + "set FABRICAUTH_LISTEN_ADDRESS to the address other ranks reach this host at")
+            }
+        } catch let error as PluginSettingsError {
+            throw error
+        } catch {
+            throw PluginSettingsError("RDMA device: \(error); set FABRICAUTH_DEVICE and FABRICAUTH_GID_INDEX "
+                + "(or NCCL_IB_HCA, NCCL_IB_GID_INDEX) to a device and GID `fabricauth doctor` lists")
+        }
+
+        var c = ChannelConfiguration(credential: credential, verifier: verifier, policy: policy)
+        c.gidIndex = settings.gidIndex
+        c.remoteAccessDepth = Self.windowsPerComm
+        // ChannelConfiguration.remoteAccessDepth: keep receiveDepth >= 2 x depth + 2.
+        c.receiveDepth = 2 * Self.windowsPerComm + 2
+        // A send slot per grant and per WRITE notice in flight.
+        c.sendDepth = 2 * Self.windowsPerComm
+        // Data moves by WRITE; SEND carries only control messages.
+        c.maxMessageSize = 4096
+        c.setupTimeout = .seconds(settings.setupTimeoutSeconds)
+        c.log = { line in PluginLog.info(line) }
+        configuration = c
+
+        deviceNameC = Self.intern(context.deviceName)!
+        // realpath fails for virtual devices (rxe): NULL tells NCCL the NIC has no PCI path.
+        if let resolved = realpath("/sys/class/infiniband/\(context.deviceName)/device", nil) {
+            pciPathC = Self.intern(String(cString: resolved))
+            free(resolved)
+        } else {
+            pciPathC = nil
+        }
+        speedMbps = Self.portSpeedMbps(device: context.deviceName)
+    }
+
+    private static let interned = Mutex<[String: UnsafeMutablePointer<CChar>]>([:])
+
+    /// A C copy of `text` that is never freed (one per distinct string).
+    static func intern(_ text: String) -> UnsafeMutablePointer<CChar>? {
+        interned.withLock { table in
+            if let p = table[text] { return p }
+            guard let p = strdup(text) else { return nil }
+            table[text] = p
+            return p
+        }
+    }
+
+    /// The port's rate from sysfs ("100 Gb/sec (4X EDR)"); 10 Gb/s when unreadable (rxe reports one too).
+    static func portSpeedMbps(device: String) -> Int32 {
+        guard let data = FileManager.default.contents(atPath: "/sys/class/infiniband/\(device)/ports/1/rate"),
+            let first = String(decoding: data, as: UTF8.self).split(separator: " ").first,
+            let gbps = Double(first)
+        else { return 10_000 }
+        return Int32(gbps * 1000)
+    }
+}

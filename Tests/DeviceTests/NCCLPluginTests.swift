@@ -1,0 +1,196 @@
+// The NCCL plug-in (libnccl-net-fabricauth.so) driven as NCCL's proxy drives
+// it, by the C harness in Tests/NCCLPluginHarness: two ranks as two processes
+// on the device, every byte checked. The harness is compiled here with the
+// system C compiler into a scratch directory (the test bed mounts the
+// checkout read-only).
+@_spi(RawQueuePair) @testable import FabricAuth
+import Foundation
+@testable import NCCLNetPlugin
+import Verbs
+import XCTest
+
+final class NCCLPluginTests: XCTestCase {
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The plug-in built next to this test bundle (or NCCL_PLUGIN_LIBRARY).
+    static var library: URL {
+        if let path = ProcessInfo.processInfo.environment["NCCL_PLUGIN_LIBRARY"] { return URL(fileURLWithPath: path) }
+        return URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            .deletingLastPathComponent().appendingPathComponent("libnccl-net-fabricauth.so")
+    }
+
+    static func run(_ executable: URL, _ arguments: [String], environment: [String: String], in directory: URL) throws
+        -> (status: Int32, output: String)
+    {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.environment = environment
+        process.currentDirectoryURL = directory
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// Identities from the CLI (rank0, rank1, and `outsider`, whom the policy
+    /// does not allow), and the harness compiled beside them.
+    static func prepare(_ tag: String) throws -> (directory: URL, harness: URL) {
+        XCTAssertTrue(FileManager.default.fileExists(atPath: library.path), "build the plug-in first (swift build): \(library.path)")
+        let dir = try CLIPingTests.makeIdentities(["rank0", "rank1", "outsider"], in: "nccl-\(tag)")
+        let harness = dir.appendingPathComponent("nccl-plugin-harness")
+        let built = try run(URL(fileURLWithPath: "/bin/sh"),
+            [repositoryRoot.appendingPathComponent("Tests/NCCLPluginHarness/build.sh").path, harness.path],
+            environment: ProcessInfo.processInfo.environment, in: dir)
+        XCTAssertEqual(built.status, 0, "building the harness (needs gcc): \(built.output)")
+        return (dir, harness)
+    }
+
+    /// The environment a launcher gives each rank: rank 0's identity in
+    /// FABRICAUTH_*, rank 1's in HARNESS_RANK1_* (the harness forks rank 1).
+    static func environment(in dir: URL, rank1: String) -> [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["FABRICAUTH_CERT"] = dir.appendingPathComponent("rank0.pem").path
+        env["FABRICAUTH_KEY"] = dir.appendingPathComponent("rank0.key").path
+        env["FABRICAUTH_BUNDLE"] = dir.appendingPathComponent("ca.pem").path
+        env["FABRICAUTH_ALLOW"] = "prefix spiffe://ping.test/rank"
+        env["HARNESS_RANK1_CERT"] = dir.appendingPathComponent("\(rank1).pem").path
+        env["HARNESS_RANK1_KEY"] = dir.appendingPathComponent("\(rank1).key").path
+        env["FABRICAUTH_SETUP_TIMEOUT"] = "30"
+        return env
+    }
+
+    func testTwoRanksRingGroupedAndBurstAcrossTwoLoads() throws {
+        _ = try DeviceTestSupport.openContext()  // fail clearly without a device
+        let (dir, harness) = try Self.prepare("ring")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let result = try Self.run(harness, [Self.library.path, "--loads", "2"],
+            environment: Self.environment(in: dir, rank1: "rank1"), in: dir)
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.output.contains("harness: PASS"), result.output)
+        XCTAssertTrue(result.output.contains("rank 0 load 0: ncclNetPlugin_v12"), "probing finds the newest table: \(result.output)")
+        for rank in 0...1 {
+            XCTAssertTrue(result.output.contains("rank \(rank) load 1: \(32) outstanding requests passed"), result.output)
+        }
+        XCTAssertTrue(result.output.contains("peer spiffe://ping.test/rank1 verified"), result.output)
+        XCTAssertTrue(result.output.contains("peer spiffe://ping.test/rank0 verified"), result.output)
+    }
+
+    /// v12 runs above; each older table (NCCL 2.19-2.29 pick one of them) gets the same ring, grouped and burst phases.
+    func testOlderABIVersionsV8ToV11() throws {
+        _ = try DeviceTestSupport.openContext()
+        let (dir, harness) = try Self.prepare("abi")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for abi in 8...11 {
+            let result = try Self.run(harness, [Self.library.path, "--abi", "\(abi)", "--loads", "1"],
+                environment: Self.environment(in: dir, rank1: "rank1"), in: dir)
+            XCTAssertEqual(result.status, 0, "v\(abi): \(result.output)")
+            XCTAssertTrue(result.output.contains("rank 1 load 0: ncclNetPlugin_v\(abi)"), result.output)
+            XCTAssertTrue(result.output.contains("harness: PASS"), "v\(abi): \(result.output)")
+        }
+    }
+
+    func testRankOutsideThePolicyIsRefusedAtConnectAndAccept() throws {
+        _ = try DeviceTestSupport.openContext()
+        let (dir, harness) = try Self.prepare("refused")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let result = try Self.run(harness, [Self.library.path, "--loads", "1", "--expect-refused"],
+            environment: Self.environment(in: dir, rank1: "outsider"), in: dir)
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.output.contains("refused as expected"), result.output)
+        XCTAssertTrue(result.output.contains("spiffe://ping.test/outsider"), "the refusal names the peer: \(result.output)")
+        XCTAssertFalse(result.output.contains("ring 0 B"), "no data may move: \(result.output)")
+    }
+
+    func testInitWithoutIdentityFailsAndSaysWhatToSet() throws {
+        let (dir, harness) = try Self.prepare("noidentity")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var env = Self.environment(in: dir, rank1: "rank1")
+        env["FABRICAUTH_CERT"] = nil
+        env["HARNESS_RANK1_CERT"] = nil
+        let result = try Self.run(harness, [Self.library.path, "--loads", "1"], environment: env, in: dir)
+        XCTAssertNotEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.output.contains("init failed, plug-in disabled"), result.output)
+        XCTAssertTrue(result.output.contains("FABRICAUTH_CERT"), result.output)
+        XCTAssertTrue(result.output.contains("FAIL") && result.output.contains("plugin_init(")
+            && result.output.contains("returned 3"), "init returns ncclInternalError: \(result.output)")
+    }
+
+    /// ReDMArk's overwrite aimed at a plug-in connection, driven in this
+    /// process through the plug-in's own entry points: the attacker WRITEs
+    /// into the window the receive granted and forges its notice. The request
+    /// fails with ncclSystemError, NCCL's buffer keeps every byte it had (the
+    /// forged bytes only reached the plug-in's shadow), and the comm refuses
+    /// further work.
+    func testForgedWriteIntoAPluginConnectionNeverReachesNCCLsBuffer() throws {
+        let context = try DeviceTestSupport.openContext()
+        let dir = try CLIPingTests.makeIdentities(["rank0"], in: "nccl-forgery")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let settings = ["FABRICAUTH_CERT": "rank0.pem", "FABRICAUTH_KEY": "rank0.key", "FABRICAUTH_BUNDLE": "ca.pem"]
+        for (name, file) in settings { setenv(name, dir.appendingPathComponent(file).path, 1) }
+        setenv("FABRICAUTH_ALLOW", "prefix spiffe://ping.test/rank", 1)
+        defer { for name in Array(settings.keys) + ["FABRICAUTH_ALLOW"] { unsetenv(name) } }
+        XCTAssertEqual(ncclInit(), 0)
+
+        // Both ends of one connection in this process: listen, then spin connect and accept.
+        var handle = [UInt8](repeating: 0, count: ListenHandle.size)
+        var listenComm: UnsafeMutableRawPointer?
+        XCTAssertEqual(handle.withUnsafeMutableBytes { ncclListen(nil, 0, $0.baseAddress, &listenComm) }, 0)
+        var sendComm: UnsafeMutableRawPointer?
+        var recvComm: UnsafeMutableRawPointer?
+        let setupDeadline = Date().addingTimeInterval(60)
+        while sendComm == nil || recvComm == nil, Date() < setupDeadline {
+            if sendComm == nil { XCTAssertEqual(handle.withUnsafeMutableBytes { ncclConnect(nil, 0, $0.baseAddress, -1, &sendComm) }, 0) }
+            if recvComm == nil { XCTAssertEqual(ncclAccept(listenComm, &recvComm), 0) }
+            usleep(1000)
+        }
+        XCTAssertEqual(ncclCloseListen(listenComm), 0)
+        guard let sendComm, let recvComm else { return XCTFail("connect/accept did not finish") }
+        defer {
+            XCTAssertEqual(ncclCloseSend(sendComm), 0)
+            XCTAssertEqual(ncclCloseRecv(recvComm), 0)
+        }
+        let victim = Unmanaged<PluginComm>.fromOpaque(recvComm).takeUnretainedValue().channel
+
+        let ncclBuffer = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 4096)
+        defer { ncclBuffer.deallocate() }
+        memset(ncclBuffer, 0x11, 4096)
+        var mhandle: UnsafeMutableRawPointer?
+        XCTAssertEqual(ncclRegMr(recvComm, ncclBuffer, 4096, 1 /* NCCL_PTR_HOST */, &mhandle), 0)
+        let memory = try XCTUnwrap(mhandle)
+        defer { XCTAssertEqual(ncclDeregMr(recvComm, memory), 0) }
+        var data: UnsafeMutableRawPointer? = ncclBuffer
+        var size = 256
+        var tag: UInt32 = 7
+        var mhandles: UnsafeMutableRawPointer? = memory
+        var request: UnsafeMutableRawPointer?
+        XCTAssertEqual(ncclIrecv(recvComm, 1, &data, &size, &tag, &mhandles, &request), 0)
+        let slot = Unmanaged<RequestSlot>.fromOpaque(try XCTUnwrap(request)).takeUnretainedValue()
+        let window = try XCTUnwrap(victim.window(of: try XCTUnwrap(slot.request)))
+        try AttackerQueuePair(context: context, aimedAt: victim.queuePair)
+            .overwrite(window, of: victim, length: 256, byte: 0x3C, sequence: 0)
+
+        var done: Int32 = 0
+        var sizes = [Int](repeating: -1, count: 8)
+        var count: Int32 = 0
+        var rc: Int32 = 0
+        let testDeadline = Date().addingTimeInterval(20)
+        while rc == 0, done == 0, Date() < testDeadline { rc = ncclTest(request, &done, &sizes, &count) }
+        XCTAssertEqual(rc, 2, "ncclSystemError")
+        XCTAssertEqual(done, 0)
+        XCTAssertTrue(UnsafeRawBufferPointer(start: ncclBuffer, count: 4096).allSatisfy { $0 == 0x11 },
+            "no forged byte reached NCCL's buffer")
+        let shadow = Unmanaged<MemoryHandle>.fromOpaque(memory).takeUnretainedValue().shadow
+        XCTAssertEqual(shadow.bytes[0], 0x3C, "the forged bytes did land, in the plug-in's shadow: the MAC stopped them")
+        XCTAssertEqual(victim.receiveMetrics.failures[.badTag], 1)
+        XCTAssertEqual(victim.remoteAccessMetrics.writesReceived, 0)
+
+        var later: UnsafeMutableRawPointer?
+        XCTAssertEqual(ncclIrecv(recvComm, 1, &data, &size, &tag, &mhandles, &later), 2, "the comm is torn down")
+        XCTAssertNil(later)
+    }
+}
