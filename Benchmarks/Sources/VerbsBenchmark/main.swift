@@ -17,8 +17,6 @@ import BenchmarkSupport
 import Verbs
 
 MallocCounter.setUp()
-/// Heap allocations in the process so far.
-var allocationCount: Int { Int(MallocCounter.read()) }
 
 let arguments = CommandLine.arguments.dropFirst()
 let deviceName = getenv("FABRICAUTH_DEVICE").map { String(cString: $0) }
@@ -51,11 +49,11 @@ struct Row {
 
 func measure(_ name: String, requests: Int, _ body: () throws -> Void) rethrows -> Row {
     let clock = ContinuousClock()
-    let before = allocationCount
+    let before = Int(MallocCounter.read())
     let start = clock.now
     try body()
     let elapsed = clock.now - start
-    let allocations = allocationCount - before
+    let allocations = Int(MallocCounter.read()) - before
     let (s, atto) = elapsed.components
     return Row(name: name, requests: requests, allocations: allocations, seconds: Double(s) + Double(atto) / 1e18)
 }
@@ -166,14 +164,14 @@ func cycles(_ count: Int) throws {
         }
     }
     try one()
-    let fds0 = openFileDescriptors(), data0 = vmDataKiB(), allocs0 = allocationCount
+    let fds0 = openFileDescriptors(), data0 = vmDataKiB(), allocs0 = Int(MallocCounter.read())
     for i in 0..<count {
         try one()
         if (i + 1) % 1000 == 0 { print("cycle \(i + 1): fds \(openFileDescriptors()), VmData \(vmDataKiB()) KiB") }
     }
     let fds1 = openFileDescriptors(), data1 = vmDataKiB()
     print("\(count) create/destroy cycles: fds \(fds0) -> \(fds1), VmData \(data0) -> \(data1) KiB, "
-        + "\((allocationCount - allocs0) / max(1, count)) allocations per cycle (all freed if VmData stays flat)")
+        + "\((Int(MallocCounter.read()) - allocs0) / max(1, count)) allocations per cycle (all freed if VmData stays flat)")
     if fds1 != fds0 || data1 - data0 > 1024 { print("FAIL: resources grew"); exit(1) }
 }
 
@@ -208,9 +206,9 @@ final class ControlBox {
 /// instances must count as at least 100.
 func controlAllocations() -> Int {
     controlSink.reserveCapacity(100)
-    let before = allocationCount
+    let before = Int(MallocCounter.read())
     for i in 0..<100 { controlSink.append(ControlBox(i)) }
-    let counted = allocationCount - before
+    let counted = Int(MallocCounter.read()) - before
     controlSink.removeAll()
     return counted
 }
