@@ -47,6 +47,9 @@ final class NCCLPluginTests: XCTestCase {
             [repositoryRoot.appendingPathComponent("Tests/NCCLPluginHarness/build.sh").path, harness.path],
             environment: ProcessInfo.processInfo.environment, in: dir)
         XCTAssertEqual(built.status, 0, "building the harness (needs gcc): \(built.output)")
+        // Prefix rules match whole path segments, so the two ranks are named.
+        try "allow id spiffe://ping.test/rank0\nallow id spiffe://ping.test/rank1\n"
+            .write(to: dir.appendingPathComponent("policy"), atomically: true, encoding: .utf8)
         return (dir, harness)
     }
 
@@ -57,7 +60,7 @@ final class NCCLPluginTests: XCTestCase {
         env["FABRICAUTH_CERT"] = dir.appendingPathComponent("rank0.pem").path
         env["FABRICAUTH_KEY"] = dir.appendingPathComponent("rank0.key").path
         env["FABRICAUTH_BUNDLE"] = dir.appendingPathComponent("ca.pem").path
-        env["FABRICAUTH_ALLOW"] = "prefix spiffe://ping.test/rank"
+        env["FABRICAUTH_POLICY"] = dir.appendingPathComponent("policy").path
         env["HARNESS_RANK1_CERT"] = dir.appendingPathComponent("\(rank1).pem").path
         env["HARNESS_RANK1_KEY"] = dir.appendingPathComponent("\(rank1).key").path
         env["FABRICAUTH_SETUP_TIMEOUT"] = "30"
@@ -132,7 +135,7 @@ final class NCCLPluginTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         let settings = ["FABRICAUTH_CERT": "rank0.pem", "FABRICAUTH_KEY": "rank0.key", "FABRICAUTH_BUNDLE": "ca.pem"]
         for (name, file) in settings { setenv(name, dir.appendingPathComponent(file).path, 1) }
-        setenv("FABRICAUTH_ALLOW", "prefix spiffe://ping.test/rank", 1)
+        setenv("FABRICAUTH_ALLOW", "id spiffe://ping.test/rank0", 1)
         defer { for name in Array(settings.keys) + ["FABRICAUTH_ALLOW"] { unsetenv(name) } }
         XCTAssertEqual(ncclInit(), 0)
 
