@@ -71,12 +71,12 @@ public struct DataPathReceiver: ~Copyable {
         // Build everything in locals first: a ~Copyable struct's init can't
         // throw with some stored properties set and others not.
         let secret0 = try TrafficSecret(copying: trafficSecret)
-        let key0 = try EpochKey(suite: suite, epoch: 0, secret: secret0)
+        let key0 = try EpochKey(suite: suite, engine: configuration.macEngine, epoch: 0, secret: secret0)
         var key1: EpochKey? = nil
         var secret1: TrafficSecret? = nil
         if configuration.maxEpoch > 0 {
             let s1 = secret0.next()
-            key1 = try EpochKey(suite: suite, epoch: 1, secret: s1)
+            key1 = try EpochKey(suite: suite, engine: key0.engine, epoch: 1, secret: s1)
             secret1 = s1
         }
         secret0.wipe()
@@ -87,6 +87,7 @@ public struct DataPathReceiver: ~Copyable {
         self.direction = direction
         self.localQPN = localQPN
         self.configuration = configuration
+        self.metrics.macEngine = key0.engine
     }
 
     /// The newest epoch verified so far.
@@ -246,7 +247,7 @@ public struct DataPathReceiver: ~Copyable {
         if let s = nextSecret {
             if newKey.epoch < configuration.maxEpoch {
                 let following = s.next()
-                next = try? EpochKey(suite: suite, epoch: newKey.epoch + 1, secret: following)
+                next = try? EpochKey(suite: suite, engine: newKey.engine, epoch: newKey.epoch + 1, secret: following)
                 nextSecret = following
             } else {
                 nextSecret = nil
