@@ -394,6 +394,81 @@ func printTables(suite: MACSuite, engines: [MACEngine], _ table: [(SizeCase, Dou
     }
 }
 
+// MARK: - Scaling over threads (independent channels)
+
+/// One thread's share of the scaling run: its own sender, receiver and
+/// frames (a channel), sealing and opening `messages` frames after a barrier.
+final class ChannelThread: @unchecked Sendable {  // handed to one pthread, read by main after join
+    let suite: MACSuite, engine: MACEngine, size: Int, messages: Int
+    let barrier: UnsafeMutablePointer<pthread_barrier_t>
+    var rejected = 0
+
+    init(suite: MACSuite, engine: MACEngine, size: Int, messages: Int,
+         barrier: UnsafeMutablePointer<pthread_barrier_t>) {
+        self.suite = suite; self.engine = engine; self.size = size; self.messages = messages; self.barrier = barrier
+    }
+
+    func run() {
+        let frames = FrameSet(SizeCase(size: size, workingSet: 8 * (size + 64), name: ""))
+        let secret = UnsafeMutableRawBufferPointer.allocate(byteCount: 32, alignment: 16)
+        randombytes_buf(secret.baseAddress!, 32)
+        var config = DataPathConfiguration()
+        config.macEngine = engine
+        var sender = try! DataPathSender(trafficSecret: UnsafeRawBufferPointer(secret), suite: suite,
+                                         direction: .initiatorToResponder, remoteQPN: 9, configuration: config, now: 0)
+        var receiver = try! DataPathReceiver(trafficSecret: UnsafeRawBufferPointer(secret), suite: suite,
+                                             direction: .initiatorToResponder, localQPN: 9, configuration: config,
+                                             now: 0)
+        pthread_barrier_wait(barrier)
+        for i in 0..<messages {
+            _ = try! sender.seal(frame: frames.frame(i), payloadLength: size, opcode: .send, now: 0)
+            if case .rejected = receiver.open(frame: UnsafeRawBufferPointer(frames.frame(i)), now: 0) { rejected += 1 }
+        }
+        frames.base.deallocate()
+        secret.deallocate()
+    }
+}
+
+func wallNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+/// GB/s of payload sealed and opened by `threads` channels at once, one
+/// thread each (wall clock, best of 5): what a process gets by spreading
+/// channels over cores.
+func scaling(suite: MACSuite, engine: MACEngine, threads: Int, size: Int) -> Double {
+    let messages = max(64, (1 << 30) / size)  // 1 GiB per thread: well over 40 ms
+    var best = 0.0
+    for _ in 0..<5 {
+        let barrier = UnsafeMutablePointer<pthread_barrier_t>.allocate(capacity: 1)
+        pthread_barrier_init(barrier, nil, UInt32(threads + 1))
+        let jobs = (0..<threads).map { _ in
+            ChannelThread(suite: suite, engine: engine, size: size, messages: messages, barrier: barrier)
+        }
+        var ids: [pthread_t] = []
+        for job in jobs {
+            var id = pthread_t()
+            let rc = pthread_create(&id, nil, { arg in
+                Unmanaged<ChannelThread>.fromOpaque(arg!).takeUnretainedValue().run()
+                return nil
+            }, Unmanaged.passUnretained(job).toOpaque())
+            precondition(rc == 0, "pthread_create failed")
+            ids.append(id)
+        }
+        pthread_barrier_wait(barrier)
+        let t0 = wallNanoseconds()
+        for id in ids { pthread_join(id, nil) }
+        let elapsed = Double(wallNanoseconds() - t0)
+        precondition(jobs.allSatisfy { $0.rejected == 0 }, "scaling frames rejected")
+        pthread_barrier_destroy(barrier)
+        barrier.deallocate()
+        best = max(best, Double(threads * messages * size) / elapsed)
+    }
+    return best
+}
+
 // MARK: - Run
 
 let counterWorks = MallocCounter.selfCheck()
@@ -418,4 +493,26 @@ for suite in MACSuite.allCases where suite.isAvailable {
     }
     if json { continue }
     printTables(suite: suite, engines: engines, table, counterWorks: counterWorks)
+}
+
+// Independent channels on two threads against one (64 KiB frames from cache,
+// seal then open on each thread). Needs two otherwise idle cores to mean much.
+let scalingSize = 64 << 10
+if onlyBytes == nil || onlyBytes == scalingSize, MACSuite.aes256GMAC.isAvailable {
+    if !json {
+        print("\n## Scaling: independent channels, one thread each (AES-256-GMAC, 64 KiB from cache, seal + open, wall clock, best of 5)\n")
+        print("| engine | 1 thread GB/s | 2 threads GB/s | 2 threads / 1 thread |")
+        print("|---|---:|---:|---:|")
+    }
+    for engine in MACEngine.allCases where engine.isAvailable {
+        let one = scaling(suite: .aes256GMAC, engine: engine, threads: 1, size: scalingSize)
+        let two = scaling(suite: .aes256GMAC, engine: engine, threads: 2, size: scalingSize)
+        if json {
+            for (threads, g) in [(1, one), (2, two)] {
+                print("{\"suite\":\"\(MACSuite.aes256GMAC)\",\"engine\":\"\(engine)\",\"layout\":\"contiguous\",\"bytes\":\(scalingSize),\"threads\":\(threads),\"seal_open_gbps\":\(fmt(g, 3)),\"scaling\":\(fmt(g / one, 3))}")
+            }
+        } else {
+            print("| \(engine) | \(fmt(one)) | \(fmt(two)) | \(fmt(two / one))x (goal >= 1.8x: \(two / one >= 1.8 ? "met" : "MISSED")) |")
+        }
+    }
 }
