@@ -55,7 +55,10 @@ public struct DataPathReceiver: ~Copyable {
 
     private var current: ReceiveEpoch
     private var previous: ReceiveEpoch?
-    private var previousDeadline: UInt64 = 0
+    /// When the previous epoch's grace ends; .max while there is none, so
+    /// the per-frame check is one comparison and never touches `previous`
+    /// (testing an optional ReceiveEpoch copied its 272 bytes per frame).
+    private var previousDeadline: UInt64 = .max
     private var previousMessagesLeft: UInt64 = 0
     private var next: EpochKey?
     /// secret of the `next` epoch (to derive the one after); nil at maxEpoch.
@@ -101,7 +104,7 @@ public struct DataPathReceiver: ~Copyable {
     /// received) and delivers it only if authentic and fresh. No allocation.
     public mutating func open(frame: UnsafeRawBufferPointer, now: UInt64) -> OpenResult {
         if closed { return reject(.sessionClosed) }
-        if previous != nil, now >= previousDeadline { retirePrevious() }
+        if now >= previousDeadline { retirePrevious() }
 
         // 1. Structure of the unauthenticated header (cheap, before any crypto).
         guard frame.count >= DataPathLimits.frameOverhead else { return reject(.truncated) }
@@ -132,7 +135,7 @@ public struct DataPathReceiver: ~Copyable {
         header headerBytes: UnsafeRawPointer, payload: UnsafeRawBufferPointer, tag: UnsafeRawPointer, now: UInt64
     ) -> OpenResult {
         if closed { return reject(.sessionClosed) }
-        if previous != nil, now >= previousDeadline { retirePrevious() }
+        if now >= previousDeadline { retirePrevious() }
         guard let header = MessageHeader.decode(from: headerBytes), header.suite == suite,
             header.opcode.isDetached
         else { return reject(.malformedHeader) }
@@ -265,6 +268,7 @@ public struct DataPathReceiver: ~Copyable {
 
     /// Drops (and so wipes) the previous epoch's key.
     private mutating func retirePrevious() {
+        previousDeadline = .max
         if previous != nil {
             previous = nil
             metrics.epochsRetired &+= 1
