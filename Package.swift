@@ -43,6 +43,13 @@ let package = Package(
             providers: [.apt(["libsodium-dev"])]
         ),
         .target(name: "CVerbsShim", dependencies: ["CIBVerbs"]),
+        // Intel's multi-buffer crypto (Debian 12: libipsec-mb-dev 1.3) for the fast
+        // AES-256-GMAC; it ships no pkg-config file, so the module map links it by name.
+        .systemLibrary(
+            name: "CIPSecMB",
+            providers: [.apt(["libipsec-mb-dev"])]
+        ),
+        .target(name: "CIPSecMBShim", dependencies: ["CIPSecMB"]),
 
         // MARK: Swift layers
         .target(name: "Verbs", dependencies: ["CIBVerbs", "CRDMACM", "CVerbsShim"]),
@@ -57,7 +64,10 @@ let package = Package(
             ]
         ),
         .target(name: "Handshake", dependencies: ["CSodium"]),
-        .target(name: "FabricAuth", dependencies: ["Verbs", "Bootstrap", "Identity", "Handshake", "CSodium"]),
+        .target(
+            name: "FabricAuth",
+            dependencies: ["Verbs", "Bootstrap", "Identity", "Handshake", "CSodium", "CIPSecMB", "CIPSecMBShim"]
+        ),
         // MARK: NCCL network plug-in: the C ABI tables (CNCCLNet) over a Swift implementation
         .target(name: "CNCCLNet"),
         .target(

@@ -1,8 +1,12 @@
 import ArgumentParser
+import FabricAuth
 import Foundation
 import Verbs
 
 /// `fabricauth doctor`: what RDMA this host has, and if none, what is missing.
+///
+/// First it names the MAC engine the data path will use on this CPU (and
+/// why), since that decides how many cores the MAC needs per link.
 ///
 /// Lists each device with its ports (state, link layer, active MTU) and the
 /// GID table with each GID's type, marking the GID FabricAuth would pick.
@@ -19,6 +23,7 @@ struct DoctorCommand: ParsableCommand {
     var device: String?
 
     func run() throws {
+        for line in Self.macLines() { print(line) }
         let devices: [RDMADevice]
         do {
             devices = try RDMADevice.all()
@@ -65,6 +70,18 @@ struct DoctorCommand: ParsableCommand {
             print("no active port with a usable GID.")
             throw ExitCode(1)
         }
+    }
+
+    /// The per-message MAC on this host: the suite a handshake offers first,
+    /// and which library computes AES-256-GMAC, with the reason.
+    static func macLines() -> [String] {
+        guard MACSuite.aes256GMAC.isAvailable else {
+            return ["MAC: \(MACSuite.preferred) (no AES-NI/PCLMULQDQ on this CPU, so no AES-256-GMAC)"]
+        }
+        return [
+            "MAC: \(MACSuite.aes256GMAC) on \(MACEngine.selected)",
+            "  engine: \(MACEngine.selectionReason)",
+        ]
     }
 
     /// Reasons a host shows no RDMA device, most fundamental first.

@@ -43,24 +43,25 @@ import Testing
         }
     }
 
-    static func sender(_ suite: MACSuite, seed: UInt8 = 1) throws -> DataPathSender {
-        try DataPathSender(trafficSecret: rawBytes(secretBytes(seed)), suite: suite, direction: .initiatorToResponder,
-                           remoteQPN: qpn, now: 0)
+    static func sender(_ mac: TestedMAC, seed: UInt8 = 1) throws -> DataPathSender {
+        try DataPathSender(trafficSecret: rawBytes(secretBytes(seed)), suite: mac.suite, direction: .initiatorToResponder,
+                           remoteQPN: qpn, configuration: mac.configure(), now: 0)
     }
 
-    static func receiver(_ suite: MACSuite, seed: UInt8 = 1) throws -> DataPathReceiver {
-        try DataPathReceiver(trafficSecret: rawBytes(secretBytes(seed)), suite: suite, direction: .initiatorToResponder,
-                             localQPN: qpn, configuration: .dropping, now: 0)
+    static func receiver(_ mac: TestedMAC, seed: UInt8 = 1) throws -> DataPathReceiver {
+        try DataPathReceiver(trafficSecret: rawBytes(secretBytes(seed)), suite: mac.suite, direction: .initiatorToResponder,
+                             localQPN: qpn, configuration: mac.configure(.dropping), now: 0)
     }
 
     /// AES-256-GMAC's detached tag is libsodium's one-shot AES-256-GCM tag with
     /// the header as plaintext and the payload as associated data; ChaCha's is
     /// the contiguous Poly1305 tag over header || payload.
-    @Test(arguments: availableSuites)
-    func knownAnswerAgainstOneShotLibsodium(suite: MACSuite) throws {
+    @Test(arguments: testedMACs)
+    func knownAnswerAgainstOneShotLibsodium(mac: TestedMAC) throws {
+        let suite = mac.suite
         var rng = SplitMix64(seed: 77)
         let rawKey = rng.bytes(32)
-        let key = try EpochKey(suite: suite, rawKey: rawBytes(rawKey))
+        let key = try EpochKey(suite: suite, engine: mac.configure().macEngine, rawKey: rawBytes(rawKey))
         for n in [0, 1, 16, 17, 40, 1000, 65_536] {
             let header = rng.bytes(40), payload = rng.bytes(n), nonce = rng.bytes(12)
             var detached = [UInt8](repeating: 0, count: 16)
@@ -84,7 +85,7 @@ import Testing
                     key.computeTag(nonce: nb.baseAddress!, data: j.baseAddress!, count: joined.count, tag: t.baseAddress!)
                 } } }
             }
-            #expect(detached == reference, "\(suite) n=\(n)")
+            #expect(detached == reference, "\(mac) n=\(n)")
             let ok = header.withUnsafeBytes { h in payload.withUnsafeBytes { p in nonce.withUnsafeBytes { nb in
                 detached.withUnsafeBytes { t in
                     key.verifyDetachedTag(nonce: nb.baseAddress!, header: h.baseAddress!, payload: p.baseAddress,
@@ -98,10 +99,10 @@ import Testing
     /// The GCM detached tag differs from the contiguous tag over the same
     /// header and payload (different length block), so neither layout's tag
     /// can be replayed as the other's.
-    @Test func aesLayoutsAreSeparated() throws {
-        guard MACSuite.aes256GMAC.isAvailable else { return }
-        var sender = try Self.sender(.aes256GMAC)
-        var receiver = try Self.receiver(.aes256GMAC)
+    @Test(arguments: testedMACs.filter { $0.suite == .aes256GMAC })
+    func aesLayoutsAreSeparated(mac: TestedMAC) throws {
+        var sender = try Self.sender(mac)
+        var receiver = try Self.receiver(mac)
         let frame = try sender.sealFrame([1, 2, 3], opcode: .rdmaWrite)
         let asDetached = Detached(header: Array(frame[0..<40]), payload: [1, 2, 3], tag: Array(frame[43...]))
         #expect(Self.open(&receiver, asDetached) == .rejected(.badTag, .drop))
@@ -111,10 +112,11 @@ import Testing
     /// Sizes 0 B to 4 MiB round-trip; every bit of header and tag and sampled
     /// payload bits flipped, a payload one byte short or long, a SEND opcode,
     /// a replay: each rejected for its specific reason, none delivered, counters exact.
-    @Test(arguments: availableSuites)
-    func roundTripAndTampering(suite: MACSuite) throws {
-        var sender = try Self.sender(suite)
-        var receiver = try Self.receiver(suite)
+    @Test(arguments: testedMACs)
+    func roundTripAndTampering(mac: TestedMAC) throws {
+        let suite = mac.suite
+        var sender = try Self.sender(mac)
+        var receiver = try Self.receiver(mac)
         var rng = SplitMix64(seed: 0xDE7 + UInt64(suite.rawValue))
         var expected = FailureCounts()
         let sizes = [0, 1, 40, 4096, 65_537, 4 << 20]
@@ -184,10 +186,10 @@ import Testing
 
     /// Detached and contiguous messages share one sequence space: interleaved,
     /// every one opens once and no nonce repeats.
-    @Test(arguments: availableSuites)
-    func sharedSequenceSpace(suite: MACSuite) throws {
-        var sender = try Self.sender(suite)
-        var receiver = try Self.receiver(suite)
+    @Test(arguments: testedMACs)
+    func sharedSequenceSpace(mac: TestedMAC) throws {
+        var sender = try Self.sender(mac)
+        var receiver = try Self.receiver(mac)
         for i in 0..<10 {
             if i % 2 == 0 {
                 let m = try Self.seal(&sender, [UInt8(i)])

@@ -34,8 +34,12 @@ import Testing
                tag: "d60c74d2517fde4a74e0cd4709ed43a9"),
     ]
 
-    static func tag(_ suite: MACSuite, key: [UInt8], nonce: [UInt8], data: [UInt8]) throws -> [UInt8] {
-        let k = try EpochKey(suite: suite, rawKey: rawBytes(key))
+    static let gmacEngines = testedMACs.filter { $0.suite == .aes256GMAC }
+
+    static func tag(_ suite: MACSuite, engine: MACEngine = .libsodium, key: [UInt8], nonce: [UInt8], data: [UInt8])
+        throws -> [UInt8]
+    {
+        let k = try EpochKey(suite: suite, engine: engine, rawKey: rawBytes(key))
         var out = [UInt8](repeating: 0, count: 16)
         nonce.withUnsafeBytes { n in
             data.withUnsafeBytes { d in
@@ -61,21 +65,23 @@ import Testing
         return out
     }
 
-    @Test(.enabled(if: MACSuite.aes256GMAC.isAvailable), arguments: gmacVectors)
-    func nistGMACVectors(_ v: Vector) throws {
-        let t = try Self.tag(.aes256GMAC, key: hex(v.key), nonce: hex(v.iv), data: hex(v.aad))
-        #expect(toHex(t) == v.tag, "\(v.source)")
+    @Test(.enabled(if: MACSuite.aes256GMAC.isAvailable), arguments: gmacVectors, gmacEngines)
+    func nistGMACVectors(_ v: Vector, mac: TestedMAC) throws {
+        let engine = try mac.configure().macEngine
+        let t = try Self.tag(.aes256GMAC, engine: engine, key: hex(v.key), nonce: hex(v.iv), data: hex(v.aad))
+        #expect(toHex(t) == v.tag, "\(v.source) on \(engine)")
     }
 
     /// Our precomputed-state GMAC equals libsodium's one-shot AES-256-GCM tag over
     /// an empty plaintext with the same associated data, for many random keys,
     /// nonces and lengths (incl. non-multiples of the 16-byte block).
-    @Test(.enabled(if: MACSuite.aes256GMAC.isAvailable))
-    func gmacEqualsLibsodiumAES256GCMTag() throws {
+    @Test(.enabled(if: MACSuite.aes256GMAC.isAvailable), arguments: gmacEngines)
+    func gmacEqualsLibsodiumAES256GCMTag(mac: TestedMAC) throws {
+        let engine = try mac.configure().macEngine
         var rng = SplitMix64(seed: 6)
         for length in [0, 1, 15, 16, 17, 40, 41, 63, 64, 100, 1000, 4096 + 40, 65_573] {
             let key = rng.bytes(32), nonce = rng.bytes(12), ad = rng.bytes(length)
-            let ours = try Self.tag(.aes256GMAC, key: key, nonce: nonce, data: ad)
+            let ours = try Self.tag(.aes256GMAC, engine: engine, key: key, nonce: nonce, data: ad)
             var reference = [UInt8](repeating: 0, count: 16)
             var dummy: UInt8 = 0
             var maclen: UInt64 = 0
@@ -125,12 +131,14 @@ import Testing
         (.chacha20Poly1305, "e1s0", "01020200000000010000012300000014000000000000000000007f0012345678deadbeef000000004661627269634175746820646174612070617468c5c69fc70aba1203ec176dd7efdb15b8"),
     ]
 
-    @Test func goldenFrames() throws {
+    @Test(arguments: testedMACs)
+    func goldenFrames(mac: TestedMAC) throws {
         let secret = (0..<32).map { UInt8($0) }
         let payload = Array("FabricAuth data path".utf8)
-        for (suite, which, frameHex) in Self.goldenFrames where suite.isAvailable {
+        let configuration = try mac.configure()
+        for (suite, which, frameHex) in Self.goldenFrames where suite == mac.suite {
             var sender = try DataPathSender(trafficSecret: rawBytes(secret), suite: suite, direction: .initiatorToResponder,
-                                   remoteQPN: 0x123, now: 0)
+                                   remoteQPN: 0x123, configuration: configuration, now: 0)
             switch which {
             case "e0s7": sender.setNextSequenceForTesting(7)
             case "e1s0": try sender.rekey(now: 0)
@@ -142,7 +150,7 @@ import Testing
 
             // And the receiver accepts the independent frame.
             var receiver = try DataPathReceiver(trafficSecret: rawBytes(secret), suite: suite, direction: .initiatorToResponder,
-                                     localQPN: 0x123, now: 0)
+                                     localQPN: 0x123, configuration: configuration, now: 0)
             let opened = receiver.openFrame(hex(frameHex))
             guard case .delivered(let header, let body) = opened else {
                 Issue.record("golden frame \(suite) \(which) rejected: \(opened)")

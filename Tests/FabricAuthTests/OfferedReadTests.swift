@@ -32,10 +32,10 @@ import Testing
 
     /// 3000 frames arrive between the offer and the READ's completion: far
     /// beyond the replay window.
-    @Test(arguments: availableSuites)
-    func readCompletingAfterManyLaterFramesVerifies(suite: MACSuite) throws {
-        var s = try DetachedMessageTests.sender(suite)
-        var r = try DetachedMessageTests.receiver(suite)
+    @Test(arguments: testedMACs)
+    func readCompletingAfterManyLaterFramesVerifies(mac: TestedMAC) throws {
+        var s = try DetachedMessageTests.sender(mac)
+        var r = try DetachedMessageTests.receiver(mac)
         let data = try DetachedMessageTests.seal(&s, Array(repeating: 0x5A, count: 4096), opcode: .rdmaRead)
         let key = try #require(Self.key(Self.admit(&r, data)))
         #expect(DetachedMessageTests.open(&r, data).reason == .replayed, "admitted: the window holds its sequence")
@@ -43,8 +43,8 @@ import Testing
         #expect(Self.verify(&r, key: key, data).isDelivered)
 
         // Without admission the same READ is refused as too old.
-        var s2 = try DetachedMessageTests.sender(suite, seed: 2)
-        var r2 = try DetachedMessageTests.receiver(suite, seed: 2)
+        var s2 = try DetachedMessageTests.sender(mac, seed: 2)
+        var r2 = try DetachedMessageTests.receiver(mac, seed: 2)
         let data2 = try DetachedMessageTests.seal(&s2, Array(repeating: 0x5A, count: 4096), opcode: .rdmaRead)
         for _ in 0..<3000 { _ = r2.openFrame(try s2.sealFrame([1])) }
         #expect(DetachedMessageTests.open(&r2, data2).reason == .tooOld)
@@ -52,15 +52,15 @@ import Testing
 
     /// The owner rekeys several times and the previous epoch's grace ends
     /// before the READ completes: the held key still verifies it.
-    @Test(arguments: availableSuites)
-    func readCompletingAfterRekeysAndGraceVerifies(suite: MACSuite) throws {
-        var c = DataPathConfiguration.dropping
+    @Test(arguments: testedMACs)
+    func readCompletingAfterRekeysAndGraceVerifies(mac: TestedMAC) throws {
+        var c = try mac.configure(.dropping)
         c.rekeyAfterMessages = 4
         c.previousEpochGraceMessages = 2
         c.previousEpochGraceNanoseconds = 1_000
-        var s = try DataPathSender(trafficSecret: rawBytes(secretBytes(3)), suite: suite, direction: .initiatorToResponder,
+        var s = try DataPathSender(trafficSecret: rawBytes(secretBytes(3)), suite: mac.suite, direction: .initiatorToResponder,
             remoteQPN: DetachedMessageTests.qpn, configuration: c, now: 0)
-        var r = try DataPathReceiver(trafficSecret: rawBytes(secretBytes(3)), suite: suite, direction: .initiatorToResponder,
+        var r = try DataPathReceiver(trafficSecret: rawBytes(secretBytes(3)), suite: mac.suite, direction: .initiatorToResponder,
             localQPN: DetachedMessageTests.qpn, configuration: c, now: 0)
         let data = try DetachedMessageTests.seal(&s, Array(repeating: 7, count: 100), opcode: .rdmaRead)
         let key = try #require(Self.key(Self.admit(&r, data)))
@@ -73,10 +73,10 @@ import Testing
     /// Admission is not a way around the checks: altered data fails the MAC,
     /// a second offer of the same header is a replay, a WRITE header is no
     /// READ, and each is counted.
-    @Test(arguments: availableSuites)
-    func admittedReadsStillFailWhenTheyShould(suite: MACSuite) throws {
-        var s = try DetachedMessageTests.sender(suite)
-        var r = try DetachedMessageTests.receiver(suite)
+    @Test(arguments: testedMACs)
+    func admittedReadsStillFailWhenTheyShould(mac: TestedMAC) throws {
+        var s = try DetachedMessageTests.sender(mac)
+        var r = try DetachedMessageTests.receiver(mac)
         var data = try DetachedMessageTests.seal(&s, Array(repeating: 1, count: 64), opcode: .rdmaRead)
         let key = try #require(Self.key(Self.admit(&r, data)))
         guard case .refused(.replayed) = Self.admit(&r, data) else { Issue.record("second admission"); return }

@@ -4,14 +4,14 @@ import Testing
 /// Epochs: rekey in the middle of a stream, grace for the previous epoch,
 /// refusal of retired epochs, limits that force a rekey.
 @Suite struct RekeyTests {
-    static func sender(_ suite: MACSuite, _ c: DataPathConfiguration) throws -> DataPathSender {
-        try DataPathSender(trafficSecret: rawBytes(secretBytes(42)), suite: suite, direction: .responderToInitiator,
-                           remoteQPN: 99, configuration: c, now: 0)
+    static func sender(_ mac: TestedMAC, _ c: DataPathConfiguration) throws -> DataPathSender {
+        try DataPathSender(trafficSecret: rawBytes(secretBytes(42)), suite: mac.suite, direction: .responderToInitiator,
+                           remoteQPN: 99, configuration: mac.configure(c), now: 0)
     }
 
-    static func receiver(_ suite: MACSuite, _ c: DataPathConfiguration) throws -> DataPathReceiver {
-        try DataPathReceiver(trafficSecret: rawBytes(secretBytes(42)), suite: suite, direction: .responderToInitiator,
-                             localQPN: 99, configuration: c, now: 0)
+    static func receiver(_ mac: TestedMAC, _ c: DataPathConfiguration) throws -> DataPathReceiver {
+        try DataPathReceiver(trafficSecret: rawBytes(secretBytes(42)), suite: mac.suite, direction: .responderToInitiator,
+                             localQPN: 99, configuration: mac.configure(c), now: 0)
     }
 
     static var small: DataPathConfiguration {
@@ -25,10 +25,10 @@ import Testing
 
     /// The message limit forces a rekey every 5 frames; an in-order stream
     /// crosses 5 epochs with nothing lost.
-    @Test(arguments: availableSuites)
-    func messageLimitForcesRekeyMidStream(suite: MACSuite) throws {
-        var s = try Self.sender(suite, Self.small)
-        var r = try Self.receiver(suite, Self.small)
+    @Test(arguments: testedMACs)
+    func messageLimitForcesRekeyMidStream(mac: TestedMAC) throws {
+        var s = try Self.sender(mac, Self.small)
+        var r = try Self.receiver(mac, Self.small)
         for i in 0..<30 {
             let frame = try s.sealFrame([UInt8(i), 1, 2])
             let header = r.peekHeader(frame)
@@ -41,14 +41,14 @@ import Testing
     }
 
     /// Age forces a rekey too.
-    @Test(arguments: availableSuites)
-    func timeForcesRekey(suite: MACSuite) throws {
+    @Test(arguments: testedMACs)
+    func timeForcesRekey(mac: TestedMAC) throws {
         var c = Self.small
         c.rekeyAfterMessages = 1_000
         c.rejectAfterMessages = 2_000
         c.rekeyAfterNanoseconds = 100
-        var s = try Self.sender(suite, c)
-        var r = try Self.receiver(suite, c)
+        var s = try Self.sender(mac, c)
+        var r = try Self.receiver(mac, c)
         let a = try s.sealFrame([1], now: 0)
         let b = try s.sealFrame([2], now: 99)
         let d = try s.sealFrame([3], now: 100)
@@ -65,10 +65,10 @@ import Testing
     /// Frames of the previous epoch that arrive after the first frame of the new
     /// one still open within the grace window, once each; after the grace
     /// (by count or by time) the old key is gone and they are refused.
-    @Test(arguments: availableSuites)
-    func previousEpochGraceThenRetired(suite: MACSuite) throws {
-        var s = try Self.sender(suite, Self.small)
-        var r = try Self.receiver(suite, Self.small)
+    @Test(arguments: testedMACs)
+    func previousEpochGraceThenRetired(mac: TestedMAC) throws {
+        var s = try Self.sender(mac, Self.small)
+        var r = try Self.receiver(mac, Self.small)
         var e0: [[UInt8]] = []
         for i in 0..<5 { e0.append(try s.sealFrame([UInt8(i)])) }
         var e1: [[UInt8]] = []
@@ -116,10 +116,10 @@ import Testing
 
     /// A frame from two epochs ahead is refused (no key for it), and does not
     /// disturb the session.
-    @Test(arguments: availableSuites)
-    func futureEpochRefused(suite: MACSuite) throws {
-        var s = try Self.sender(suite, Self.small)
-        var r = try Self.receiver(suite, Self.small)
+    @Test(arguments: testedMACs)
+    func futureEpochRefused(mac: TestedMAC) throws {
+        var s = try Self.sender(mac, Self.small)
+        var r = try Self.receiver(mac, Self.small)
         let first = try s.sealFrame([0])
         try s.rekey(now: 0)
         try s.rekey(now: 0)
@@ -131,13 +131,13 @@ import Testing
 
     /// The receiver refuses sequences at or above the reject limit even with a
     /// valid tag (a sender with looser limits produced it).
-    @Test(arguments: availableSuites)
-    func sequenceAtRejectLimitRefused(suite: MACSuite) throws {
+    @Test(arguments: testedMACs)
+    func sequenceAtRejectLimitRefused(mac: TestedMAC) throws {
         var loose = Self.small
         loose.rekeyAfterMessages = 100
         loose.rejectAfterMessages = 200
-        var s = try Self.sender(suite, loose)
-        var r = try Self.receiver(suite, Self.small)
+        var s = try Self.sender(mac, loose)
+        var r = try Self.receiver(mac, Self.small)
         s.setNextSequenceForTesting(7)
         #expect(r.openFrame(try s.sealFrame([7])).isDelivered)  // 7 < 8
         #expect(r.openFrame(try s.sealFrame([8])) == .rejected(.sequenceLimit, .drop))
@@ -146,14 +146,14 @@ import Testing
 
     /// The sender never emits a sequence at the rekey limit within an epoch,
     /// and at the last epoch it stops at the reject limit.
-    @Test(arguments: availableSuites)
-    func epochExhaustion(suite: MACSuite) throws {
+    @Test(arguments: testedMACs)
+    func epochExhaustion(mac: TestedMAC) throws {
         var c = Self.small
         c.rekeyAfterMessages = 2
         c.rejectAfterMessages = 4
         c.maxEpoch = 2
-        var s = try Self.sender(suite, c)
-        var r = try Self.receiver(suite, c)
+        var s = try Self.sender(mac, c)
+        var r = try Self.receiver(mac, c)
         var seen: [(UInt32, UInt64)] = []
         for i in 0..<8 {
             let f = try s.sealFrame([UInt8(i)])

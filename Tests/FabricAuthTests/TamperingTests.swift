@@ -43,13 +43,15 @@ import Testing
         }
     }
 
-    @Test(arguments: availableSuites)
-    func bitFlipsTruncationsExtensionsReplays(suite: MACSuite) throws {
+    @Test(arguments: testedMACs)
+    func bitFlipsTruncationsExtensionsReplays(mac: TestedMAC) throws {
+        let suite = mac.suite
+        let base = try mac.configure(), dropping = try mac.configure(.dropping)
         var rng = SplitMix64(seed: 0xFAB + UInt64(suite.rawValue))
         let secret = rng.bytes(32)
-        let config = DataPathConfiguration.dropping
+        let config = dropping
         var sender = try DataPathSender(trafficSecret: rawBytes(secret), suite: suite, direction: .initiatorToResponder,
-                               remoteQPN: Self.qpn, now: 0)
+                               remoteQPN: Self.qpn, configuration: base, now: 0)
         var receiver = try DataPathReceiver(trafficSecret: rawBytes(secret), suite: suite, direction: .initiatorToResponder,
                                  localQPN: Self.qpn, configuration: config, now: 0)
         var expected = FailureCounts()
@@ -122,15 +124,17 @@ import Testing
 
     /// A frame moved to another QP, sealed with the other direction's key, or
     /// reflected back to its sender is rejected.
-    @Test(arguments: availableSuites)
-    func otherQPAndOtherDirection(suite: MACSuite) throws {
+    @Test(arguments: testedMACs)
+    func otherQPAndOtherDirection(mac: TestedMAC) throws {
+        let suite = mac.suite
+        let base = try mac.configure(), dropping = try mac.configure(.dropping)
         let secretAB = secretBytes(1), secretBA = secretBytes(2), secretOther = secretBytes(3)
         func sender(_ s: [UInt8], _ d: Direction, _ q: UInt32) throws -> DataPathSender {
-            try DataPathSender(trafficSecret: rawBytes(s), suite: suite, direction: d, remoteQPN: q, now: 0)
+            try DataPathSender(trafficSecret: rawBytes(s), suite: suite, direction: d, remoteQPN: q, configuration: base, now: 0)
         }
         func receiver(_ s: [UInt8], _ d: Direction, _ q: UInt32) throws -> DataPathReceiver {
             try DataPathReceiver(trafficSecret: rawBytes(s), suite: suite, direction: d, localQPN: q,
-                                     configuration: .dropping, now: 0)
+                                     configuration: dropping, now: 0)
         }
         var a2b = try sender(secretAB, .initiatorToResponder, Self.qpn)
         var atB = try receiver(secretAB, .initiatorToResponder, Self.qpn)
@@ -170,12 +174,14 @@ import Testing
 
     /// Reordering inside the window is accepted (UD, multipath, multi-threaded
     /// completion handling); each frame still opens exactly once.
-    @Test(arguments: availableSuites)
-    func reorderWithinWindowOnce(suite: MACSuite) throws {
+    @Test(arguments: testedMACs)
+    func reorderWithinWindowOnce(mac: TestedMAC) throws {
+        let suite = mac.suite
+        let base = try mac.configure(), dropping = try mac.configure(.dropping)
         let secret = secretBytes(9)
-        var s = try DataPathSender(trafficSecret: rawBytes(secret), suite: suite, direction: .initiatorToResponder, remoteQPN: 7, now: 0)
+        var s = try DataPathSender(trafficSecret: rawBytes(secret), suite: suite, direction: .initiatorToResponder, remoteQPN: 7, configuration: base, now: 0)
         var r = try DataPathReceiver(trafficSecret: rawBytes(secret), suite: suite, direction: .initiatorToResponder, localQPN: 7,
-                                 configuration: .dropping, now: 0)
+                                 configuration: dropping, now: 0)
         var frames: [[UInt8]] = []
         for i in 0..<64 { frames.append(try s.sealFrame([UInt8(i)])) }
         var rng = SplitMix64(seed: 64)
@@ -190,11 +196,13 @@ import Testing
     }
 
     /// Default policy: the first rejection is fatal, later frames are refused.
-    @Test(arguments: availableSuites)
-    func fatalPolicyClosesTheReceiver(suite: MACSuite) throws {
+    @Test(arguments: testedMACs)
+    func fatalPolicyClosesTheReceiver(mac: TestedMAC) throws {
+        let suite = mac.suite
+        let base = try mac.configure()
         let secret = secretBytes(4)
-        var s = try DataPathSender(trafficSecret: rawBytes(secret), suite: suite, direction: .initiatorToResponder, remoteQPN: 7, now: 0)
-        var r = try DataPathReceiver(trafficSecret: rawBytes(secret), suite: suite, direction: .initiatorToResponder, localQPN: 7, now: 0)
+        var s = try DataPathSender(trafficSecret: rawBytes(secret), suite: suite, direction: .initiatorToResponder, remoteQPN: 7, configuration: base, now: 0)
+        var r = try DataPathReceiver(trafficSecret: rawBytes(secret), suite: suite, direction: .initiatorToResponder, localQPN: 7, configuration: base, now: 0)
         let good = try s.sealFrame([1, 2, 3])
         var bad = good
         bad[41] ^= 0x80

@@ -1,4 +1,5 @@
 import CSodium
+import Testing
 @testable import FabricAuth
 
 /// Hex string -> bytes (test vectors).
@@ -96,4 +97,39 @@ func rawBytes(_ bytes: [UInt8]) -> UnsafeRawBufferPointer {
     let p = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
     bytes.withUnsafeBytes { if $0.count > 0 { p.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
     return UnsafeRawBufferPointer(rebasing: p[0..<bytes.count])
+}
+
+/// One MAC implementation under test: a suite on one engine.
+struct TestedMAC: Sendable, CustomTestStringConvertible {
+    let suite: MACSuite
+    let engine: MACEngine
+
+    var testDescription: String { "\(suite) on \(engine)" }
+
+    /// `c` with this engine. Where the engine can't run on this CPU (ipsec-mb
+    /// without its VAES/AVX-512 code, e.g. in the QEMU/TCG test bed) the test
+    /// case records a warning saying why and is cancelled: skipped in the
+    /// open, never passed silently. (A cancelled case alone is listed as
+    /// passed by swift-testing 6.3's console output; the warning is what shows.)
+    func configure(_ c: DataPathConfiguration = .init()) throws -> DataPathConfiguration {
+        guard engine.isAvailable else {
+            let why = "\(suite) on \(engine) NOT TESTED: \(engine) is not available here (\(MACEngine.selectionReason))"
+            Issue.record(Comment(rawValue: why), severity: .warning)
+            try Test.cancel(Comment(rawValue: why))
+        }
+        var c = c
+        c.macEngine = engine
+        return c
+    }
+}
+
+/// Every suite this CPU runs, on every engine that computes it: AES-256-GMAC on
+/// libsodium and on ipsec-mb, ChaCha20-Poly1305 on libsodium. The ipsec-mb
+/// cases are listed even where it can't run, so that they show as cancelled
+/// with the reason (TestedMAC.configure).
+var testedMACs: [TestedMAC] {
+    availableSuites.flatMap { suite in
+        suite == .aes256GMAC ? MACEngine.allCases.map { TestedMAC(suite: suite, engine: $0) }
+            : [TestedMAC(suite: suite, engine: .libsodium)]
+    }
 }

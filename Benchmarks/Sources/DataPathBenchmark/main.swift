@@ -1,31 +1,49 @@
-// DataPathBenchmark: per-core throughput of FabricAuth's data-path MAC.
+// DataPathBenchmark: per-core throughput of FabricAuth's data-path MAC, per engine.
 //
-//   swift run -c release --package-path Benchmarks --scratch-path .build-datapath-bench DataPathBenchmark
+//   swift run -c release --package-path Benchmarks DataPathBenchmark [--json]
 //
-// For each message size (64 B, 4 KiB, 64 KiB, 1 MiB, 16 MiB) and each MAC suite
-// it measures, on one core in one run, side by side:
+// For each message size and each MAC suite it measures, on one core in one
+// run, side by side:
 //   memcpy      copying the payload (the "free" baseline a NIC DMA competes with)
-//   raw MAC     libsodium alone over header || payload (crypto_aead_aes256gcm_
-//               encrypt_detached_afternm with mlen 0 / ChaCha20 + Poly1305)
+//   and for each MAC engine that runs here (MACEngine: libsodium; ipsec-mb
+//   where its VAES/AVX-512 code runs):
+//   raw MAC     the library alone over header || payload (libsodium's
+//               crypto_aead_aes256gcm_encrypt_detached_afternm with mlen 0,
+//               ipsec-mb's one-shot IMB_AES256_GCM_ENC with an empty message
+//               through CIPSecMBShim, or ChaCha20 + Poly1305)
 //   seal        DataPathSender.seal (header, nonce, MAC, counters)
-//   raw verify  libsodium's verification alone
+//   raw verify  the library's verification alone (recompute, constant-time
+//               compare), each batch after an untimed pass of seals, as `open`'s
 //   open        DataPathReceiver.open (checks, window, MAC verify, window update)
 //   detached    sealDetached / openDetached: the RDMA WRITE/READ layout, header
 //               and tag apart from the payload (GCM with the header as
 //               plaintext, docs/protocol.md "RDMA WRITE and READ")
-// Frames rotate over a working set of min(1024, max(4, 64 MiB / size)) frames,
-// so 64 B and 4 KiB run from cache (as NIC rings with DDIO do) and 64 KiB and up
-// stream from DRAM (64 MiB working set, twice the 32 MiB L3 of the reference host).
-// GB/s are payload bytes per second (10^9) of this thread's CPU time. Each figure is the fastest of
-// 7 interleaved rounds of >= 40 ms (see `rounds`). Mallocs are counted around
-// the seal and open loops of every round.
+// Working sets: 64 B and 4 KiB rotate over 1,024 frames (from cache, as NIC
+// rings with DDIO are); "64 KiB (cache)" over 8 frames (512 KiB, inside L2);
+// "64 KiB (DRAM)", 1 MiB and 16 MiB over 64 MiB (twice the 32 MiB L3 of the
+// reference host), so they stream from DRAM.
+// GB/s are payload bytes per second (10^9) of this thread's CPU time. Each
+// figure is the fastest of 7 rounds of >= 40 ms; every round measures every
+// variant of every engine, interleaved, so a noisy neighbour hits all alike.
+// Mallocs are counted around every timed seal and open loop (and the untimed
+// seals feeding the open loops).
+//
+// --json prints one JSON object per (suite, engine, layout, size) row instead
+// of the Markdown tables; --bytes N measures only the cases of N payload bytes.
 import BenchmarkSupport
+import CIPSecMB
+import CIPSecMBShim
 import CSodium
 import FabricAuth
 #if canImport(Glibc)
 import Glibc
 #endif
 
+let json = CommandLine.arguments.contains("--json")
+/// `--bytes N`: only the size cases of N payload bytes (profiling one size).
+let onlyBytes: Int? = CommandLine.arguments.firstIndex(of: "--bytes").flatMap { i in
+    i + 1 < CommandLine.arguments.count ? Int(CommandLine.arguments[i + 1]) : nil
+}
 MallocCounter.setUp()
 guard sodium_init() >= 0 else { fatalError("sodium_init failed") }
 
@@ -38,6 +56,15 @@ guard sodium_init() >= 0 else { fatalError("sodium_init failed") }
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
+/// One message size and the bytes its frames rotate over.
+struct SizeCase {
+    let size: Int
+    let workingSet: Int
+    let name: String
+    var stride: Int { (DataPathLimits.frameOverhead + size + 63) & ~63 }
+    var frameCount: Int { min(1024, max(4, workingSet / stride)) }
+}
+
 /// A contiguous set of frame buffers: [header 40][payload size][tag 16], 64-byte aligned.
 struct FrameSet {
     let base: UnsafeMutableRawPointer
@@ -45,10 +72,10 @@ struct FrameSet {
     let count: Int
     let size: Int
 
-    init(size: Int) {
-        self.size = size
-        stride = (DataPathLimits.frameOverhead + size + 63) & ~63
-        count = min(1024, max(4, (64 << 20) / stride))
+    init(_ c: SizeCase) {
+        size = c.size
+        stride = c.stride
+        count = c.frameCount
         base = UnsafeMutableRawPointer.allocate(byteCount: stride * count, alignment: 64)
         randombytes_buf(base, stride * count)
     }
@@ -78,183 +105,226 @@ func measureOnce(
     return (Double(elapsed) / Double(ops), ops)
 }
 
-/// Rounds per size: every variant is measured once per round, interleaved, and
-/// the fastest round of each is kept -- so a noisy neighbour on a shared host
-/// hits all variants alike and the comparison (overhead %) stays fair.
 let rounds = 7
 
-struct Row {
-    var size = 0
-    var memcpy = 0.0, rawMAC = 0.0, seal = 0.0, rawVerify = 0.0, open = 0.0  // ns per message
-    var sealDetached = 0.0, openDetached = 0.0
-    var mallocsPerMessage = 0.0
+/// The library calls alone, with keys expanded once (what the data path's
+/// EpochKey does), for the "raw" baselines.
+enum RawEngine {
+    case sodiumGCM(UnsafePointer<crypto_aead_aes256gcm_state>)
+    case ipsecMB(UnsafePointer<IMB_MGR>, UnsafePointer<gcm_key_data>)
+    case chacha(UnsafePointer<UInt8>)
+
+    /// ipsec-mb's manager for the raw baseline (the data path has its own).
+    nonisolated(unsafe) static let manager: UnsafeMutablePointer<IMB_MGR>? = {
+        guard let m = alloc_mb_mgr(0) else { return nil }
+        init_mb_mgr_auto(m, nil)
+        return m
+    }()
+
+    init(suite: MACSuite, engine: MACEngine) {
+        let key = UnsafeMutableRawPointer.allocate(byteCount: 32, alignment: 16)
+        randombytes_buf(key, 32)
+        let k = key.assumingMemoryBound(to: UInt8.self)
+        switch (suite, engine) {
+        case (.chacha20Poly1305, _):
+            self = .chacha(UnsafePointer(k))
+            return
+        case (.aes256GMAC, .libsodium):
+            let s = UnsafeMutableRawPointer.allocate(byteCount: crypto_aead_aes256gcm_statebytes(), alignment: 64)
+                .assumingMemoryBound(to: crypto_aead_aes256gcm_state.self)
+            _ = crypto_aead_aes256gcm_beforenm(s, k)
+            self = .sodiumGCM(UnsafePointer(s))
+        case (.aes256GMAC, .ipsecMB):
+            let kd = UnsafeMutableRawPointer.allocate(byteCount: fa_imb_gcm_key_data_size(), alignment: 64)
+                .assumingMemoryBound(to: gcm_key_data.self)
+            fa_imb_aes256_gcm_pre(Self.manager!, k, kd)
+            self = .ipsecMB(UnsafePointer(Self.manager!), UnsafePointer(kd))
+        }
+        key.deallocate()
+    }
+
+    /// The tag over `count` bytes at `f`, written at f + count.
+    @inline(__always) func tag(nonce np: UnsafePointer<UInt8>, _ f: UnsafeMutablePointer<UInt8>, _ count: Int) {
+        switch self {
+        case .sodiumGCM(let st):
+            _ = crypto_aead_aes256gcm_encrypt_detached_afternm(f + count, f + count, nil, nil, 0, f, UInt64(count), nil,
+                                                               np, st)
+        case .ipsecMB(let m, let kd):
+            fa_imb_aes256_gmac_tag(m, kd, np, f, UInt64(count), f + count)
+        case .chacha(let key):
+            var otk: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+            withUnsafeMutableBytes(of: &otk) { o in
+                let op = o.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                _ = crypto_stream_chacha20_ietf(op, 32, np, key)
+                _ = crypto_onetimeauth(f + count, f, UInt64(count), op)
+            }
+        }
+    }
+
+    /// Full recomputation and a constant-time compare: the same work whether
+    /// or not the tag matches (these frames were sealed under another key).
+    @inline(__always) func verify(nonce np: UnsafePointer<UInt8>, _ f: UnsafeMutablePointer<UInt8>, _ count: Int) -> Int32 {
+        switch self {
+        case .sodiumGCM(let st):
+            var sink: UInt8 = 0
+            return crypto_aead_aes256gcm_decrypt_detached_afternm(&sink, nil, f + count, 0, f + count, f, UInt64(count),
+                                                                  np, st)
+        case .ipsecMB(let m, let kd):
+            var expected: (UInt64, UInt64) = (0, 0)
+            return withUnsafeMutableBytes(of: &expected) { e in
+                let ep = e.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                fa_imb_aes256_gmac_tag(m, kd, np, f, UInt64(count), ep)
+                return crypto_verify_16(ep, f + count)
+            }
+        case .chacha(let key):
+            var otk: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+            return withUnsafeMutableBytes(of: &otk) { o in
+                let op = o.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                _ = crypto_stream_chacha20_ietf(op, 32, np, key)
+                return crypto_onetimeauth_verify(f + count, f, UInt64(count), op)
+            }
+        }
+    }
 }
 
-func gbps(_ size: Int, _ ns: Double) -> Double { Double(size) / ns }
+/// Best nanoseconds per message of one engine at one size, and its allocations.
+struct EngineResult {
+    var rawMAC = Double.infinity, seal = Double.infinity, rawVerify = Double.infinity, open = Double.infinity
+    var sealDetached = Double.infinity, openDetached = Double.infinity
+    var mallocs: UInt64 = 0, messages = 0
+    var mallocsDetached: UInt64 = 0, messagesDetached = 0
+    var mallocsPerMessage: Double { Double(mallocs) / Double(max(messages, 1)) }
+    var mallocsPerDetachedMessage: Double { Double(mallocsDetached) / Double(max(messagesDetached, 1)) }
+}
 
-func run(suite: MACSuite, sizes: [Int]) -> [Row] {
-    var rows: [Row] = []
-    let secret = UnsafeMutableRawBufferPointer.allocate(byteCount: 32, alignment: 16)
-    randombytes_buf(secret.baseAddress!, 32)
+// Keeps the raw verification results alive (single-threaded benchmark).
+nonisolated(unsafe) var verifySink: Int32 = 0
+
+/// One round of every variant of one engine over `frames`, folded into `r`.
+/// A fresh sender and receiver per round (made outside the timed loops):
+/// they are ~Copyable, and a round needs fresh sequence numbers anyway.
+func measureRound(suite: MACSuite, engine: MACEngine, raw: RawEngine, frames: FrameSet,
+                  secret: UnsafeRawBufferPointer, into r: inout EngineResult) {
+    let size = frames.size
+    let authenticated = DataPathLimits.headerSize + size
     var config = DataPathConfiguration()
     config.maxPayloadBytes = 1 << 30
-
-    // Raw MAC state, allocated once (libsodium: 16-byte aligned).
-    let state = UnsafeMutableRawPointer.allocate(byteCount: crypto_aead_aes256gcm_statebytes(), alignment: 64)
-    let rawKey = UnsafeMutableRawPointer.allocate(byteCount: 32, alignment: 16)
-    randombytes_buf(rawKey, 32)
-    if suite == .aes256GMAC {
-        _ = crypto_aead_aes256gcm_beforenm(state.assumingMemoryBound(to: crypto_aead_aes256gcm_state.self),
-                                           rawKey.assumingMemoryBound(to: UInt8.self))
+    config.macEngine = engine
+    var sender = try! DataPathSender(trafficSecret: secret, suite: suite, direction: .initiatorToResponder,
+                                     remoteQPN: 0x1234, configuration: config, now: 0)
+    var receiver = try! DataPathReceiver(trafficSecret: secret, suite: suite, direction: .initiatorToResponder,
+                                         localQPN: 0x1234, configuration: config, now: 0)
+    precondition(sender.metrics.macEngine == (suite == .aes256GMAC ? engine : .libsodium))
+    // Warm up (first-touch, lazy globals) before counting allocations.
+    for i in 0..<4 { _ = try! sender.seal(frame: frames.frame(i), payloadLength: size, opcode: .send, now: 0) }
+    for i in 0..<4 {
+        guard case .delivered = receiver.open(frame: UnsafeRawBufferPointer(frames.frame(i)), now: 0) else {
+            fatalError("warm-up frame rejected")
+        }
     }
-    let gcm = UnsafePointer(state.assumingMemoryBound(to: crypto_aead_aes256gcm_state.self))
-    let key8 = UnsafePointer(rawKey.assumingMemoryBound(to: UInt8.self))
     var nonce: (UInt64, UInt32) = (1, 2)
-    var otk: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-    var sink: UInt8 = 0
-
-    for size in sizes {
-        var row = Row()
-        row.size = size
-        let frames = FrameSet(size: size)
-        let dst = FrameSet(size: size)
-        let authenticated = DataPathLimits.headerSize + size
-
-        // The data path.
-        var sender = try! DataPathSender(trafficSecret: UnsafeRawBufferPointer(secret), suite: suite,
-                                         direction: .initiatorToResponder, remoteQPN: 0x1234,
-                                         configuration: config, now: 0)
-        var receiver = try! DataPathReceiver(trafficSecret: UnsafeRawBufferPointer(secret), suite: suite,
-                                             direction: .initiatorToResponder, localQPN: 0x1234,
-                                             configuration: config, now: 0)
-        // Warm up (first-touch, lazy globals) before counting allocations.
-        for i in 0..<4 { _ = try! sender.seal(frame: frames.frame(i), payloadLength: size, opcode: .send, now: 0) }
-        for i in 0..<4 {
-            guard case .delivered = receiver.open(frame: UnsafeRawBufferPointer(frames.frame(i)), now: 0) else {
-                fatalError("warm-up frame rejected")
-            }
-        }
-        var best = (memcpy: Double.infinity, rawMAC: Double.infinity, seal: Double.infinity,
-                    rawVerify: Double.infinity, open: Double.infinity,
-                    sealDetached: Double.infinity, openDetached: Double.infinity)
-        // Detached layout in the same buffers: header at 0, payload at 40, tag after it.
-        @inline(__always) func sealDetached(_ i: Int) {
-            let f = frames.frame(i).baseAddress!
-            _ = try! sender.sealDetached(payload: UnsafeRawBufferPointer(start: f + 40, count: size), opcode: .rdmaWrite,
-                remoteAddress: 0x7f00_0000_0000, rkey: 0x1234, header: f, tag: f + 40 + size, now: 0)
-        }
-        var mallocs: UInt64 = 0
-        var messages = 0
-        var rejected = 0
-        var opened = 0
-        for _ in 0..<rounds {
-            best.memcpy = min(best.memcpy, measureOnce(batch: frames.count) { i in
-                memcpy(dst.frame(i).baseAddress! + 40, frames.frame(i).baseAddress! + 40, size)
-            }.nsPerOp)
-            // Raw MAC over the same bytes the data path authenticates.
-            best.rawMAC = min(best.rawMAC, withUnsafeBytes(of: &nonce) { n in
-                let np = n.baseAddress!.assumingMemoryBound(to: UInt8.self)
-                return measureOnce(batch: frames.count) { i in
-                    let f = frames.frame(i).baseAddress!.assumingMemoryBound(to: UInt8.self)
-                    switch suite {
-                    case .aes256GMAC:
-                        _ = crypto_aead_aes256gcm_encrypt_detached_afternm(
-                            f + authenticated, f + authenticated, nil, nil, 0, f, UInt64(authenticated), nil, np, gcm)
-                    case .chacha20Poly1305:
-                        withUnsafeMutableBytes(of: &otk) { o in
-                            let op = o.baseAddress!.assumingMemoryBound(to: UInt8.self)
-                            _ = crypto_stream_chacha20_ietf(op, 32, np, key8)
-                            _ = crypto_onetimeauth(f + authenticated, f, UInt64(authenticated), op)
-                        }
-                    }
-                }.nsPerOp
-            })
-            // The data path's seal.
-            var m0 = MallocCounter.read()
-            let sealRun = measureOnce(batch: frames.count) { i in
-                _ = try! sender.seal(frame: frames.frame(i), payloadLength: size, opcode: .send, now: 0)
-            }
-            mallocs += MallocCounter.read() &- m0
-            messages += sealRun.ops
-            best.seal = min(best.seal, sealRun.nsPerOp)
-
-            best.rawVerify = min(best.rawVerify, withUnsafeBytes(of: &nonce) { n in
-                let np = n.baseAddress!.assumingMemoryBound(to: UInt8.self)
-                return measureOnce(batch: frames.count) { i in
-                    let f = frames.frame(i).baseAddress!.assumingMemoryBound(to: UInt8.self)
-                    switch suite {
-                    case .aes256GMAC:
-                        // Full GHASH, then a constant-time compare: the same work whether or not
-                        // the tag matches (these frames were sealed under another key).
-                        sink &+= UInt8(truncatingIfNeeded: crypto_aead_aes256gcm_decrypt_detached_afternm(
-                            &sink, nil, f + authenticated, 0, f + authenticated, f, UInt64(authenticated), np, gcm))
-                    case .chacha20Poly1305:
-                        withUnsafeMutableBytes(of: &otk) { o in
-                            let op = o.baseAddress!.assumingMemoryBound(to: UInt8.self)
-                            _ = crypto_stream_chacha20_ietf(op, 32, np, key8)
-                            sink &+= UInt8(truncatingIfNeeded: crypto_onetimeauth_verify(
-                                f + authenticated, f, UInt64(authenticated), op))
-                        }
-                    }
-                }.nsPerOp
-            })
-            // The data path's open: it needs fresh sequences, so each batch is
-            // sealed untimed first (the malloc count covers both).
-            m0 = MallocCounter.read()
-            let openRun = measureOnce(
-                batch: frames.count,
-                prepare: { _ in
-                    for j in 0..<frames.count {
-                        _ = try! sender.seal(frame: frames.frame(j), payloadLength: size, opcode: .send, now: 0)
-                    }
-                }
-            ) { i in
-                if case .rejected = receiver.open(frame: UnsafeRawBufferPointer(frames.frame(i)), now: 0) {
-                    rejected += 1
-                }
-            }
-            mallocs += MallocCounter.read() &- m0
-            messages += 2 * openRun.ops
-            opened += openRun.ops
-            best.open = min(best.open, openRun.nsPerOp)
-
-            m0 = MallocCounter.read()
-            let sealDetachedRun = measureOnce(batch: frames.count) { i in sealDetached(i) }
-            let openDetachedRun = measureOnce(
-                batch: frames.count,
-                prepare: { _ in for j in 0..<frames.count { sealDetached(j) } }
-            ) { i in
-                let f = frames.frame(i).baseAddress!
-                if case .rejected = receiver.openDetached(header: f, payload: UnsafeRawBufferPointer(start: f + 40, count: size),
-                                                          tag: f + 40 + size, now: 0) {
-                    rejected += 1
-                }
-            }
-            mallocs += MallocCounter.read() &- m0
-            messages += sealDetachedRun.ops + 2 * openDetachedRun.ops
-            opened += openDetachedRun.ops
-            best.sealDetached = min(best.sealDetached, sealDetachedRun.nsPerOp)
-            best.openDetached = min(best.openDetached, openDetachedRun.nsPerOp)
-        }
-        precondition(rejected == 0, "benchmark frames rejected")
-        precondition(receiver.metrics.messagesOpened == UInt64(opened + 4))
-        row.memcpy = best.memcpy
-        row.rawMAC = best.rawMAC
-        row.seal = best.seal
-        row.rawVerify = best.rawVerify
-        row.open = best.open
-        row.sealDetached = best.sealDetached
-        row.openDetached = best.openDetached
-        row.mallocsPerMessage = Double(mallocs) / Double(messages)
-        rows.append(row)
-        frames.base.deallocate()
-        dst.base.deallocate()
+    withUnsafeBytes(of: &nonce) { n in
+        let np = n.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        r.rawMAC = min(r.rawMAC, measureOnce(batch: frames.count) { i in
+            raw.tag(nonce: np, frames.frame(i).baseAddress!.assumingMemoryBound(to: UInt8.self), authenticated)
+        }.nsPerOp)
     }
-    precondition(sink != 1 || true)
-    return rows
+    // Raw verification under the same conditions as `open` below: every batch
+    // follows an untimed pass of seals over all frames.
+    withUnsafeBytes(of: &nonce) { n in
+        let np = n.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        r.rawVerify = min(r.rawVerify, measureOnce(
+            batch: frames.count,
+            prepare: { _ in
+                for j in 0..<frames.count {
+                    _ = try! sender.seal(frame: frames.frame(j), payloadLength: size, opcode: .send, now: 0)
+                }
+            }
+        ) { i in
+            verifySink &+= raw.verify(nonce: np, frames.frame(i).baseAddress!.assumingMemoryBound(to: UInt8.self),
+                                      authenticated)
+        }.nsPerOp)
+    }
+
+    var m0 = MallocCounter.read()
+    let sealRun = measureOnce(batch: frames.count) { i in
+        _ = try! sender.seal(frame: frames.frame(i), payloadLength: size, opcode: .send, now: 0)
+    }
+    r.mallocs += MallocCounter.read() &- m0
+    r.messages += sealRun.ops
+    r.seal = min(r.seal, sealRun.nsPerOp)
+
+    // open needs fresh sequences: each batch is sealed untimed first (the
+    // malloc count covers both).
+    var rejected = 0
+    m0 = MallocCounter.read()
+    let openRun = measureOnce(
+        batch: frames.count,
+        prepare: { _ in
+            for j in 0..<frames.count {
+                _ = try! sender.seal(frame: frames.frame(j), payloadLength: size, opcode: .send, now: 0)
+            }
+        }
+    ) { i in
+        if case .rejected = receiver.open(frame: UnsafeRawBufferPointer(frames.frame(i)), now: 0) { rejected += 1 }
+    }
+    r.mallocs += MallocCounter.read() &- m0
+    r.messages += 2 * openRun.ops
+    r.open = min(r.open, openRun.nsPerOp)
+
+    // Detached layout in the same buffers: header at 0, payload at 40, tag after it.
+    @inline(__always) func sealDetached(_ i: Int) {
+        let f = frames.frame(i).baseAddress!
+        _ = try! sender.sealDetached(payload: UnsafeRawBufferPointer(start: f + 40, count: size), opcode: .rdmaWrite,
+            remoteAddress: 0x7f00_0000_0000, rkey: 0x1234, header: f, tag: f + 40 + size, now: 0)
+    }
+    m0 = MallocCounter.read()
+    let sealDetachedRun = measureOnce(batch: frames.count) { i in sealDetached(i) }
+    let openDetachedRun = measureOnce(
+        batch: frames.count,
+        prepare: { _ in for j in 0..<frames.count { sealDetached(j) } }
+    ) { i in
+        let f = frames.frame(i).baseAddress!
+        if case .rejected = receiver.openDetached(header: f, payload: UnsafeRawBufferPointer(start: f + 40, count: size),
+                                                  tag: f + 40 + size, now: 0) {
+            rejected += 1
+        }
+    }
+    r.mallocsDetached += MallocCounter.read() &- m0
+    r.messagesDetached += sealDetachedRun.ops + 2 * openDetachedRun.ops
+    r.sealDetached = min(r.sealDetached, sealDetachedRun.nsPerOp)
+    r.openDetached = min(r.openDetached, openDetachedRun.nsPerOp)
+    precondition(rejected == 0, "benchmark frames rejected")
+    precondition(receiver.metrics.messagesOpened == UInt64(openRun.ops + openDetachedRun.ops + 4))
 }
 
+/// memcpy and every engine at one size, interleaved round by round.
+func measure(suite: MACSuite, engines: [MACEngine], _ c: SizeCase) -> (memcpy: Double, results: [EngineResult]) {
+    let secret = UnsafeMutableRawBufferPointer.allocate(byteCount: 32, alignment: 16)
+    randombytes_buf(secret.baseAddress!, 32)
+    let frames = FrameSet(c), dst = FrameSet(c)
+    let raws = engines.map { RawEngine(suite: suite, engine: $0) }
+    var memcpyBest = Double.infinity
+    var results = [EngineResult](repeating: EngineResult(), count: engines.count)
+    for _ in 0..<rounds {
+        memcpyBest = min(memcpyBest, measureOnce(batch: frames.count) { i in
+            memcpy(dst.frame(i).baseAddress! + 40, frames.frame(i).baseAddress! + 40, c.size)
+        }.nsPerOp)
+        for (k, engine) in engines.enumerated() {
+            measureRound(suite: suite, engine: engine, raw: raws[k], frames: frames,
+                         secret: UnsafeRawBufferPointer(secret), into: &results[k])
+        }
+    }
+    frames.base.deallocate()
+    dst.base.deallocate()
+    secret.deallocate()
+    return (memcpyBest, results)
+}
+
+// MARK: - Output
+
 func fmt(_ x: Double, _ digits: Int = 2) -> String {
+    guard x.isFinite else { return "-" }
     let negative = x < 0
     var s = String(Int((abs(x) * pow(10, Double(digits))).rounded()))
     if digits > 0 {
@@ -264,41 +334,198 @@ func fmt(_ x: Double, _ digits: Int = 2) -> String {
     return negative ? "-" + s : s
 }
 
-func sizeName(_ n: Int) -> String {
-    n >= 1 << 20 ? "\(n >> 20) MiB" : n >= 1 << 10 ? "\(n >> 10) KiB" : "\(n) B"
+func gbps(_ size: Int, _ ns: Double) -> Double { Double(size) / ns }
+func rate(_ size: Int, _ ns: Double) -> String { size == 0 ? "\(fmt(ns, 1)) ns" : fmt(gbps(size, ns)) }
+func cores(_ size: Int, _ slowerNs: Double) -> String {
+    let perCoreGbps = gbps(size, slowerNs) * 8
+    return [100.0, 200.0, 400.0].map { fmt($0 / perCoreGbps, 1) }.joined(separator: " / ")
 }
 
-// 0 B (header only) isolates the fixed per-message cost; the rest are the issue's sizes.
-let sizes = [0, 64, 4 << 10, 64 << 10, 1 << 20, 16 << 20]
-let counterWorks = MallocCounter.selfCheck()
-print("# DataPathBenchmark (one core; GB/s = payload 10^9 bytes/s; malloc count: \(MallocCounter.method), self-check \(counterWorks ? "passed" : "FAILED"))")
-for suite in MACSuite.allCases where suite.isAvailable {
-    let rows = run(suite: suite, sizes: sizes)
-    print("")
-    print("## \(suite)")
-    print("")
-    print("| size | memcpy GB/s | raw MAC GB/s | seal GB/s | raw verify GB/s | open GB/s | seal overhead | open overhead | seal / open ns per msg above raw MAC | cores for 100 / 200 / 400 Gb/s | WRITE layout seal / open GB/s | mallocs/msg |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    var worstLarge = (seal: -Double.infinity, open: -Double.infinity)
-    for r in rows {
-        let small = r.size <= 4 << 10
-        let nsAbove = small ? "\(fmt(r.seal - r.rawMAC, 1)) / \(fmt(r.open - r.rawVerify, 1))" : "(see %)"
-        if r.size == 0 {
-            print("| 0 B (header only) | - | \(fmt(r.rawMAC, 1)) ns | \(fmt(r.seal, 1)) ns | \(fmt(r.rawVerify, 1)) ns | \(fmt(r.open, 1)) ns | - | - | \(nsAbove) | - | \(fmt(r.sealDetached, 1)) / \(fmt(r.openDetached, 1)) ns | \(fmt(r.mallocsPerMessage, 3)) |")
-            continue
+func jsonRow(suite: MACSuite, engine: MACEngine, layout: String, c: SizeCase, memcpyNs: Double, raw: Double?,
+             seal: Double, open: Double, mallocs: Double) -> String {
+    func g(_ ns: Double) -> String { c.size == 0 ? "0" : fmt(gbps(c.size, ns), 3) }
+    let rawField = raw.map { "\"raw_mac_gbps\":\(g($0)),\"raw_mac_ns\":\(fmt($0, 1))," } ?? ""
+    return "{\"suite\":\"\(suite)\",\"engine\":\"\(engine)\",\"layout\":\"\(layout)\",\"bytes\":\(c.size),"
+        + "\"working_set_bytes\":\(c.frameCount * c.stride),\"case\":\"\(c.name)\","
+        + "\"memcpy_gbps\":\(g(memcpyNs)),\(rawField)\"seal_gbps\":\(g(seal)),\"open_gbps\":\(g(open)),"
+        + "\"seal_ns\":\(fmt(seal, 1)),\"open_ns\":\(fmt(open, 1)),\"mallocs_per_message\":\(fmt(mallocs, 3))}"
+}
+
+let cases: [SizeCase] = [
+    SizeCase(size: 0, workingSet: 64 << 20, name: "0 B (header only)"),
+    SizeCase(size: 64, workingSet: 64 << 20, name: "64 B"),
+    SizeCase(size: 4 << 10, workingSet: 64 << 20, name: "4 KiB"),
+    SizeCase(size: 64 << 10, workingSet: 512 << 10, name: "64 KiB (cache)"),
+    SizeCase(size: 64 << 10, workingSet: 64 << 20, name: "64 KiB (DRAM)"),
+    SizeCase(size: 1 << 20, workingSet: 64 << 20, name: "1 MiB"),
+    SizeCase(size: 16 << 20, workingSet: 64 << 20, name: "16 MiB"),
+]
+
+func printTables(suite: MACSuite, engines: [MACEngine], _ table: [(SizeCase, Double, [EngineResult])],
+                 counterWorks: Bool) {
+    let names = engines.map(\.description)
+    print("\n## \(suite)\n")
+    print("Seal / open GB/s per engine (0 B: ns per message), the speed-up of the last engine over the first, cores per direction for 100 / 200 / 400 Gb/s (the slower of seal and open sets it), mallocs per message (all engines, both layouts):\n")
+    var head = "| size | memcpy GB/s | " + names.map { "\($0) seal / open" }.joined(separator: " | ")
+    if engines.count > 1 { head += " | \(names.last!) / \(names[0]) (seal / open)" }
+    head += " | " + names.map { "cores \($0)" }.joined(separator: " | ") + " | mallocs/msg |"
+    print(head)
+    print("|" + String(repeating: "---:|", count: 3 + engines.count * 2 + (engines.count > 1 ? 1 : 0)))
+    for (c, memcpyNs, rs) in table {
+        var line = "| \(c.name) | \(c.size == 0 ? "-" : fmt(gbps(c.size, memcpyNs))) | "
+        line += rs.map { "\(rate(c.size, $0.seal)) / \(rate(c.size, $0.open))" }.joined(separator: " | ")
+        if rs.count > 1 {
+            line += " | \(fmt(rs[0].seal / rs.last!.seal))x / \(fmt(rs[0].open / rs.last!.open))x"
         }
-        let sealOverhead = (r.seal / r.rawMAC - 1) * 100, openOverhead = (r.open / r.rawVerify - 1) * 100
-        if r.size >= 4 << 10 {
-            worstLarge = (max(worstLarge.seal, sealOverhead), max(worstLarge.open, openOverhead))
-        }
-        let slow = max(r.seal, r.open)  // the slower side sets the core count
-        let perCoreGbps = gbps(r.size, slow) * 8
-        let cores = [100.0, 200.0, 400.0].map { fmt($0 / perCoreGbps, 1) }.joined(separator: " / ")
-        print("| \(sizeName(r.size)) | \(fmt(gbps(r.size, r.memcpy))) | \(fmt(gbps(r.size, r.rawMAC))) | \(fmt(gbps(r.size, r.seal))) | \(fmt(gbps(r.size, r.rawVerify))) | \(fmt(gbps(r.size, r.open))) | \(fmt(sealOverhead, 1)) % | \(fmt(openOverhead, 1)) % | \(nsAbove) | \(cores) | \(fmt(gbps(r.size, r.sealDetached))) / \(fmt(gbps(r.size, r.openDetached))) | \(fmt(r.mallocsPerMessage, 3)) |")
+        line += " | " + rs.map { c.size == 0 ? "-" : cores(c.size, max($0.seal, $0.open)) }.joined(separator: " | ")
+        let mallocs = rs.map { max($0.mallocsPerMessage, $0.mallocsPerDetachedMessage) }.max() ?? 0
+        line += " | \(counterWorks ? fmt(mallocs, 3) : "not measured") |"
+        print(line)
     }
-    let header = rows[0]
-    let fixedSeal = header.seal - header.rawMAC, fixedOpen = header.open - header.rawVerify
-    let mallocs = rows.map(\.mallocsPerMessage).max() ?? 0
-    print("")
-    print("Goals: per-message cost above the raw MAC (0 B payload): seal \(fmt(fixedSeal, 1)) ns, open \(fmt(fixedOpen, 1)) ns (goal < 100 ns: \(max(fixedSeal, fixedOpen) < 100 ? "met" : "MISSED")); worst overhead from 4 KiB up: seal \(fmt(worstLarge.seal, 1)) %, open \(fmt(worstLarge.open, 1)) % (goal < 5 %: \(max(worstLarge.seal, worstLarge.open) < 5 ? "met" : "MISSED")); mallocs per message: \(fmt(mallocs, 3)) (goal 0: \(mallocs == 0 && counterWorks ? "met" : counterWorks ? "MISSED" : "not measured")).")
+    for (k, name) in names.enumerated() {
+        print("\n### \(suite) on \(name): the data path against the raw library call\n")
+        print("| size | raw MAC | seal | raw verify | open | seal / open overhead | seal / open ns per msg above raw | WRITE layout seal / open |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+        var worst = -Double.infinity, fixed = 0.0
+        for (c, _, rs) in table {
+            let r = rs[k]
+            let sealOver = (r.seal / r.rawMAC - 1) * 100, openOver = (r.open / r.rawVerify - 1) * 100
+            if c.size >= 4 << 10 { worst = max(worst, sealOver, openOver) }
+            if c.size == 0 { fixed = max(r.seal - r.rawMAC, r.open - r.rawVerify) }
+            let nsAbove = c.size <= 4 << 10 ? "\(fmt(r.seal - r.rawMAC, 1)) / \(fmt(r.open - r.rawVerify, 1))" : "(see %)"
+            print("| \(c.name) | \(rate(c.size, r.rawMAC)) | \(rate(c.size, r.seal)) | \(rate(c.size, r.rawVerify)) | \(rate(c.size, r.open)) | \(c.size == 0 ? "-" : "\(fmt(sealOver, 1)) % / \(fmt(openOver, 1)) %") | \(nsAbove) | \(rate(c.size, r.sealDetached)) / \(rate(c.size, r.openDetached)) |")
+        }
+        print("\nGoals (\(name)): per-message cost above the raw call (0 B): \(fmt(fixed, 1)) ns (goal < 100 ns: \(fixed < 100 ? "met" : "MISSED")); worst overhead from 4 KiB up: \(fmt(worst, 1)) % (goal < 5 %: \(worst < 5 ? "met" : "MISSED")).")
+    }
+    if engines.count > 1, let cache = table.first(where: { $0.0.name == "64 KiB (cache)" }),
+        let small = table.first(where: { $0.0.size == 64 }) {
+        let fast = cache.2.last!, base = cache.2[0]
+        let slowGbps = gbps(cache.0.size, max(fast.seal, fast.open))
+        let ratio = min(base.seal / fast.seal, base.open / fast.open)
+        let smallRatio = min(small.2[0].seal / small.2.last!.seal, small.2[0].open / small.2.last!.open)
+        print("\nGoals (\(names.last!) against \(names[0])): 64 KiB from cache \(fmt(slowGbps)) GB/s (goal >= 18: \(slowGbps >= 18 ? "met" : "MISSED")), \(fmt(ratio))x (goal >= 3.5x: \(ratio >= 3.5 ? "met" : "MISSED")); 64 B \(fmt(smallRatio))x (goal >= 1.5x: \(smallRatio >= 1.5 ? "met" : "MISSED")).")
+    }
+}
+
+// MARK: - Scaling over threads (independent channels)
+
+/// One thread's share of the scaling run: its own sender, receiver and
+/// frames (a channel), sealing and opening `messages` frames after a barrier.
+final class ChannelThread: @unchecked Sendable {  // handed to one pthread, read by main after join
+    let suite: MACSuite, engine: MACEngine, size: Int, messages: Int
+    let barrier: UnsafeMutablePointer<pthread_barrier_t>
+    var rejected = 0
+
+    init(suite: MACSuite, engine: MACEngine, size: Int, messages: Int,
+         barrier: UnsafeMutablePointer<pthread_barrier_t>) {
+        self.suite = suite; self.engine = engine; self.size = size; self.messages = messages; self.barrier = barrier
+    }
+
+    func run() {
+        let frames = FrameSet(SizeCase(size: size, workingSet: 8 * (size + 64), name: ""))
+        let secret = UnsafeMutableRawBufferPointer.allocate(byteCount: 32, alignment: 16)
+        randombytes_buf(secret.baseAddress!, 32)
+        var config = DataPathConfiguration()
+        config.macEngine = engine
+        var sender = try! DataPathSender(trafficSecret: UnsafeRawBufferPointer(secret), suite: suite,
+                                         direction: .initiatorToResponder, remoteQPN: 9, configuration: config, now: 0)
+        var receiver = try! DataPathReceiver(trafficSecret: UnsafeRawBufferPointer(secret), suite: suite,
+                                             direction: .initiatorToResponder, localQPN: 9, configuration: config,
+                                             now: 0)
+        pthread_barrier_wait(barrier)
+        for i in 0..<messages {
+            _ = try! sender.seal(frame: frames.frame(i), payloadLength: size, opcode: .send, now: 0)
+            if case .rejected = receiver.open(frame: UnsafeRawBufferPointer(frames.frame(i)), now: 0) { rejected += 1 }
+        }
+        frames.base.deallocate()
+        secret.deallocate()
+    }
+}
+
+func wallNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+/// GB/s of payload sealed and opened by `threads` channels at once, one
+/// thread each (wall clock, best of 5): what a process gets by spreading
+/// channels over cores.
+func scaling(suite: MACSuite, engine: MACEngine, threads: Int, size: Int) -> Double {
+    let messages = max(64, (1 << 30) / size)  // 1 GiB per thread: well over 40 ms
+    var best = 0.0
+    for _ in 0..<5 {
+        let barrier = UnsafeMutablePointer<pthread_barrier_t>.allocate(capacity: 1)
+        pthread_barrier_init(barrier, nil, UInt32(threads + 1))
+        let jobs = (0..<threads).map { _ in
+            ChannelThread(suite: suite, engine: engine, size: size, messages: messages, barrier: barrier)
+        }
+        var ids: [pthread_t] = []
+        for job in jobs {
+            var id = pthread_t()
+            let rc = pthread_create(&id, nil, { arg in
+                Unmanaged<ChannelThread>.fromOpaque(arg!).takeUnretainedValue().run()
+                return nil
+            }, Unmanaged.passUnretained(job).toOpaque())
+            precondition(rc == 0, "pthread_create failed")
+            ids.append(id)
+        }
+        pthread_barrier_wait(barrier)
+        let t0 = wallNanoseconds()
+        for id in ids { pthread_join(id, nil) }
+        let elapsed = Double(wallNanoseconds() - t0)
+        precondition(jobs.allSatisfy { $0.rejected == 0 }, "scaling frames rejected")
+        pthread_barrier_destroy(barrier)
+        barrier.deallocate()
+        best = max(best, Double(threads * messages * size) / elapsed)
+    }
+    return best
+}
+
+// MARK: - Run
+
+let counterWorks = MallocCounter.selfCheck()
+if !json {
+    print("# DataPathBenchmark (one core; GB/s = payload 10^9 bytes/s; malloc count: \(MallocCounter.method), self-check \(counterWorks ? "passed" : "FAILED"))")
+    print("# MAC engine selected by this process: \(MACEngine.selected) (\(MACEngine.selectionReason))")
+}
+for suite in MACSuite.allCases where suite.isAvailable {
+    let engines = suite == .aes256GMAC ? MACEngine.allCases.filter(\.isAvailable) : [.libsodium]
+    var table: [(SizeCase, Double, [EngineResult])] = []
+    for c in cases where onlyBytes == nil || onlyBytes == c.size {
+        let (memcpyNs, results) = measure(suite: suite, engines: engines, c)
+        table.append((c, memcpyNs, results))
+        guard json else { continue }
+        for (k, e) in engines.enumerated() {
+            let r = results[k]
+            print(jsonRow(suite: suite, engine: e, layout: "contiguous", c: c, memcpyNs: memcpyNs, raw: r.rawMAC,
+                          seal: r.seal, open: r.open, mallocs: r.mallocsPerMessage))
+            print(jsonRow(suite: suite, engine: e, layout: "detached", c: c, memcpyNs: memcpyNs, raw: nil,
+                          seal: r.sealDetached, open: r.openDetached, mallocs: r.mallocsPerDetachedMessage))
+        }
+    }
+    if json { continue }
+    printTables(suite: suite, engines: engines, table, counterWorks: counterWorks)
+}
+
+// Independent channels on two threads against one (64 KiB frames from cache,
+// seal then open on each thread). Needs two otherwise idle cores to mean much.
+let scalingSize = 64 << 10
+if onlyBytes == nil || onlyBytes == scalingSize, MACSuite.aes256GMAC.isAvailable {
+    if !json {
+        print("\n## Scaling: independent channels, one thread each (AES-256-GMAC, 64 KiB from cache, seal + open, wall clock, best of 5)\n")
+        print("| engine | 1 thread GB/s | 2 threads GB/s | 2 threads / 1 thread |")
+        print("|---|---:|---:|---:|")
+    }
+    for engine in MACEngine.allCases where engine.isAvailable {
+        let one = scaling(suite: .aes256GMAC, engine: engine, threads: 1, size: scalingSize)
+        let two = scaling(suite: .aes256GMAC, engine: engine, threads: 2, size: scalingSize)
+        if json {
+            for (threads, g) in [(1, one), (2, two)] {
+                print("{\"suite\":\"\(MACSuite.aes256GMAC)\",\"engine\":\"\(engine)\",\"layout\":\"contiguous\",\"bytes\":\(scalingSize),\"threads\":\(threads),\"seal_open_gbps\":\(fmt(g, 3)),\"scaling\":\(fmt(g / one, 3))}")
+            }
+        } else {
+            print("| \(engine) | \(fmt(one)) | \(fmt(two)) | \(fmt(two / one))x (goal >= 1.8x: \(two / one >= 1.8 ? "met" : "MISSED")) |")
+        }
+    }
 }

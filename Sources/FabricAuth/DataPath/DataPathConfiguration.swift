@@ -10,6 +10,11 @@ public struct DataPathConfiguration: Sendable {
     public var maxEpoch: UInt32 = DataPathLimits.maxEpoch
     public var maxPayloadBytes: Int = DataPathLimits.maxPayloadBytes
     public var failurePolicy: FailurePolicy = .fatal
+    /// The library computing AES-256-GMAC tags (ChaCha20-Poly1305 always uses
+    /// libsodium). Both compute identical tags; the default is the process's
+    /// choice from the CPU (MACEngine.selected). Tests set it to run the same
+    /// checks on each engine.
+    public var macEngine: MACEngine = .selected
 
     public init() {}
 
@@ -26,5 +31,6 @@ public struct DataPathConfiguration: Sendable {
         guard maxPayloadBytes >= 0, maxPayloadBytes <= Int(UInt32.max) - DataPathLimits.frameOverhead else {
             throw .invalidConfiguration(field: "maxPayloadBytes")
         }
+        guard macEngine.isAvailable else { throw .macEngineUnavailable(macEngine) }
     }
 }

@@ -19,6 +19,9 @@ public enum DataPathError: Error, Sendable, Equatable {
     case epochsExhausted
     /// Memory for key state could not be allocated.
     case allocationFailed
+    /// The configured MAC engine can't run here (ipsec-mb without its
+    /// VAES/AVX-512 code, MACEngine.isAvailable); use MACEngine.selected.
+    case macEngineUnavailable(MACEngine)
 
     public static func == (a: DataPathError, b: DataPathError) -> Bool {
         switch (a, b) {
@@ -31,6 +34,7 @@ public enum DataPathError: Error, Sendable, Equatable {
             return x.description == y.description
         case let (.frameTooSmall(r1, a1), .frameTooSmall(r2, a2)): return r1 == r2 && a1 == a2
         case let (.payloadTooLarge(x), .payloadTooLarge(y)): return x == y
+        case let (.macEngineUnavailable(x), .macEngineUnavailable(y)): return x == y
         default: return false
         }
     }

@@ -14,6 +14,9 @@ public struct DataPathMetrics: Sendable, Equatable {
     public internal(set) var epochsRetired: UInt64 = 0
     /// Rejections by reason.
     public internal(set) var failures = FailureCounts()
+    /// The library computing this direction's MAC (MACEngine; libsodium for
+    /// ChaCha20-Poly1305), so a channel's metrics say which one ran.
+    public internal(set) var macEngine: MACEngine = .libsodium
 
     public init() {}
 }

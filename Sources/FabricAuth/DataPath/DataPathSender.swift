@@ -42,13 +42,14 @@ public struct DataPathSender: ~Copyable {
     ) throws(DataPathError) {
         try configuration.validate()
         let secret = try TrafficSecret(copying: trafficSecret)
-        self.key = try EpochKey(suite: suite, epoch: 0, secret: secret)
+        self.key = try EpochKey(suite: suite, engine: configuration.macEngine, epoch: 0, secret: secret)
         self.secret = secret
         self.suite = suite
         self.direction = direction
         self.remoteQPN = remoteQPN
         self.configuration = configuration
         self.epochStartNanoseconds = now
+        self.metrics.macEngine = key.engine
     }
 
     /// The epoch the next frame will use (unless it triggers a rekey).
@@ -71,7 +72,7 @@ public struct DataPathSender: ~Copyable {
     public mutating func rekey(now: UInt64) throws(DataPathError) {
         guard key.epoch < configuration.maxEpoch else { throw .epochsExhausted }
         let nextSecret = secret.next()
-        let nextKey = try EpochKey(suite: suite, epoch: key.epoch + 1, secret: nextSecret)
+        let nextKey = try EpochKey(suite: suite, engine: key.engine, epoch: key.epoch + 1, secret: nextSecret)
         secret.wipe()
         secret = nextSecret
         key = nextKey  // the old EpochKey is released and wiped in its deinit

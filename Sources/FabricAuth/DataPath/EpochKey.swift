@@ -1,6 +1,8 @@
 #if canImport(CSodium)
 import CSodium
 #endif
+import CIPSecMB
+import CIPSecMBShim
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,71 +10,101 @@ import Glibc
 /// The MAC key of one epoch of one direction, expanded once (allocation and key
 /// schedule per epoch, never per message) and wiped on release.
 ///
-/// AES-256-GMAC: crypto_aead_aes256gcm_beforenm expands the AES key schedule
-/// and the GHASH key H = AES_K(0^128) (NIST SP 800-38D §6.4 step 1) into a
-/// crypto_aead_aes256gcm_state, which libsodium requires to be 16-byte aligned
-/// (libsodium docs, "AES256-GCM", "Precalculation interface"). Each tag is then
-/// crypto_aead_aes256gcm_encrypt_detached_afternm with mlen = 0 and
-/// ad = header || payload: GCM-AE(K, IV, P = empty, A) whose output is just the
-/// tag T = GCTR_K(J0, GHASH_H(A || 0^v || [len(A)]64 || [0]64)) (§7.1) -- GMAC.
+/// AES-256-GMAC, libsodium engine: crypto_aead_aes256gcm_beforenm expands the
+/// AES key schedule and the GHASH key H = AES_K(0^128) (NIST SP 800-38D §6.4
+/// step 1) into a crypto_aead_aes256gcm_state, which libsodium requires to be
+/// 16-byte aligned (libsodium docs, "AES256-GCM", "Precalculation interface").
+/// Each tag is then crypto_aead_aes256gcm_encrypt_detached_afternm with
+/// mlen = 0 and ad = header || payload: GCM-AE(K, IV, P = empty, A) whose
+/// output is just the tag T = GCTR_K(J0, GHASH_H(A || 0^v || [len(A)]64 || [0]64))
+/// (§7.1) -- GMAC.
+///
+/// AES-256-GMAC, ipsec-mb engine (MACEngine.ipsecMB): IMB_AES256_GCM_PRE
+/// expands the same key into a `struct gcm_key_data` (round keys and 48 powers
+/// of H, 1008 bytes in ipsec-mb 1.3, 64-byte aligned here), and each tag is
+/// the same GCM-AE call through IMB_AES256_GCM_ENC (CIPSecMBShim). Same tags
+/// bit for bit (MACEngineDifferentialTests), so the engine is a local choice.
 ///
 /// ChaCha20-Poly1305: the state holds the 32-byte ChaCha20 key; see MACSuite.
 final class EpochKey {
     let suite: MACSuite
     let epoch: UInt32
+    /// The library computing this key's tags: the configured engine for
+    /// AES-256-GMAC, libsodium for ChaCha20-Poly1305.
+    let engine: MACEngine
+    private let kind: Kind
     private let state: UnsafeMutableRawPointer
     private let stateSize: Int
 
-    /// Derives mac_key(epoch) from `secret` and expands it.
-    init(suite: MACSuite, epoch: UInt32, secret: TrafficSecret) throws(DataPathError) {
+    /// Which code computes the tag; decided once per key, switched on per message.
+    private enum Kind {
+        case sodiumGCM
+        case ipsecMBGCM(UnsafePointer<IMB_MGR>)
+        case chacha
+    }
+
+    /// Derives mac_key(epoch) from `secret` and expands it for `engine`.
+    convenience init(
+        suite: MACSuite, engine: MACEngine = .selected, epoch: UInt32, secret: TrafficSecret
+    ) throws(DataPathError) {
+        try self.init(suite: suite, engine: engine, epoch: epoch) { k in secret.deriveMACKey(suite: suite, into: k) }
+    }
+
+    /// Test seam: a key from raw 32 bytes (known-answer tests), bypassing HKDF.
+    convenience init(
+        suite: MACSuite, engine: MACEngine = .selected, rawKey: UnsafeRawBufferPointer
+    ) throws(DataPathError) {
+        guard rawKey.count == 32 else { throw .invalidSecretLength(rawKey.count) }
+        try self.init(suite: suite, engine: engine, epoch: 0) { k in k.copyMemory(from: rawKey) }
+    }
+
+    /// `fillKey` writes the 32 key bytes into a stack buffer that is wiped
+    /// once the key is expanded into `state`.
+    private init(
+        suite: MACSuite, engine requested: MACEngine, epoch: UInt32,
+        fillKey: (UnsafeMutableRawBufferPointer) -> Void
+    ) throws(DataPathError) {
         guard sodiumInitialized else { throw .sodiumUnavailable }
         guard suite.isAvailable else { throw .suiteUnavailable(suite) }
+        let engine: MACEngine = suite == .aes256GMAC ? requested : .libsodium
+        let kind: Kind
+        switch (suite, engine) {
+        case (.chacha20Poly1305, _):
+            kind = .chacha
+            stateSize = Int(crypto_stream_chacha20_ietf_KEYBYTES)
+        case (.aes256GMAC, .libsodium):
+            kind = .sodiumGCM
+            stateSize = crypto_aead_aes256gcm_statebytes()  // 512
+        case (.aes256GMAC, .ipsecMB):
+            guard engine.isAvailable, let manager = IPSecMBManager.shared.manager else {
+                throw .macEngineUnavailable(engine)
+            }
+            kind = .ipsecMBGCM(UnsafePointer(manager))
+            stateSize = fa_imb_gcm_key_data_size()  // 1008
+        }
         self.suite = suite
         self.epoch = epoch
-        switch suite {
-        case .aes256GMAC: stateSize = crypto_aead_aes256gcm_statebytes()  // 512
-        case .chacha20Poly1305: stateSize = Int(crypto_stream_chacha20_ietf_KEYBYTES)
-        }
-        // 64-byte alignment (cache line) satisfies the 16 that libsodium requires.
+        self.engine = engine
+        self.kind = kind
+        // 64-byte alignment (cache line): what ipsec-mb's gcm_key_data asks
+        // for (intel-ipsec-mb.h, aligned(64) on Linux) and more than the 16
+        // libsodium requires.
         var raw: UnsafeMutableRawPointer?
         guard posix_memalign(&raw, 64, stateSize) == 0, let raw else { throw .allocationFailed }
         state = raw
         var key: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)  // 32 bytes on the stack
         withUnsafeMutableBytes(of: &key) { k in
-            secret.deriveMACKey(suite: suite, into: k)
-            switch suite {
-            case .aes256GMAC:
-                _ = crypto_aead_aes256gcm_beforenm(
-                    state.assumingMemoryBound(to: crypto_aead_aes256gcm_state.self),
-                    k.baseAddress!.assumingMemoryBound(to: UInt8.self))
-            case .chacha20Poly1305:
-                state.copyMemory(from: k.baseAddress!, byteCount: k.count)
+            fillKey(k)
+            let kp = k.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            switch kind {
+            case .sodiumGCM:
+                _ = crypto_aead_aes256gcm_beforenm(state.assumingMemoryBound(to: crypto_aead_aes256gcm_state.self), kp)
+            case .ipsecMBGCM(let manager):
+                fa_imb_aes256_gcm_pre(manager, kp, state.assumingMemoryBound(to: gcm_key_data.self))
+            case .chacha:
+                state.copyMemory(from: kp, byteCount: k.count)
             }
             sodium_memzero(k.baseAddress!, k.count)
-        }
-    }
-
-    /// Test seam: a key from raw 32 bytes (known-answer tests), bypassing HKDF.
-    init(suite: MACSuite, rawKey: UnsafeRawBufferPointer) throws(DataPathError) {
-        guard sodiumInitialized else { throw .sodiumUnavailable }
-        guard suite.isAvailable else { throw .suiteUnavailable(suite) }
-        guard rawKey.count == 32 else { throw .invalidSecretLength(rawKey.count) }
-        self.suite = suite
-        self.epoch = 0
-        switch suite {
-        case .aes256GMAC: stateSize = crypto_aead_aes256gcm_statebytes()
-        case .chacha20Poly1305: stateSize = 32
-        }
-        var raw: UnsafeMutableRawPointer?
-        guard posix_memalign(&raw, 64, stateSize) == 0, let raw else { throw .allocationFailed }
-        state = raw
-        switch suite {
-        case .aes256GMAC:
-            _ = crypto_aead_aes256gcm_beforenm(
-                state.assumingMemoryBound(to: crypto_aead_aes256gcm_state.self),
-                rawKey.baseAddress!.assumingMemoryBound(to: UInt8.self))
-        case .chacha20Poly1305:
-            state.copyMemory(from: rawKey.baseAddress!, byteCount: 32)
         }
     }
 
@@ -101,13 +133,15 @@ final class EpochKey {
         let t = tag.assumingMemoryBound(to: UInt8.self)
         let d = data.assumingMemoryBound(to: UInt8.self)
         let n = nonce.assumingMemoryBound(to: UInt8.self)
-        switch suite {
-        case .aes256GMAC:
+        switch kind {
+        case .sodiumGCM:
             // c must be non-null but is not written when mlen == 0.
             _ = crypto_aead_aes256gcm_encrypt_detached_afternm(
                 t, t, nil, nil, 0, d, UInt64(count), nil, n,
                 UnsafePointer(state.assumingMemoryBound(to: crypto_aead_aes256gcm_state.self)))
-        case .chacha20Poly1305:
+        case .ipsecMBGCM(let manager):
+            fa_imb_aes256_gmac_tag(manager, state.assumingMemoryBound(to: gcm_key_data.self), n, d, UInt64(count), t)
+        case .chacha:
             withOneTimeKey(nonce: n) { otk in _ = crypto_onetimeauth(t, d, UInt64(count), otk) }
         }
     }
@@ -118,7 +152,8 @@ final class EpochKey {
     /// docs/protocol.md "RDMA WRITE and READ").
     ///
     /// AES-256-GMAC: libsodium's GCM takes the associated data in one piece, so
-    /// the payload is the associated data and the header is GCM's plaintext:
+    /// the payload is the associated data and the header is GCM's plaintext
+    /// (ipsec-mb computes the same construction, CIPSecMBShim):
     /// T = GCM-AE(K, IV, P = header, A = payload).tag (NIST SP 800-38D §7.1).
     /// The ciphertext of the header is never sent (the receiver rebuilds the
     /// header and recomputes T); the tag still covers every header bit, because
@@ -138,8 +173,8 @@ final class EpochKey {
         let h = header.assumingMemoryBound(to: UInt8.self)
         let p = payload?.assumingMemoryBound(to: UInt8.self)
         let n = nonce.assumingMemoryBound(to: UInt8.self)
-        switch suite {
-        case .aes256GMAC:
+        switch kind {
+        case .sodiumGCM:
             // 40 bytes of throw-away ciphertext on the stack.
             var sink: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
             withUnsafeMutableBytes(of: &sink) { c in
@@ -148,7 +183,10 @@ final class EpochKey {
                     h, UInt64(DataPathLimits.headerSize), p, UInt64(count), nil, n,
                     UnsafePointer(state.assumingMemoryBound(to: crypto_aead_aes256gcm_state.self)))
             }
-        case .chacha20Poly1305:
+        case .ipsecMBGCM(let manager):
+            fa_imb_aes256_gcm_detached_tag(
+                manager, state.assumingMemoryBound(to: gcm_key_data.self), n, h, p, UInt64(count), t)
+        case .chacha:
             withOneTimeKey(nonce: n) { otk in
                 // crypto_onetimeauth_state is 16-byte aligned in C; a stack
                 // allocation with that alignment (no heap).
@@ -179,20 +217,28 @@ final class EpochKey {
         }
     }
 
-    /// Whether `tag` is the tag over `data` -- compared in constant time by
-    /// libsodium (crypto_verify_16 inside decrypt_detached / onetimeauth_verify).
+    /// Whether `tag` is the tag over `data`, compared in constant time:
+    /// libsodium's crypto_verify_16 inside decrypt_detached /
+    /// onetimeauth_verify, or after ipsec-mb recomputed it.
     @inline(__always)
     func verifyTag(nonce: UnsafeRawPointer, data: UnsafeRawPointer, count: Int, tag: UnsafeRawPointer) -> Bool {
         let t = tag.assumingMemoryBound(to: UInt8.self)
         let d = data.assumingMemoryBound(to: UInt8.self)
         let n = nonce.assumingMemoryBound(to: UInt8.self)
-        switch suite {
-        case .aes256GMAC:
+        switch kind {
+        case .sodiumGCM:
             var sink: UInt8 = 0  // m: nothing is written for clen == 0
             return crypto_aead_aes256gcm_decrypt_detached_afternm(
                 &sink, nil, t, 0, t, d, UInt64(count), n,
                 UnsafePointer(state.assumingMemoryBound(to: crypto_aead_aes256gcm_state.self))) == 0
-        case .chacha20Poly1305:
+        case .ipsecMBGCM(let manager):
+            var expected: (UInt64, UInt64) = (0, 0)
+            return withUnsafeMutableBytes(of: &expected) { e in
+                let ep = e.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                fa_imb_aes256_gmac_tag(manager, state.assumingMemoryBound(to: gcm_key_data.self), n, d, UInt64(count), ep)
+                return crypto_verify_16(ep, t) == 0
+            }
+        case .chacha:
             return withOneTimeKey(nonce: n) { otk in crypto_onetimeauth_verify(t, d, UInt64(count), otk) == 0 }
         }
     }

@@ -15,7 +15,9 @@ public enum MACSuite: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     /// Reference implementation: libsodium crypto_aead_aes256gcm with the
     /// precomputation interface (beforenm/afternm), which needs AES-NI and
     /// PCLMULQDQ (libsodium docs, "AES256-GCM": "only available on CPUs with
-    /// AES-NI and CLMUL"; crypto_aead_aes256gcm_is_available()).
+    /// AES-NI and CLMUL"; crypto_aead_aes256gcm_is_available()). Where Intel's
+    /// ipsec-mb runs its VAES/AVX-512 code the same tag is computed there,
+    /// about four times faster (MACEngine); the suite number is the same.
     case aes256GMAC = 1
 
     /// ChaCha20-derived one-time Poly1305, for CPUs without AES-NI/PCLMUL:
