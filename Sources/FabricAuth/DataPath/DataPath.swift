@@ -42,8 +42,9 @@
 #if canImport(CSodium)
 import CSodium
 #endif
+import Handshake
 
-/// libsodium must be initialised once before use (libsodium docs, "Usage":
-/// sodium_init() is idempotent and thread-safe). Swift initialises globals
-/// lazily and exactly once.
-let sodiumInitialized: Bool = sodium_init() >= 0
+/// libsodium's start-up follows the package's one policy (Handshake's
+/// `Libsodium.isReady`): the data path refuses to make keys without it
+/// (`.sodiumUnavailable`).
+var sodiumInitialized: Bool { Libsodium.isReady }

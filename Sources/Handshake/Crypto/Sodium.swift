@@ -4,11 +4,21 @@ import CSodium
 // "Usage", "Point*scalar multiplication", "ChaCha20-Poly1305 / IETF", "SHA-2",
 // "Helpers: sodium_memzero"). Programmer errors trap; bad input returns an error.
 
-/// sodium_init() once per process (libsodium docs, "Usage": must run before any other call;
-/// safe to call more than once). Swift initialises globals lazily and atomically.
-let sodiumReady: Void = {
-    precondition(sodium_init() >= 0, "sodium_init failed")
-}()
+/// libsodium's start-up, one policy for the whole package. sodium_init() runs
+/// once per process (libsodium docs, "Usage": before any other call; safe to
+/// call more than once and from several threads; it fails only when the
+/// system's random source cannot be used). A failure is reported as an error
+/// by every entry point that needs libsodium -- the handshake as
+/// `.localConfiguration`, the data path as `.sodiumUnavailable` -- never as a
+/// trap, so a process (an NCCL plug-in inside a training job) can say why and
+/// go on without FabricAuth.
+public enum Libsodium {
+    /// Whether sodium_init() succeeded (Swift runs a global's initialiser lazily and exactly once).
+    public static let isReady: Bool = sodium_init() >= 0
+}
+
+/// Touching this runs sodium_init() (the result is checked where it matters).
+var sodiumReady: Void { _ = Libsodium.isReady }
 
 extension Array where Element == UInt8 {
     /// Overwrites this array's storage with zeros (sodium_memzero cannot be optimised away).

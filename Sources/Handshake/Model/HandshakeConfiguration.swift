@@ -44,6 +44,9 @@ public struct HandshakeConfiguration: Sendable {
 
     /// Local misuse the machine refuses up front (with `.localConfiguration`).
     func validate() -> HandshakeError? {
+        if !Libsodium.isReady {
+            return HandshakeError(.localConfiguration, "libsodium could not be initialised (sodium_init failed); no handshake can run")
+        }
         if localBinding.role == expectedRemoteBinding.role {
             return HandshakeError(.localConfiguration, "local and expected remote bindings have the same role")
         }
