@@ -5,8 +5,9 @@ import X509
 public enum CertificateParsing {
     /// Parses one DER-encoded certificate (RFC 5280 §4.1).
     public static func certificate(der: [UInt8]) throws(IdentityError) -> Certificate {
+        let certificate: Certificate
         do {
-            return try Certificate(derEncoded: der)
+            certificate = try Certificate(derEncoded: der)
         } catch let error as CertificateError where error.code == .duplicateOID {
             throw IdentityError(
                 .duplicateExtension,
@@ -15,6 +16,8 @@ public enum CertificateParsing {
         } catch {
             throw IdentityError(.malformedDER, "not a valid DER certificate (RFC 5280 §4.1): \(error)")
         }
+        try checkValidityTimes(der: der)
+        return certificate
     }
 
     /// Parses every CERTIFICATE block of a PEM file (or a single raw DER certificate).

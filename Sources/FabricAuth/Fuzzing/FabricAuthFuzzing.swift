@@ -1,0 +1,53 @@
+/// Entry points for the libFuzzer targets in Fuzz/ (docs/fuzzing.md) into code that is
+/// internal: the rendezvous control-message parsers. SPI, not API:
+/// `@_spi(Fuzzing) import FabricAuth`.
+@_spi(Fuzzing) public enum FabricAuthFuzzing {
+    /// Runs the WriteGrant, ReadOffer and ReadDone parsers on `bytes` (as the receive
+    /// pipeline does after the carrying frame verified) and returns how many accepted.
+    /// Traps when an accepted message does not encode back to the bytes it was read from
+    /// (reserved fields are zero, so parse and encode are inverse).
+    @discardableResult
+    public static func parseControlMessages(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var accepted = 0
+        var scratch = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        withUnsafeMutableBytes(of: &scratch) { out in
+            if let grant = ControlMessage.WriteGrant(bytes) {
+                accepted += 1
+                grant.encode(to: out.baseAddress!)
+                precondition(out.prefix(ControlMessage.WriteGrant.size).elementsEqual(bytes), "WriteGrant round trip")
+            }
+            if let offer = ControlMessage.ReadOffer(bytes) {
+                accepted += 1
+                offer.encodePrefix(to: out.baseAddress!)
+                precondition(out.prefix(ControlMessage.ReadOffer.dataOffset)
+                    .elementsEqual(bytes.prefix(ControlMessage.ReadOffer.dataOffset)), "ReadOffer round trip")
+            }
+            if let done = ControlMessage.ReadDone(bytes) {
+                accepted += 1
+                done.encode(to: out.baseAddress!)
+                precondition(out.prefix(ControlMessage.ReadDone.size).elementsEqual(bytes), "ReadDone round trip")
+            }
+        }
+        return accepted
+    }
+
+    /// One valid message of each kind (the ReadOffer's data header is a READ header;
+    /// its tag is not checked by the parser).
+    public static func controlMessageSeeds() -> [(name: String, bytes: [UInt8])] {
+        var grant = [UInt8](repeating: 0, count: ControlMessage.WriteGrant.size)
+        grant.withUnsafeMutableBytes {
+            ControlMessage.WriteGrant(index: 3, generation: 7, tag: 0x42, rkey: 0x1234, address: 0x7f00_dead_0000,
+                                      capacity: 65536).encode(to: $0.baseAddress!)
+        }
+        var offer = [UInt8](repeating: 0, count: ControlMessage.ReadOffer.size)
+        offer.withUnsafeMutableBytes { p in
+            ControlMessage.ReadOffer(index: 1, generation: 2, tag: 0x43).encodePrefix(to: p.baseAddress!)
+            MessageHeader(suite: .chacha20Poly1305, opcode: .rdmaRead, direction: .initiatorToResponder, epoch: 0,
+                          qpn: 0x123, length: 4096, sequence: 9, remoteAddress: 0x7f00_beef_0000, rkey: 0x5678)
+                .encode(to: p.baseAddress! + ControlMessage.ReadOffer.dataOffset)
+        }
+        var done = [UInt8](repeating: 0, count: ControlMessage.ReadDone.size)
+        done.withUnsafeMutableBytes { ControlMessage.ReadDone(index: 1, generation: 2).encode(to: $0.baseAddress!) }
+        return [("write-grant", grant), ("read-offer", offer), ("read-done", done)]
+    }
+}
