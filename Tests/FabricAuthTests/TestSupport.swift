@@ -58,7 +58,7 @@ extension DataPathSender {
 
 /// Result of opening a frame array, with the payload copied out.
 enum Opened: Equatable {
-    case delivered(MessageHeader, [UInt8])
+    case delivered(FrameHeader, [UInt8])
     case rejected(RejectReason, RejectAction)
 
     var reason: RejectReason? {

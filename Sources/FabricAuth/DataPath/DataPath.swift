@@ -4,7 +4,7 @@
 //
 //   send (DataPathSender.swift)
 //     1. rekey if the epoch is used up (message count or age, DataPathLimits.swift)
-//     2. write the 40-byte header (MessageHeader.swift) in front of the payload
+//     2. write the 40-byte header (FrameHeader.swift) in front of the payload
 //        the caller already placed in the frame buffer
 //     3. nonce = direction || epoch || sequence (Nonce.swift)
 //     4. tag = MAC(epoch key, nonce, header || payload) (EpochKey.swift, MACSuite.swift),

@@ -1,7 +1,7 @@
 /// A frame that verified. `payload` points into the caller's frame buffer and
 /// is valid as long as that buffer is.
 public struct OpenedMessage {
-    public let header: MessageHeader
+    public let header: FrameHeader
     public let payload: UnsafeRawBufferPointer
 }
 
@@ -116,10 +116,10 @@ public struct DataPathReceiver: ~Copyable {
         // 1. Structure of the unauthenticated header (cheap, before any crypto).
         guard frame.count >= DataPathLimits.frameOverhead else { return reject(.truncated) }
         let base = frame.baseAddress!
-        guard let header = MessageHeader.decode(from: base), header.suite == suite else {
+        guard let header = FrameHeader.decode(from: base), header.suite == suite else {
             return reject(.malformedHeader)
         }
-        guard MessageHeader.directionByte(at: base) == direction.rawValue else {
+        guard FrameHeader.directionByte(at: base) == direction.rawValue else {
             return reject(.wrongDirection)
         }
         guard header.qpn == localQPN else { return reject(.wrongQPN) }
@@ -143,10 +143,10 @@ public struct DataPathReceiver: ~Copyable {
     ) -> OpenResult {
         if closed { return reject(.sessionClosed) }
         if now >= previousDeadline { retirePrevious() }
-        guard let header = MessageHeader.decode(from: headerBytes), header.suite == suite,
+        guard let header = FrameHeader.decode(from: headerBytes), header.suite == suite,
             header.opcode.isDetached
         else { return reject(.malformedHeader) }
-        guard MessageHeader.directionByte(at: headerBytes) == direction.rawValue else {
+        guard FrameHeader.directionByte(at: headerBytes) == direction.rawValue else {
             return reject(.wrongDirection)
         }
         guard header.qpn == localQPN else { return reject(.wrongQPN) }
@@ -168,7 +168,7 @@ public struct DataPathReceiver: ~Copyable {
     /// Steps 2 to 5 of the pipeline, shared by both layouts.
     @inline(__always)
     private mutating func authenticate(
-        _ header: MessageHeader, payload: UnsafeRawBufferPointer, now: UInt64, layout: Layout
+        _ header: FrameHeader, payload: UnsafeRawBufferPointer, now: UInt64, layout: Layout
     ) -> OpenResult {
         let length = payload.count
         let seq = header.sequence
@@ -260,9 +260,9 @@ public struct DataPathReceiver: ~Copyable {
     mutating func admitOfferedRead(header headerBytes: UnsafeRawPointer, now: UInt64) -> AdmittedRead {
         if closed { return .refused(.sessionClosed) }
         if previous != nil, now >= previousDeadline { retirePrevious() }
-        guard let header = MessageHeader.decode(from: headerBytes), header.suite == suite, header.opcode == .rdmaRead
+        guard let header = FrameHeader.decode(from: headerBytes), header.suite == suite, header.opcode == .rdmaRead
         else { return .refused(.malformedHeader) }
-        guard MessageHeader.directionByte(at: headerBytes) == direction.rawValue else { return .refused(.wrongDirection) }
+        guard FrameHeader.directionByte(at: headerBytes) == direction.rawValue else { return .refused(.wrongDirection) }
         guard header.qpn == localQPN else { return .refused(.wrongQPN) }
         guard Int(header.length) <= configuration.maxPayloadBytes else { return .refused(.oversized) }
         let seq = header.sequence
@@ -295,7 +295,7 @@ public struct DataPathReceiver: ~Copyable {
         key: EpochKey, header headerBytes: UnsafeRawPointer, payload: UnsafeRawBufferPointer, tag: UnsafeRawPointer
     ) -> OpenResult {
         if closed { return reject(.sessionClosed) }
-        guard let header = MessageHeader.decode(from: headerBytes), header.epoch == key.epoch else {
+        guard let header = FrameHeader.decode(from: headerBytes), header.epoch == key.epoch else {
             return reject(.malformedHeader)
         }
         guard payload.count == Int(header.length) else { return reject(payload.count < Int(header.length) ? .truncated : .oversized) }

@@ -98,7 +98,7 @@ public struct DataPathSender: ~Copyable {
         }
         let (epoch, seq) = try nextNonceInputs(now: now)
         let base = frame.baseAddress!
-        MessageHeader(
+        FrameHeader(
             suite: suite, opcode: opcode, direction: direction, epoch: epoch, qpn: remoteQPN,
             length: UInt32(payloadLength), sequence: seq, remoteAddress: remoteAddress, rkey: rkey
         ).encode(to: base)
@@ -124,7 +124,7 @@ public struct DataPathSender: ~Copyable {
     ) throws(DataPathError) -> SealedFrame {
         guard payload.count <= configuration.maxPayloadBytes else { throw .payloadTooLarge(payload.count) }
         let (epoch, seq) = try nextNonceInputs(now: now)
-        MessageHeader(
+        FrameHeader(
             suite: suite, opcode: opcode, direction: direction, epoch: epoch, qpn: remoteQPN,
             length: UInt32(payload.count), sequence: seq, remoteAddress: remoteAddress, rkey: rkey
         ).encode(to: header)

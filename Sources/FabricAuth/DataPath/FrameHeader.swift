@@ -15,7 +15,7 @@
 ///     32      4   rkey            (RDMA WRITE rkey if bound, else 0)
 ///     36      4   reserved        (must be 0)
 ///     40      -   payload (length bytes), then the 16-byte tag
-public struct MessageHeader: Sendable, Equatable {
+public struct FrameHeader: Sendable, Equatable {
     public var suite: MACSuite
     public var opcode: DataPathOpcode
     public var direction: Direction
@@ -68,7 +68,7 @@ public struct MessageHeader: Sendable, Equatable {
     /// direction and QPN against its session.) The direction byte is decoded
     /// separately by the receiver so a reflected frame is reported as such.
     @inline(__always)
-    static func decode(from p: UnsafeRawPointer) -> MessageHeader? {
+    static func decode(from p: UnsafeRawPointer) -> FrameHeader? {
         guard p.load(fromByteOffset: Offset.version, as: UInt8.self) == DataPathLimits.wireVersion,
             let suite = MACSuite(rawValue: p.load(fromByteOffset: Offset.suite, as: UInt8.self)),
             let opcode = DataPathOpcode(rawValue: p.load(fromByteOffset: Offset.opcode, as: UInt8.self)),
@@ -78,7 +78,7 @@ public struct MessageHeader: Sendable, Equatable {
         // An unknown direction byte decodes as "not the expected direction" below;
         // keep the raw value's low bit only if it is a valid value.
         let direction = Direction(rawValue: directionByte) ?? .initiatorToResponder
-        let header = MessageHeader(
+        let header = FrameHeader(
             suite: suite,
             opcode: opcode,
             direction: direction,
