@@ -1,3 +1,4 @@
+import Handshake
 /// A frame that verified. `payload` points into the caller's frame buffer and
 /// is valid as long as that buffer is.
 public struct OpenedMessage {
@@ -52,7 +53,7 @@ struct ReceiveEpoch {
 /// any older epoch, or of the previous one after its grace, is `.retiredEpoch`;
 /// its key has been wiped.
 public struct DataPathReceiver: ~Copyable {
-    public let suite: MACSuite
+    public let suite: CipherSuite
     /// The direction frames arriving here travel in (the peer's sending direction).
     public let direction: Direction
     /// This queue pair's number; frames must name it.
@@ -74,7 +75,7 @@ public struct DataPathReceiver: ~Copyable {
     public private(set) var metrics = DataPathMetrics()
 
     public init(
-        trafficSecret: UnsafeRawBufferPointer, suite: MACSuite, direction: Direction,
+        trafficSecret: UnsafeRawBufferPointer, suite: CipherSuite, direction: Direction,
         localQPN: UInt32, configuration: DataPathConfiguration = .init(), now: UInt64
     ) throws(DataPathError) {
         try configuration.validate()

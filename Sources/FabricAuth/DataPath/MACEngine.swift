@@ -3,6 +3,7 @@ import CIPSecMBShim
 #if canImport(Glibc)
 import Glibc
 #endif
+import Handshake
 
 /// The library that computes AES-256-GMAC tags. Both compute the same
 /// standard AES-256-GCM tag (NIST SP 800-38D §7.1) for the same key, nonce and
@@ -24,7 +25,7 @@ public enum MACEngine: String, Sendable, CaseIterable, CustomStringConvertible {
     public var description: String { rawValue }
 
     /// Whether this engine can run on this host. libsodium always can (AES-NI
-    /// itself is the suite's requirement, MACSuite.isAvailable); ipsec-mb
+    /// itself is the suite's requirement, CipherSuite.isAvailable); ipsec-mb
     /// only where its VAES/AVX-512 code was selected.
     public var isAvailable: Bool {
         switch self {
