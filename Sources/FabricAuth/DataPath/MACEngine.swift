@@ -3,7 +3,6 @@ import CIPSecMBShim
 #if canImport(Glibc)
 import Glibc
 #endif
-import Handshake
 
 /// The library that computes AES-256-GMAC tags. Both compute the same
 /// standard AES-256-GCM tag (NIST SP 800-38D §7.1) for the same key, nonce and
