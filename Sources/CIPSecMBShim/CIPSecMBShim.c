@@ -7,7 +7,7 @@
 // non-const pointer only because they are macros.
 #define FA_MGR(m) ((IMB_MGR *)(m))
 
-// Bytes of the detached layout's plaintext: MessageHeader's size
+// Bytes of the detached layout's plaintext: FrameHeader's size
 // (DataPathLimits.headerSize in Swift).
 #define FA_HEADER_SIZE 40
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import FabricAuth
 import Foundation
 import Verbs
+import Handshake
 
 /// `fabricauth doctor`: what RDMA this host has, and if none, what is missing.
 ///
@@ -75,11 +76,11 @@ struct DoctorCommand: ParsableCommand {
     /// The per-message MAC on this host: the suite a handshake offers first,
     /// and which library computes AES-256-GMAC, with the reason.
     static func macLines() -> [String] {
-        guard MACSuite.aes256GMAC.isAvailable else {
-            return ["MAC: \(MACSuite.preferred) (no AES-NI/PCLMULQDQ on this CPU, so no AES-256-GMAC)"]
+        guard CipherSuite.aes256GMAC.isAvailable else {
+            return ["MAC: \(CipherSuite.preferred) (no AES-NI/PCLMULQDQ on this CPU, so no AES-256-GMAC)"]
         }
         return [
-            "MAC: \(MACSuite.aes256GMAC) on \(MACEngine.selected)",
+            "MAC: \(CipherSuite.aes256GMAC) on \(MACEngine.selected)",
             "  engine: \(MACEngine.selectionReason)",
         ]
     }

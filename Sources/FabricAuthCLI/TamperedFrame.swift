@@ -10,7 +10,7 @@ enum TamperedFrame {
         let payload = Array("gradient shard 7 (poisoned)".utf8)
         var frame = [UInt8](repeating: 0, count: DataPathLimits.frameOverhead + payload.count)
         frame.withUnsafeMutableBytes { f in
-            MessageHeader(suite: sender.suite, opcode: .send, direction: .initiatorToResponder, epoch: sender.sendEpoch,
+            FrameHeader(suite: sender.suite, opcode: .send, direction: .initiatorToResponder, epoch: sender.sendEpoch,
                 qpn: victim.queuePairNumber, length: UInt32(payload.count),
                 sequence: sender.sendMetrics.messagesSealed  // the next sequence number (no rekey has happened)
             ).encode(to: f.baseAddress!)

@@ -347,7 +347,7 @@ extension AuthenticatedChannelTests {
         // A forged frame: a well-formed header for the next sequence, no valid tag.
         var frame = [UInt8](repeating: 0x5A, count: DataPathLimits.frameOverhead + 32)
         frame.withUnsafeMutableBytes { f in
-            MessageHeader(suite: victim.suite, opcode: .send, direction: .initiatorToResponder, epoch: 0,
+            FrameHeader(suite: victim.suite, opcode: .send, direction: .initiatorToResponder, epoch: 0,
                 qpn: victim.queuePair.number, length: 32, sequence: 1).encode(to: f.baseAddress!)
         }
 

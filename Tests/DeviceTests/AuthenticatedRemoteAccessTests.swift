@@ -276,7 +276,7 @@ extension AttackerQueuePair {
         memset(region.bytes.baseAddress!, Int32(byte), length)
         let notice = region.bytes.baseAddress! + 2048
         memset(notice, 0xA5, DataPathLimits.frameOverhead)
-        MessageHeader(suite: victim.suite, opcode: .rdmaWrite, direction: .initiatorToResponder, epoch: 0,
+        FrameHeader(suite: victim.suite, opcode: .rdmaWrite, direction: .initiatorToResponder, epoch: 0,
             qpn: victim.queuePair.number, length: UInt32(length), sequence: sequence, remoteAddress: window.boundAddress,
             rkey: window.rkey).encode(to: notice)
         try queuePair.post(chain: [

@@ -1,6 +1,7 @@
 import CSodium
 import Testing
 @testable import FabricAuth
+import Handshake
 
 /// Known answers for both MAC suites.
 @Suite struct MACKnownAnswerTests {
@@ -36,7 +37,7 @@ import Testing
 
     static let gmacEngines = testedMACs.filter { $0.suite == .aes256GMAC }
 
-    static func tag(_ suite: MACSuite, engine: MACEngine = .libsodium, key: [UInt8], nonce: [UInt8], data: [UInt8])
+    static func tag(_ suite: CipherSuite, engine: MACEngine = .libsodium, key: [UInt8], nonce: [UInt8], data: [UInt8])
         throws -> [UInt8]
     {
         let k = try EpochKey(suite: suite, engine: engine, rawKey: rawBytes(key))
@@ -65,7 +66,7 @@ import Testing
         return out
     }
 
-    @Test(.enabled(if: MACSuite.aes256GMAC.isAvailable), arguments: gmacVectors, gmacEngines)
+    @Test(.enabled(if: CipherSuite.aes256GMAC.isAvailable), arguments: gmacVectors, gmacEngines)
     func nistGMACVectors(_ v: Vector, mac: TestedMAC) throws {
         let engine = try mac.configure().macEngine
         let t = try Self.tag(.aes256GMAC, engine: engine, key: hex(v.key), nonce: hex(v.iv), data: hex(v.aad))
@@ -75,7 +76,7 @@ import Testing
     /// Our precomputed-state GMAC equals libsodium's one-shot AES-256-GCM tag over
     /// an empty plaintext with the same associated data, for many random keys,
     /// nonces and lengths (incl. non-multiples of the 16-byte block).
-    @Test(.enabled(if: MACSuite.aes256GMAC.isAvailable), arguments: gmacEngines)
+    @Test(.enabled(if: CipherSuite.aes256GMAC.isAvailable), arguments: gmacEngines)
     func gmacEqualsLibsodiumAES256GCMTag(mac: TestedMAC) throws {
         let engine = try mac.configure().macEngine
         var rng = SplitMix64(seed: 6)
@@ -122,7 +123,7 @@ import Testing
     /// Python's `cryptography` (OpenSSL AESGCM, ChaCha20, Poly1305) and hmac:
     /// secret_0 = 00..1f, direction 0, QPN 0x123, RDMA WRITE to 0x7f0012345678 with
     /// rkey 0xdeadbeef, payload "FabricAuth data path".
-    static let goldenFrames: [(MACSuite, String, String)] = [
+    static let goldenFrames: [(CipherSuite, String, String)] = [
         (.aes256GMAC, "e0s0", "01010200000000000000012300000014000000000000000000007f0012345678deadbeef0000000046616272696341757468206461746120706174687593932cea0f0d2cf6326e42ec3a67d5"),
         (.aes256GMAC, "e0s7", "01010200000000000000012300000014000000000000000700007f0012345678deadbeef00000000466162726963417574682064617461207061746812ea55dc5d16196eb515b5a7733a5b05"),
         (.aes256GMAC, "e1s0", "01010200000000010000012300000014000000000000000000007f0012345678deadbeef00000000466162726963417574682064617461207061746898829b63e346639f09f752a61cfd3cb4"),

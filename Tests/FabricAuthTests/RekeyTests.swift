@@ -1,5 +1,6 @@
 import Testing
 @testable import FabricAuth
+import Handshake
 
 /// Epochs: rekey in the middle of a stream, grace for the previous epoch,
 /// refusal of retired epochs, limits that force a rekey.
@@ -201,10 +202,10 @@ import Testing
 
     /// Where AES-NI/PCLMUL are missing, the GMAC suite refuses clearly.
     @Test func gmacAvailabilityIsReported() throws {
-        if MACSuite.aes256GMAC.isAvailable {
-            #expect(MACSuite.preferred == .aes256GMAC)
+        if CipherSuite.aes256GMAC.isAvailable {
+            #expect(CipherSuite.preferred == .aes256GMAC)
         } else {
-            #expect(MACSuite.preferred == .chacha20Poly1305)
+            #expect(CipherSuite.preferred == .chacha20Poly1305)
             let secret = secretBytes(6)
             #expect(throws: DataPathError.suiteUnavailable(.aes256GMAC)) {
                 _ = try DataPathSender(trafficSecret: rawBytes(secret), suite: .aes256GMAC, direction: .initiatorToResponder,

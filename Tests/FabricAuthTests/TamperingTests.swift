@@ -217,7 +217,7 @@ import Testing
 
 extension DataPathReceiver {
     /// The header of a frame, parsed without any check (test helper).
-    func peekHeader(_ frame: [UInt8]) -> MessageHeader {
-        frame.withUnsafeBytes { MessageHeader.decode(from: $0.baseAddress!)! }
+    func peekHeader(_ frame: [UInt8]) -> FrameHeader {
+        frame.withUnsafeBytes { FrameHeader.decode(from: $0.baseAddress!)! }
     }
 }

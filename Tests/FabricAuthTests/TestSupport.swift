@@ -1,6 +1,7 @@
 import CSodium
 import Testing
 @testable import FabricAuth
+import Handshake
 
 /// Hex string -> bytes (test vectors).
 func hex(_ s: String) -> [UInt8] {
@@ -37,7 +38,7 @@ struct SplitMix64: RandomNumberGenerator {
 }
 
 /// The suites this CPU can run (AES-256-GMAC needs AES-NI + PCLMUL).
-var availableSuites: [MACSuite] { MACSuite.allCases.filter(\.isAvailable) }
+var availableSuites: [CipherSuite] { CipherSuite.known.filter(\.isAvailable) }
 
 extension DataPathSender {
     /// Seals `payload` into a fresh frame array.
@@ -58,7 +59,7 @@ extension DataPathSender {
 
 /// Result of opening a frame array, with the payload copied out.
 enum Opened: Equatable {
-    case delivered(MessageHeader, [UInt8])
+    case delivered(FrameHeader, [UInt8])
     case rejected(RejectReason, RejectAction)
 
     var reason: RejectReason? {
@@ -101,7 +102,7 @@ func rawBytes(_ bytes: [UInt8]) -> UnsafeRawBufferPointer {
 
 /// One MAC implementation under test: a suite on one engine.
 struct TestedMAC: Sendable, CustomTestStringConvertible {
-    let suite: MACSuite
+    let suite: CipherSuite
     let engine: MACEngine
 
     var testDescription: String { "\(suite) on \(engine)" }

@@ -59,24 +59,24 @@ import Testing
 
     @Test func ResponderPicksItsPreferredSuite() throws {
         var f = Fixture()
-        f.aliceSuites = [.aes256GMAC, .chacha20Poly1305MAC]
-        f.bobSuites = [.chacha20Poly1305MAC, .aes256GMAC]
+        f.aliceSuites = [.aes256GMAC, .chacha20Poly1305]
+        f.bobSuites = [.chacha20Poly1305, .aes256GMAC]
         let r = try #require(fullHandshake(f))
-        #expect(r.alice.suite == .chacha20Poly1305MAC && r.bob.suite == .chacha20Poly1305MAC)
+        #expect(r.alice.suite == .chacha20Poly1305 && r.bob.suite == .chacha20Poly1305)
     }
 
     @Test func UnknownSuitesOfferedAreIgnored() throws {
         var f = Fixture()
-        f.aliceSuites = [CipherSuite(rawValue: 0xEE), .chacha20Poly1305MAC]
+        f.aliceSuites = [CipherSuite(rawValue: 0xEE), .chacha20Poly1305]
         let r = try #require(fullHandshake(f))
-        #expect(r.alice.suite == .chacha20Poly1305MAC)
+        #expect(r.alice.suite == .chacha20Poly1305)
     }
 
     @Test func DefaultSuitesMatchTheCPU() {
         // AES-256-GMAC only where libsodium has AES-NI + PCLMUL (the data path refuses it otherwise).
         let d = CipherSuite.defaultPreference
-        #expect(d.first == (crypto_aead_aes256gcm_is_available() != 0 ? .aes256GMAC : .chacha20Poly1305MAC))
-        #expect(d.contains(.chacha20Poly1305MAC))
+        #expect(d.first == (crypto_aead_aes256gcm_is_available() != 0 ? .aes256GMAC : .chacha20Poly1305))
+        #expect(d.contains(.chacha20Poly1305))
         #expect(d.contains(.aes256GMAC) == (crypto_aead_aes256gcm_is_available() != 0))
     }
 
@@ -91,13 +91,13 @@ import Testing
 
     @Test func DowngradeByStrippingSuitesIsDetected() {
         var f = Fixture()
-        f.bobSuites = [.aes256GMAC, .chacha20Poly1305MAC]
+        f.bobSuites = [.aes256GMAC, .chacha20Poly1305]
         // The network rewrites M1's offer to BLAKE2b only (same length, so it parses).
         let o = drive(HandshakeMachine(configuration: f.aliceConfig()), HandshakeMachine(configuration: f.bobConfig())) { i, m in
             guard i == 0 else { return m }
             var t = m
-            t[3] = CipherSuite.chacha20Poly1305MAC.rawValue
-            t[4] = CipherSuite.chacha20Poly1305MAC.rawValue
+            t[3] = CipherSuite.chacha20Poly1305.rawValue
+            t[4] = CipherSuite.chacha20Poly1305.rawValue
             return t
         }
         // Bob accepts the (tampered) offer, but alice's transcript differs: M2 does not open.

@@ -46,7 +46,7 @@ struct KATVerifier: PeerVerifier {
     static func config(_ cred: KATCredential, local: ChannelBinding, remote: ChannelBinding, payload: String,
                        random: [[UInt8]], sessions: [ResumableSession] = []) -> HandshakeConfiguration {
         HandshakeConfiguration(credential: cred, verifier: KATVerifier(), localBinding: local, expectedRemoteBinding: remote,
-                               suites: [.aes256GMAC, .chacha20Poly1305MAC], payload: Array(payload.utf8),
+                               suites: [.aes256GMAC, .chacha20Poly1305], payload: Array(payload.utf8),
                                random: FixedRandom(random), sessionLookup: { id in sessions.first { $0.sessionID == id } })
     }
 

@@ -38,6 +38,7 @@ import FabricAuth
 #if canImport(Glibc)
 import Glibc
 #endif
+import Handshake
 
 let json = CommandLine.arguments.contains("--json")
 /// `--bytes N`: only the size cases of N payload bytes (profiling one size).
@@ -121,7 +122,7 @@ enum RawEngine {
         return m
     }()
 
-    init(suite: MACSuite, engine: MACEngine) {
+    init(suite: CipherSuite, engine: MACEngine) {
         let key = UnsafeMutableRawPointer.allocate(byteCount: 32, alignment: 16)
         randombytes_buf(key, 32)
         let k = key.assumingMemoryBound(to: UInt8.self)
@@ -203,7 +204,7 @@ nonisolated(unsafe) var verifySink: Int32 = 0
 /// One round of every variant of one engine over `frames`, folded into `r`.
 /// A fresh sender and receiver per round (made outside the timed loops):
 /// they are ~Copyable, and a round needs fresh sequence numbers anyway.
-func measureRound(suite: MACSuite, engine: MACEngine, raw: RawEngine, frames: FrameSet,
+func measureRound(suite: CipherSuite, engine: MACEngine, raw: RawEngine, frames: FrameSet,
                   secret: UnsafeRawBufferPointer, into r: inout EngineResult) {
     let size = frames.size
     let authenticated = DataPathLimits.headerSize + size
@@ -299,7 +300,7 @@ func measureRound(suite: MACSuite, engine: MACEngine, raw: RawEngine, frames: Fr
 }
 
 /// memcpy and every engine at one size, interleaved round by round.
-func measure(suite: MACSuite, engines: [MACEngine], _ c: SizeCase) -> (memcpy: Double, results: [EngineResult]) {
+func measure(suite: CipherSuite, engines: [MACEngine], _ c: SizeCase) -> (memcpy: Double, results: [EngineResult]) {
     let secret = UnsafeMutableRawBufferPointer.allocate(byteCount: 32, alignment: 16)
     randombytes_buf(secret.baseAddress!, 32)
     let frames = FrameSet(c), dst = FrameSet(c)
@@ -341,7 +342,7 @@ func cores(_ size: Int, _ slowerNs: Double) -> String {
     return [100.0, 200.0, 400.0].map { fmt($0 / perCoreGbps, 1) }.joined(separator: " / ")
 }
 
-func jsonRow(suite: MACSuite, engine: MACEngine, layout: String, c: SizeCase, memcpyNs: Double, raw: Double?,
+func jsonRow(suite: CipherSuite, engine: MACEngine, layout: String, c: SizeCase, memcpyNs: Double, raw: Double?,
              seal: Double, open: Double, mallocs: Double) -> String {
     func g(_ ns: Double) -> String { c.size == 0 ? "0" : fmt(gbps(c.size, ns), 3) }
     let rawField = raw.map { "\"raw_mac_gbps\":\(g($0)),\"raw_mac_ns\":\(fmt($0, 1))," } ?? ""
@@ -361,7 +362,7 @@ let cases: [SizeCase] = [
     SizeCase(size: 16 << 20, workingSet: 64 << 20, name: "16 MiB"),
 ]
 
-func printTables(suite: MACSuite, engines: [MACEngine], _ table: [(SizeCase, Double, [EngineResult])],
+func printTables(suite: CipherSuite, engines: [MACEngine], _ table: [(SizeCase, Double, [EngineResult])],
                  counterWorks: Bool) {
     let names = engines.map(\.description)
     print("\n## \(suite)\n")
@@ -412,11 +413,11 @@ func printTables(suite: MACSuite, engines: [MACEngine], _ table: [(SizeCase, Dou
 /// One thread's share of the scaling run: its own sender, receiver and
 /// frames (a channel), sealing and opening `messages` frames after a barrier.
 final class ChannelThread: @unchecked Sendable {  // handed to one pthread, read by main after join
-    let suite: MACSuite, engine: MACEngine, size: Int, messages: Int
+    let suite: CipherSuite, engine: MACEngine, size: Int, messages: Int
     let barrier: UnsafeMutablePointer<pthread_barrier_t>
     var rejected = 0
 
-    init(suite: MACSuite, engine: MACEngine, size: Int, messages: Int,
+    init(suite: CipherSuite, engine: MACEngine, size: Int, messages: Int,
          barrier: UnsafeMutablePointer<pthread_barrier_t>) {
         self.suite = suite; self.engine = engine; self.size = size; self.messages = messages; self.barrier = barrier
     }
@@ -451,7 +452,7 @@ func wallNanoseconds() -> UInt64 {
 /// GB/s of payload sealed and opened by `threads` channels at once, one
 /// thread each (wall clock, best of 5): what a process gets by spreading
 /// channels over cores.
-func scaling(suite: MACSuite, engine: MACEngine, threads: Int, size: Int) -> Double {
+func scaling(suite: CipherSuite, engine: MACEngine, threads: Int, size: Int) -> Double {
     let messages = max(64, (1 << 30) / size)  // 1 GiB per thread: well over 40 ms
     var best = 0.0
     for _ in 0..<5 {
@@ -489,7 +490,7 @@ if !json {
     print("# DataPathBenchmark (one core; GB/s = payload 10^9 bytes/s; malloc count: \(MallocCounter.method), self-check \(counterWorks ? "passed" : "FAILED"))")
     print("# MAC engine selected by this process: \(MACEngine.selected) (\(MACEngine.selectionReason))")
 }
-for suite in MACSuite.allCases where suite.isAvailable {
+for suite in CipherSuite.known where suite.isAvailable {
     let engines = suite == .aes256GMAC ? MACEngine.allCases.filter(\.isAvailable) : [.libsodium]
     var table: [(SizeCase, Double, [EngineResult])] = []
     for c in cases where onlyBytes == nil || onlyBytes == c.size {
@@ -511,7 +512,7 @@ for suite in MACSuite.allCases where suite.isAvailable {
 // Independent channels on two threads against one (64 KiB frames from cache,
 // seal then open on each thread). Needs two otherwise idle cores to mean much.
 let scalingSize = 64 << 10
-if onlyBytes == nil || onlyBytes == scalingSize, MACSuite.aes256GMAC.isAvailable {
+if onlyBytes == nil || onlyBytes == scalingSize, CipherSuite.aes256GMAC.isAvailable {
     if !json {
         print("\n## Scaling: independent channels, one thread each (AES-256-GMAC, 64 KiB from cache, seal + open, wall clock, best of 5)\n")
         print("| engine | 1 thread GB/s | 2 threads GB/s | 2 threads / 1 thread |")
@@ -522,7 +523,7 @@ if onlyBytes == nil || onlyBytes == scalingSize, MACSuite.aes256GMAC.isAvailable
         let two = scaling(suite: .aes256GMAC, engine: engine, threads: 2, size: scalingSize)
         if json {
             for (threads, g) in [(1, one), (2, two)] {
-                print("{\"suite\":\"\(MACSuite.aes256GMAC)\",\"engine\":\"\(engine)\",\"layout\":\"contiguous\",\"bytes\":\(scalingSize),\"threads\":\(threads),\"seal_open_gbps\":\(fmt(g, 3)),\"scaling\":\(fmt(g / one, 3))}")
+                print("{\"suite\":\"\(CipherSuite.aes256GMAC)\",\"engine\":\"\(engine)\",\"layout\":\"contiguous\",\"bytes\":\(scalingSize),\"threads\":\(threads),\"seal_open_gbps\":\(fmt(g, 3)),\"scaling\":\(fmt(g / one, 3))}")
             }
         } else {
             print("| \(engine) | \(fmt(one)) | \(fmt(two)) | \(fmt(two / one))x (goal >= 1.8x: \(two / one >= 1.8 ? "met" : "MISSED")) |")

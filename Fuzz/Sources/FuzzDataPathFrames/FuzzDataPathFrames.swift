@@ -9,6 +9,7 @@
 // delivered; raw input bytes are delivered only if they are a sealed frame byte for byte.
 import FuzzSupport
 import FabricAuth
+import Handshake
 
 /// The fixed traffic secret (both ends hold it, as after a handshake). Read-only after
 /// its first use; libFuzzer runs inputs on one thread.
@@ -57,7 +58,7 @@ func run(_ input: [UInt8]) -> Int {
     configuration.previousEpochGraceNanoseconds = 1_000
     configuration.maxPayloadBytes = maxPayload
     configuration.failurePolicy = flags & 0x8 != 0 ? .fatal : .dropAndCount
-    let suite: MACSuite = flags & 0x80 != 0 && MACSuite.aes256GMAC.isAvailable ? .aes256GMAC : .chacha20Poly1305
+    let suite: CipherSuite = flags & 0x80 != 0 && CipherSuite.aes256GMAC.isAvailable ? .aes256GMAC : .chacha20Poly1305
     var now: UInt64 = 1_000_000
     var sender: DataPathSender
     var receiver: DataPathReceiver

@@ -22,7 +22,7 @@ extension AuthenticatedQueuePair {
         let frame = UnsafeRawBufferPointer(rebasing: resources.receiveSlot(slot)[0..<length])
         // The opcode byte is read before it is authenticated only to choose
         // the layout; both layouts authenticate it.
-        if length == DataPathLimits.frameOverhead, frame[MessageHeader.Offset.opcode] == DataPathOpcode.rdmaWrite.rawValue {
+        if length == DataPathLimits.frameOverhead, frame[FrameHeader.Offset.opcode] == DataPathOpcode.rdmaWrite.rawValue {
             defer { repost(slot) }
             try receiveWriteNotice(frame)
             return true

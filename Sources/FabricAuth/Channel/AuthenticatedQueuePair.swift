@@ -24,7 +24,7 @@ public final class AuthenticatedQueuePair {
     /// The peer's verified identity.
     public let peer: WorkloadIdentity
     /// The negotiated MAC.
-    public let suite: MACSuite
+    public let suite: CipherSuite
     /// Whether keys came from a resumed session (no certificates checked this time).
     public let resumed: Bool
     /// The raw queue pair. Anything posted on it bypasses authentication,
@@ -53,7 +53,8 @@ public final class AuthenticatedQueuePair {
         guard let workload = result.peer as? VerifiedWorkload else {
             throw .protocolViolation("the handshake's peer was not verified by FabricAuth's verifier")
         }
-        guard let suite = MACSuite(rawValue: result.suite.rawValue) else {
+        let suite = result.suite
+        guard suite.isKnown else {
             throw .protocolViolation("negotiated suite \(result.suite) has no data-path MAC")
         }
         let outgoing: Direction = result.role == .initiator ? .initiatorToResponder : .responderToInitiator

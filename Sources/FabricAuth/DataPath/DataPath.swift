@@ -4,10 +4,10 @@
 //
 //   send (DataPathSender.swift)
 //     1. rekey if the epoch is used up (message count or age, DataPathLimits.swift)
-//     2. write the 40-byte header (MessageHeader.swift) in front of the payload
+//     2. write the 40-byte header (FrameHeader.swift) in front of the payload
 //        the caller already placed in the frame buffer
 //     3. nonce = direction || epoch || sequence (Nonce.swift)
-//     4. tag = MAC(epoch key, nonce, header || payload) (EpochKey.swift, MACSuite.swift),
+//     4. tag = MAC(epoch key, nonce, header || payload) (EpochKey.swift, CipherSuite.swift),
 //        written right after the payload; sequence += 1. AES-256-GMAC runs on
 //        ipsec-mb where its VAES/AVX-512 code runs, else on libsodium
 //        (MACEngine.swift); both give the same tag.

@@ -1,3 +1,4 @@
+import Handshake
 /// Errors of the data path's setup and send side. Receive-side rejections are
 /// not errors but results (`OpenResult.rejected`), as in swift-certificates'
 /// verifier: "not authentic" is an expected outcome, not an exception.
@@ -6,7 +7,7 @@ public enum DataPathError: Error, Sendable, Equatable {
     case sodiumUnavailable
     /// The suite can't run on this CPU: AES-256-GMAC needs AES-NI and PCLMUL
     /// (crypto_aead_aes256gcm_is_available() == 0). Negotiate .chacha20Poly1305.
-    case suiteUnavailable(MACSuite)
+    case suiteUnavailable(CipherSuite)
     /// Traffic secrets are 32 bytes.
     case invalidSecretLength(Int)
     /// A configuration value is out of range (the field is named).

@@ -4,7 +4,7 @@
 
 /// Fixed sizes and default limits of the data path.
 public enum DataPathLimits {
-    /// Bytes of the on-wire header (MessageHeader), see docs/protocol.md "Data path".
+    /// Bytes of the on-wire header (FrameHeader), see docs/protocol.md "Data path".
     public static let headerSize = 40
     /// Bytes of the trailing tag (AES-256-GMAC or Poly1305).
     public static let tagSize = 16

@@ -1,7 +1,8 @@
+import Handshake
 /// A frame that verified. `payload` points into the caller's frame buffer and
 /// is valid as long as that buffer is.
 public struct OpenedMessage {
-    public let header: MessageHeader
+    public let header: FrameHeader
     public let payload: UnsafeRawBufferPointer
 }
 
@@ -52,7 +53,7 @@ struct ReceiveEpoch {
 /// any older epoch, or of the previous one after its grace, is `.retiredEpoch`;
 /// its key has been wiped.
 public struct DataPathReceiver: ~Copyable {
-    public let suite: MACSuite
+    public let suite: CipherSuite
     /// The direction frames arriving here travel in (the peer's sending direction).
     public let direction: Direction
     /// This queue pair's number; frames must name it.
@@ -74,7 +75,7 @@ public struct DataPathReceiver: ~Copyable {
     public private(set) var metrics = DataPathMetrics()
 
     public init(
-        trafficSecret: UnsafeRawBufferPointer, suite: MACSuite, direction: Direction,
+        trafficSecret: UnsafeRawBufferPointer, suite: CipherSuite, direction: Direction,
         localQPN: UInt32, configuration: DataPathConfiguration = .init(), now: UInt64
     ) throws(DataPathError) {
         try configuration.validate()
@@ -116,10 +117,10 @@ public struct DataPathReceiver: ~Copyable {
         // 1. Structure of the unauthenticated header (cheap, before any crypto).
         guard frame.count >= DataPathLimits.frameOverhead else { return reject(.truncated) }
         let base = frame.baseAddress!
-        guard let header = MessageHeader.decode(from: base), header.suite == suite else {
+        guard let header = FrameHeader.decode(from: base), header.suite == suite else {
             return reject(.malformedHeader)
         }
-        guard MessageHeader.directionByte(at: base) == direction.rawValue else {
+        guard FrameHeader.directionByte(at: base) == direction.rawValue else {
             return reject(.wrongDirection)
         }
         guard header.qpn == localQPN else { return reject(.wrongQPN) }
@@ -143,10 +144,10 @@ public struct DataPathReceiver: ~Copyable {
     ) -> OpenResult {
         if closed { return reject(.sessionClosed) }
         if now >= previousDeadline { retirePrevious() }
-        guard let header = MessageHeader.decode(from: headerBytes), header.suite == suite,
+        guard let header = FrameHeader.decode(from: headerBytes), header.suite == suite,
             header.opcode.isDetached
         else { return reject(.malformedHeader) }
-        guard MessageHeader.directionByte(at: headerBytes) == direction.rawValue else {
+        guard FrameHeader.directionByte(at: headerBytes) == direction.rawValue else {
             return reject(.wrongDirection)
         }
         guard header.qpn == localQPN else { return reject(.wrongQPN) }
@@ -168,7 +169,7 @@ public struct DataPathReceiver: ~Copyable {
     /// Steps 2 to 5 of the pipeline, shared by both layouts.
     @inline(__always)
     private mutating func authenticate(
-        _ header: MessageHeader, payload: UnsafeRawBufferPointer, now: UInt64, layout: Layout
+        _ header: FrameHeader, payload: UnsafeRawBufferPointer, now: UInt64, layout: Layout
     ) -> OpenResult {
         let length = payload.count
         let seq = header.sequence
@@ -260,9 +261,9 @@ public struct DataPathReceiver: ~Copyable {
     mutating func admitOfferedRead(header headerBytes: UnsafeRawPointer, now: UInt64) -> AdmittedRead {
         if closed { return .refused(.sessionClosed) }
         if previous != nil, now >= previousDeadline { retirePrevious() }
-        guard let header = MessageHeader.decode(from: headerBytes), header.suite == suite, header.opcode == .rdmaRead
+        guard let header = FrameHeader.decode(from: headerBytes), header.suite == suite, header.opcode == .rdmaRead
         else { return .refused(.malformedHeader) }
-        guard MessageHeader.directionByte(at: headerBytes) == direction.rawValue else { return .refused(.wrongDirection) }
+        guard FrameHeader.directionByte(at: headerBytes) == direction.rawValue else { return .refused(.wrongDirection) }
         guard header.qpn == localQPN else { return .refused(.wrongQPN) }
         guard Int(header.length) <= configuration.maxPayloadBytes else { return .refused(.oversized) }
         let seq = header.sequence
@@ -295,7 +296,7 @@ public struct DataPathReceiver: ~Copyable {
         key: EpochKey, header headerBytes: UnsafeRawPointer, payload: UnsafeRawBufferPointer, tag: UnsafeRawPointer
     ) -> OpenResult {
         if closed { return reject(.sessionClosed) }
-        guard let header = MessageHeader.decode(from: headerBytes), header.epoch == key.epoch else {
+        guard let header = FrameHeader.decode(from: headerBytes), header.epoch == key.epoch else {
             return reject(.malformedHeader)
         }
         guard payload.count == Int(header.length) else { return reject(payload.count < Int(header.length) ? .truncated : .oversized) }

@@ -1,3 +1,4 @@
+import Handshake
 /// What `seal` produced: the frame occupies `frame[0..<frameLength]`.
 public struct SealedFrame: Sendable, Equatable {
     public let frameLength: Int
@@ -20,7 +21,7 @@ public struct SealedFrame: Sendable, Equatable {
 /// RDMA WRITE; the MAC needs header and payload contiguous because libsodium's
 /// GCM takes the associated data in one piece.
 public struct DataPathSender: ~Copyable {
-    public let suite: MACSuite
+    public let suite: CipherSuite
     public let direction: Direction
     /// The peer's QPN, written into each header.
     public let remoteQPN: UInt32
@@ -37,7 +38,7 @@ public struct DataPathSender: ~Copyable {
     ///     wipe your copy).
     ///   - now: monotonic nanoseconds (the caller's clock; passed in, no I/O here).
     public init(
-        trafficSecret: UnsafeRawBufferPointer, suite: MACSuite, direction: Direction,
+        trafficSecret: UnsafeRawBufferPointer, suite: CipherSuite, direction: Direction,
         remoteQPN: UInt32, configuration: DataPathConfiguration = .init(), now: UInt64
     ) throws(DataPathError) {
         try configuration.validate()
@@ -98,7 +99,7 @@ public struct DataPathSender: ~Copyable {
         }
         let (epoch, seq) = try nextNonceInputs(now: now)
         let base = frame.baseAddress!
-        MessageHeader(
+        FrameHeader(
             suite: suite, opcode: opcode, direction: direction, epoch: epoch, qpn: remoteQPN,
             length: UInt32(payloadLength), sequence: seq, remoteAddress: remoteAddress, rkey: rkey
         ).encode(to: base)
@@ -124,7 +125,7 @@ public struct DataPathSender: ~Copyable {
     ) throws(DataPathError) -> SealedFrame {
         guard payload.count <= configuration.maxPayloadBytes else { throw .payloadTooLarge(payload.count) }
         let (epoch, seq) = try nextNonceInputs(now: now)
-        MessageHeader(
+        FrameHeader(
             suite: suite, opcode: opcode, direction: direction, epoch: epoch, qpn: remoteQPN,
             length: UInt32(payload.count), sequence: seq, remoteAddress: remoteAddress, rkey: rkey
         ).encode(to: header)

@@ -6,6 +6,7 @@ import CIPSecMBShim
 #if canImport(Glibc)
 import Glibc
 #endif
+import Handshake
 
 /// The MAC key of one epoch of one direction, expanded once (allocation and key
 /// schedule per epoch, never per message) and wiped on release.
@@ -25,9 +26,9 @@ import Glibc
 /// the same GCM-AE call through IMB_AES256_GCM_ENC (CIPSecMBShim). Same tags
 /// bit for bit (MACEngineDifferentialTests), so the engine is a local choice.
 ///
-/// ChaCha20-Poly1305: the state holds the 32-byte ChaCha20 key; see MACSuite.
+/// ChaCha20-Poly1305: the state holds the 32-byte ChaCha20 key; see CipherSuite.
 final class EpochKey {
-    let suite: MACSuite
+    let suite: CipherSuite
     let epoch: UInt32
     /// The library computing this key's tags: the configured engine for
     /// AES-256-GMAC, libsodium for ChaCha20-Poly1305.
@@ -45,14 +46,14 @@ final class EpochKey {
 
     /// Derives mac_key(epoch) from `secret` and expands it for `engine`.
     convenience init(
-        suite: MACSuite, engine: MACEngine = .selected, epoch: UInt32, secret: TrafficSecret
+        suite: CipherSuite, engine: MACEngine = .selected, epoch: UInt32, secret: TrafficSecret
     ) throws(DataPathError) {
         try self.init(suite: suite, engine: engine, epoch: epoch) { k in secret.deriveMACKey(suite: suite, into: k) }
     }
 
     /// Test seam: a key from raw 32 bytes (known-answer tests), bypassing HKDF.
     convenience init(
-        suite: MACSuite, engine: MACEngine = .selected, rawKey: UnsafeRawBufferPointer
+        suite: CipherSuite, engine: MACEngine = .selected, rawKey: UnsafeRawBufferPointer
     ) throws(DataPathError) {
         guard rawKey.count == 32 else { throw .invalidSecretLength(rawKey.count) }
         try self.init(suite: suite, engine: engine, epoch: 0) { k in k.copyMemory(from: rawKey) }
@@ -61,21 +62,21 @@ final class EpochKey {
     /// `fillKey` writes the 32 key bytes into a stack buffer that is wiped
     /// once the key is expanded into `state`.
     private init(
-        suite: MACSuite, engine requested: MACEngine, epoch: UInt32,
+        suite: CipherSuite, engine requested: MACEngine, epoch: UInt32,
         fillKey: (UnsafeMutableRawBufferPointer) -> Void
     ) throws(DataPathError) {
         guard sodiumInitialized else { throw .sodiumUnavailable }
         guard suite.isAvailable else { throw .suiteUnavailable(suite) }
         let engine: MACEngine = suite == .aes256GMAC ? requested : .libsodium
         let kind: Kind
-        switch (suite, engine) {
-        case (.chacha20Poly1305, _):
+        // `isAvailable` held: the suite is one of the two this build implements.
+        if suite == .chacha20Poly1305 {
             kind = .chacha
             stateSize = Int(crypto_stream_chacha20_ietf_KEYBYTES)
-        case (.aes256GMAC, .libsodium):
+        } else if engine == .libsodium {
             kind = .sodiumGCM
             stateSize = crypto_aead_aes256gcm_statebytes()  // 512
-        case (.aes256GMAC, .ipsecMB):
+        } else {
             guard engine.isAvailable, let manager = IPSecMBManager.shared.manager else {
                 throw .macEngineUnavailable(engine)
             }

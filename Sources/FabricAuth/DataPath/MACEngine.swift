@@ -24,7 +24,7 @@ public enum MACEngine: String, Sendable, CaseIterable, CustomStringConvertible {
     public var description: String { rawValue }
 
     /// Whether this engine can run on this host. libsodium always can (AES-NI
-    /// itself is the suite's requirement, MACSuite.isAvailable); ipsec-mb
+    /// itself is the suite's requirement, CipherSuite.isAvailable); ipsec-mb
     /// only where its VAES/AVX-512 code was selected.
     public var isAvailable: Bool {
         switch self {

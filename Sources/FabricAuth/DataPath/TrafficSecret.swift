@@ -52,7 +52,7 @@ final class TrafficSecret {
     func next() -> TrafficSecret { TrafficSecret(derivingFrom: buffer) }
 
     /// Writes this epoch's 32-byte MAC key for `suite` into `key`.
-    func deriveMACKey(suite: MACSuite, into key: UnsafeMutableRawBufferPointer) {
+    func deriveMACKey(suite: CipherSuite, into key: UnsafeMutableRawBufferPointer) {
         precondition(key.count == Self.byteCount)
         let label = suite == .aes256GMAC ? Self.macKeyLabel : Self.polyKeyLabel
         HKDF.expand(prk: buffer, label: label, into: key)

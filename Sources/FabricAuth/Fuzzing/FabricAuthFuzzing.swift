@@ -42,7 +42,7 @@
         var offer = [UInt8](repeating: 0, count: ControlMessage.ReadOffer.size)
         offer.withUnsafeMutableBytes { p in
             ControlMessage.ReadOffer(index: 1, generation: 2, tag: 0x43).encodePrefix(to: p.baseAddress!)
-            MessageHeader(suite: .chacha20Poly1305, opcode: .rdmaRead, direction: .initiatorToResponder, epoch: 0,
+            FrameHeader(suite: .chacha20Poly1305, opcode: .rdmaRead, direction: .initiatorToResponder, epoch: 0,
                           qpn: 0x123, length: 4096, sequence: 9, remoteAddress: 0x7f00_beef_0000, rkey: 0x5678)
                 .encode(to: p.baseAddress! + ControlMessage.ReadOffer.dataOffset)
         }

@@ -78,9 +78,9 @@ extension AuthenticatedQueuePair {
         let data = payload.baseAddress! + ControlMessage.ReadOffer.dataOffset
         // From the authenticated offer; the data's own MAC is checked after the READ.
         let key = WindowKey(
-            rkey: UInt32(bigEndian: data.loadUnaligned(fromByteOffset: MessageHeader.Offset.rkey, as: UInt32.self)),
-            address: UInt64(bigEndian: data.loadUnaligned(fromByteOffset: MessageHeader.Offset.remoteAddress, as: UInt64.self)))
-        let length = Int(UInt32(bigEndian: data.loadUnaligned(fromByteOffset: MessageHeader.Offset.length, as: UInt32.self)))
+            rkey: UInt32(bigEndian: data.loadUnaligned(fromByteOffset: FrameHeader.Offset.rkey, as: UInt32.self)),
+            address: UInt64(bigEndian: data.loadUnaligned(fromByteOffset: FrameHeader.Offset.remoteAddress, as: UInt64.self)))
+        let length = Int(UInt32(bigEndian: data.loadUnaligned(fromByteOffset: FrameHeader.Offset.length, as: UInt32.self)))
         // The data's sequence is taken now, while the offer is fresh, and its
         // epoch key kept for the READ's completion, however late.
         let epochKey: EpochKey

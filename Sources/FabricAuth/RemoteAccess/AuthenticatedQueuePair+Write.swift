@@ -140,9 +140,9 @@ extension AuthenticatedQueuePair {
         let h = frame.baseAddress!
         // Unauthenticated until the MAC: used only to find the window.
         let key = WindowKey(
-            rkey: UInt32(bigEndian: h.loadUnaligned(fromByteOffset: MessageHeader.Offset.rkey, as: UInt32.self)),
-            address: UInt64(bigEndian: h.loadUnaligned(fromByteOffset: MessageHeader.Offset.remoteAddress, as: UInt64.self)))
-        let length = Int(UInt32(bigEndian: h.loadUnaligned(fromByteOffset: MessageHeader.Offset.length, as: UInt32.self)))
+            rkey: UInt32(bigEndian: h.loadUnaligned(fromByteOffset: FrameHeader.Offset.rkey, as: UInt32.self)),
+            address: UInt64(bigEndian: h.loadUnaligned(fromByteOffset: FrameHeader.Offset.remoteAddress, as: UInt64.self)))
+        let length = Int(UInt32(bigEndian: h.loadUnaligned(fromByteOffset: FrameHeader.Offset.length, as: UInt32.self)))
         guard let t = rendezvous.noticeArrived(key: key, length: length) else {
             if case .rejected(let reason, let action) = receiver.rejectUnverified(.unknownTarget) {
                 try handleRejection(reason, action)

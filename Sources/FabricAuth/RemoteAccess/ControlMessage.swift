@@ -80,7 +80,7 @@ extension ControlMessage.ReadOffer {
     /// (its MAC is checked later, over the bytes the READ fetched).
     init?(_ b: UnsafeRawBufferPointer) {
         guard b.count == Self.size, b.loadUnaligned(fromByteOffset: 12, as: UInt32.self) == 0,
-            b[Self.dataOffset + MessageHeader.Offset.opcode] == DataPathOpcode.rdmaRead.rawValue
+            b[Self.dataOffset + FrameHeader.Offset.opcode] == DataPathOpcode.rdmaRead.rawValue
         else { return nil }
         index = UInt32(bigEndian: b.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
         generation = UInt32(bigEndian: b.loadUnaligned(fromByteOffset: 4, as: UInt32.self))

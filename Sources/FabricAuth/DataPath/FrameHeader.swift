@@ -1,10 +1,11 @@
+import Handshake
 /// The 40-byte header in front of every payload, all fields big-endian
 /// (network order). The whole header and the payload are authenticated; the
 /// 16-byte tag follows the payload. See docs/protocol.md, "Data path".
 ///
 ///     offset size field
 ///      0      1   version         (1)
-///      1      1   suite           (MACSuite raw value)
+///      1      1   suite           (CipherSuite raw value)
 ///      2      1   opcode          (DataPathOpcode raw value)
 ///      3      1   direction       (Direction raw value)
 ///      4      4   epoch           (key epoch, < 2^24)
@@ -15,8 +16,8 @@
 ///     32      4   rkey            (RDMA WRITE rkey if bound, else 0)
 ///     36      4   reserved        (must be 0)
 ///     40      -   payload (length bytes), then the 16-byte tag
-public struct MessageHeader: Sendable, Equatable {
-    public var suite: MACSuite
+public struct FrameHeader: Sendable, Equatable {
+    public var suite: CipherSuite
     public var opcode: DataPathOpcode
     public var direction: Direction
     public var epoch: UInt32
@@ -27,7 +28,7 @@ public struct MessageHeader: Sendable, Equatable {
     public var rkey: UInt32
 
     public init(
-        suite: MACSuite, opcode: DataPathOpcode, direction: Direction, epoch: UInt32,
+        suite: CipherSuite, opcode: DataPathOpcode, direction: Direction, epoch: UInt32,
         qpn: UInt32, length: UInt32, sequence: UInt64, remoteAddress: UInt64 = 0, rkey: UInt32 = 0
     ) {
         self.suite = suite
@@ -68,9 +69,9 @@ public struct MessageHeader: Sendable, Equatable {
     /// direction and QPN against its session.) The direction byte is decoded
     /// separately by the receiver so a reflected frame is reported as such.
     @inline(__always)
-    static func decode(from p: UnsafeRawPointer) -> MessageHeader? {
+    static func decode(from p: UnsafeRawPointer) -> FrameHeader? {
         guard p.load(fromByteOffset: Offset.version, as: UInt8.self) == DataPathLimits.wireVersion,
-            let suite = MACSuite(rawValue: p.load(fromByteOffset: Offset.suite, as: UInt8.self)),
+            case let suite = CipherSuite(rawValue: p.load(fromByteOffset: Offset.suite, as: UInt8.self)), suite.isKnown,
             let opcode = DataPathOpcode(rawValue: p.load(fromByteOffset: Offset.opcode, as: UInt8.self)),
             p.loadUnaligned(fromByteOffset: Offset.reserved, as: UInt32.self) == 0
         else { return nil }
@@ -78,7 +79,7 @@ public struct MessageHeader: Sendable, Equatable {
         // An unknown direction byte decodes as "not the expected direction" below;
         // keep the raw value's low bit only if it is a valid value.
         let direction = Direction(rawValue: directionByte) ?? .initiatorToResponder
-        let header = MessageHeader(
+        let header = FrameHeader(
             suite: suite,
             opcode: opcode,
             direction: direction,
