@@ -140,6 +140,8 @@ enum RawEngine {
                 .assumingMemoryBound(to: gcm_key_data.self)
             fa_imb_aes256_gcm_pre(Self.manager!, k, kd)
             self = .ipsecMB(UnsafePointer(Self.manager!), UnsafePointer(kd))
+        default:
+            preconditionFailure("no raw engine for \(suite) (the caller iterates CipherSuite.known)")
         }
         key.deallocate()
     }
