@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Verbs
 
 /// One TCP connection of the endpoint exchange, carrying every message of one
 /// QP setup: the client's first message and the listener's answer, then the
@@ -25,7 +26,7 @@ public final class BootstrapConnection {
     /// Connects to `host:port` within `timeout`, retrying refused connections
     /// until then (the listener may not be up yet, as perftest's client allows).
     public static func connect(host: String, port: UInt16, timeout: Duration) throws(BootstrapError) -> BootstrapConnection {
-        var addr = try SocketAddress(host: host, port: port)
+        var addr = try SocketAddress(bootstrapHost: host, port: port)
         let deadline = ContinuousClock.now + timeout
         while true {
             let fd = socket(Int32(addr.storage.ss_family), Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)

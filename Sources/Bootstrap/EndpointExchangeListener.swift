@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Verbs
 
 /// The server side of the endpoint exchange: a listening TCP socket that
 /// screens connections before anyone spends a queue pair on them.
@@ -73,7 +74,7 @@ public final class EndpointExchangeListener: @unchecked Sendable {
     {
         precondition(configuration.maxPendingConnections > 0, "a listener must hold at least one pending connection")
         precondition((0...ExchangeMessage.maxPayload).contains(configuration.clientTokenSize))
-        var addr = try SocketAddress(host: address, port: port)
+        var addr = try SocketAddress(bootstrapHost: address, port: port)
         let fd = socket(Int32(addr.storage.ss_family), Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw BootstrapError.socket("socket", errno: errno) }
         var one: Int32 = 1
