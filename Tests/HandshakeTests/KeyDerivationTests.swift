@@ -74,9 +74,9 @@ func hex(_ s: String) -> [UInt8] {
     @Test func NoiseNameInitialisation() {
         // Names over 32 bytes are hashed (Noise rev 34 section 5.2, InitializeSymmetric).
         let s = SymmetricState(protocolName: KeySchedule.fullProtocolName)
-        #expect(s.h == Sodium.sha256(Array(KeySchedule.fullProtocolName.utf8)))
+        #expect(s.h.bytes == Sodium.sha256(Array(KeySchedule.fullProtocolName.utf8)))
         let short = SymmetricState(protocolName: "abc")
-        #expect(short.h == Array("abc".utf8) + [UInt8](repeating: 0, count: 29))
+        #expect(short.h.bytes == Array("abc".utf8) + [UInt8](repeating: 0, count: 29))
     }
 
     /// The resumption PSK names the full handshake's roles (docs/protocol.md section 6):
@@ -85,8 +85,8 @@ func hex(_ s: String) -> [UInt8] {
         let secret = [UInt8](repeating: 0x5a, count: 32)
         let honest = KeySchedule.resumptionPSK(secret: SecretBytes(copying: secret), fullHandshakeRoleOfInitiator: .initiator)
         let reflected = KeySchedule.resumptionPSK(secret: SecretBytes(copying: secret), fullHandshakeRoleOfInitiator: .responder)
-        #expect(honest != reflected)
-        #expect(honest == HKDF.expand(prk: secret, info: Array("fabricauth resumption psk".utf8) + [1, 2], length: 32))
-        #expect(reflected == HKDF.expand(prk: secret, info: Array("fabricauth resumption psk".utf8) + [2, 1], length: 32))
+        #expect(!honest.constantTimeEquals(reflected))
+        #expect(honest.bytes == HKDF.expand(prk: secret, info: Array("fabricauth resumption psk".utf8) + [1, 2], length: 32))
+        #expect(reflected.bytes == HKDF.expand(prk: secret, info: Array("fabricauth resumption psk".utf8) + [2, 1], length: 32))
     }
 }

@@ -45,13 +45,14 @@ public enum AuthenticatedCMConnection {
 
     /// Makes the channel's resources on `context`, lets `connect` create the
     /// QP through rdma_connect or rdma_accept, and waits for ESTABLISHED.
+    /// `timeout` bounds the wait for ESTABLISHED (the channel's `setupTimeout` when nil).
     static func establish(
-        context: Context, configuration: ChannelConfiguration,
+        context: Context, configuration: ChannelConfiguration, timeout: Duration? = nil,
         _ connect: (ChannelResources) throws(VerbsError) -> RDMAConnection
     ) throws -> (ChannelResources, QueuePair) {
         let resources = try ChannelResources(context: context, configuration: configuration)
         let connection = try connect(resources)
-        try connection.waitEstablished(timeout: configuration.setupTimeout)
+        try connection.waitEstablished(timeout: timeout ?? configuration.setupTimeout)
         // The kernel's CM hands out remote WRITE, and with responder
         // resources READ and atomics, at connect time (Linux
         // drivers/infiniband/core/cm.c, cm_init_qp_init_attr). An
@@ -73,43 +74,5 @@ public enum AuthenticatedCMConnection {
         let remote = QueuePairEndpoint(queuePairNumber: path.destinationQueuePairNumber, packetSequenceNumber: remotePSN,
             gid: path.remoteGid, lid: 0, mtu: path.pathMTU)
         return (local, remote)
-    }
-}
-
-/// The passive side of ``AuthenticatedCMConnection``: an rdma_cm listener
-/// whose `accept` authenticates each connection as the handshake initiator.
-public final class AuthenticatedCMListener {
-    public let configuration: ChannelConfiguration
-    private let listener: ConnectionListener
-
-    /// The rdma_cm port (useful when `port` was 0).
-    public var port: UInt16 { listener.port }
-
-    /// Listens on `address` (an address of an RDMA netdev, e.g. the rxe0's) and `port`.
-    public init(address: String, port: UInt16 = 0, configuration: ChannelConfiguration) throws(ChannelError) {
-        self.configuration = configuration
-        do { listener = try ConnectionListener(address: address, port: port) } catch { throw .verbs(error) }
-    }
-
-    /// Waits up to `timeout` for a connection request and authenticates it as
-    /// the handshake initiator. Serial: one request at a time.
-    public func accept(timeout: Duration = .seconds(60)) throws(ChannelError) -> AuthenticatedQueuePair {
-        do { return try acceptSteps(timeout: timeout) } catch { throw ChannelError(lowering: error) }
-    }
-
-    /// `accept` in order; its errors are lowered once, by `accept`.
-    private func acceptSteps(timeout: Duration) throws -> AuthenticatedQueuePair {
-        let request = try listener.nextRequest(timeout: timeout)
-        let (resources, qp) = try AuthenticatedCMConnection.establish(context: request.context, configuration: configuration) {
-            (r) throws(VerbsError) in
-            try request.accept(pd: r.pd, sendCompletionQueue: r.sendCompletions, receiveCompletionQueue: r.receiveCompletions,
-                configuration: r.queuePairConfiguration(configuration), receives: r.allReceiveRequests)
-        }
-        // Nothing has moved yet: the peer waits for M1, so both PSNs are the initial ones.
-        let path = try qp.connectedPath()
-        let (local, remote) = try AuthenticatedCMConnection.endpoints(of: path, context: request.context,
-            remotePSN: path.expectedReceivePSN)
-        return try AuthenticatedConnector.authenticate(qp: qp, resources: resources, local: local, remote: remote,
-            role: .initiator, configuration: configuration, session: nil, sessionCache: nil)
     }
 }

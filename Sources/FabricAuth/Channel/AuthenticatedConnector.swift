@@ -73,11 +73,13 @@ public enum AuthenticatedConnector {
     }
 
     /// Runs the handshake on a connected QP and builds the channel, or tears the QP down.
+    /// `timeout` bounds the handshake (the channel's `setupTimeout` when nil).
     static func authenticate(
         qp: QueuePair, resources: ChannelResources, local: QueuePairEndpoint, remote: QueuePairEndpoint,
         role: ChannelBinding.Role, configuration: ChannelConfiguration, session: ResumableSession?,
-        sessionCache: SessionCache?, destination: String? = nil, firstMessage: [UInt8]? = nil
+        sessionCache: SessionCache?, destination: String? = nil, firstMessage: [UInt8]? = nil, timeout: Duration? = nil
     ) throws(ChannelError) -> AuthenticatedQueuePair {
+        let timeout = timeout ?? configuration.setupTimeout
         let peerRole: ChannelBinding.Role = role == .initiator ? .responder : .initiator
         var lookup: (@Sendable ([UInt8]) -> ResumableSession?)?
         if let sessionCache, role == .responder { lookup = { sessionCache.lookup($0) } }
@@ -89,13 +91,13 @@ public enum AuthenticatedConnector {
             expectedRemoteBinding: ChannelBinding(remote, role: peerRole),
             suites: configuration.suites,
             payload: configuration.handshakePayload,
-            timeout: configuration.setupTimeout,
+            timeout: timeout,
             counters: configuration.handshakeCounters,
             sessionLookup: lookup)
         let machine = session.map { HandshakeMachine(resuming: $0, configuration: handshakeConfiguration) }
             ?? HandshakeMachine(configuration: handshakeConfiguration)
         do throws(ChannelError) {
-            let result = try InBandHandshake.run(machine, over: qp, resources: resources, timeout: configuration.setupTimeout,
+            let result = try InBandHandshake.run(machine, over: qp, resources: resources, timeout: timeout,
                 firstMessage: firstMessage)
             configuration.log?("authenticated \(result.peer.identity) on QP \(qp.number) (suite \(result.suite)\(result.resumed ? ", resumed" : ""))")
             // The cache gets its own copy: the channel wipes the result's.

@@ -1,4 +1,5 @@
 import CSodium
+import Synchronization
 
 /// A secret (a traffic secret, a resumption secret, a finished key) in one
 /// allocation of its own that is never copied implicitly.
@@ -31,6 +32,7 @@ public final class SecretBytes: @unchecked Sendable {
         base = .allocate(byteCount: count, alignment: 16)
         base.initializeMemory(as: UInt8.self, repeating: 0, count: count)
         locked = sodium_mlock(base, count) == 0
+        Self.allocationLogForTesting?.record(self)
     }
 
     /// Takes the bytes of `bytes` and zeroes the array (which must be the
@@ -97,6 +99,23 @@ public final class SecretBytes: @unchecked Sendable {
     /// that wiping reached the only copy.
     @_spi(Testing) public var storageForTesting: UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: base, count: count)
+    }
+
+    /// Test hook: while a log is bound (in the binding task only), every SecretBytes
+    /// made is recorded and kept alive, so a test can read each one's memory after the
+    /// code under test wiped it (HandshakeTests.WipeTests). Nil, one task-local read
+    /// per allocation, everywhere else. Internal (tests reach it with `@testable`): the
+    /// TaskLocal macro cannot make an SPI projection; the memory itself is read through
+    /// the SPI `storageForTesting`.
+    @TaskLocal static var allocationLogForTesting: AllocationLog?
+
+    /// The secrets made while bound as ``allocationLogForTesting``.
+    final class AllocationLog: Sendable {
+        private let made = Mutex<[SecretBytes]>([])
+        init() {}
+        func record(_ secret: SecretBytes) { made.withLock { $0.append(secret) } }
+        /// Every secret made so far, oldest first.
+        var secrets: [SecretBytes] { made.withLock { $0 } }
     }
 
     /// HKDF-Expand(prk, label) into a new secret of `length` bytes.

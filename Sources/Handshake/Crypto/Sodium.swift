@@ -52,24 +52,36 @@ enum Sodium {
         return out
     }
 
-    /// X25519 key pair from 32 random bytes (RFC 7748 section 5; libsodium clamps the scalar).
-    static func x25519KeyPair(random: any RandomSource) -> (secret: [UInt8], publicKey: [UInt8]) {
-        let sk = random.bytes(Int(crypto_scalarmult_SCALARBYTES))
+    /// SHA-256 of `data` into `output` (32 bytes).
+    static func sha256(_ data: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) {
+        precondition(output.count == Int(crypto_hash_sha256_BYTES))
+        _ = crypto_hash_sha256(output.baseAddress!.assumingMemoryBound(to: UInt8.self),
+            data.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(data.count))
+    }
+
+    /// X25519 key pair (RFC 7748 section 5; libsodium clamps the scalar). The 32 random
+    /// bytes are drawn straight into the secret's own memory: no array copy exists.
+    static func x25519KeyPair(random: any RandomSource) -> (secret: SecretBytes, publicKey: [UInt8]) {
+        let sk = SecretBytes(count: Int(crypto_scalarmult_SCALARBYTES))
+        sk.withUnsafeMutableBytes { random.fill($0) }
         var pk = [UInt8](repeating: 0, count: Int(crypto_scalarmult_BYTES))
         pk.withUnsafeMutableBufferPointer { p in
-            sk.withUnsafeBufferPointer { s in _ = crypto_scalarmult_base(p.baseAddress!, s.baseAddress!) }
+            sk.withUnsafeBytes { s in _ = crypto_scalarmult_base(p.baseAddress!, s.baseAddress!.assumingMemoryBound(to: UInt8.self)) }
         }
         return (sk, pk)
     }
 
-    /// X25519 (RFC 7748 section 5). libsodium returns -1 when the result is all zeros,
-    /// i.e. the peer sent a low-order point; RFC 7748 section 6.1 says to abort then.
-    static func x25519(secret: [UInt8], peer: [UInt8]) throws(HandshakeError) -> [UInt8] {
+    /// X25519 (RFC 7748 section 5) into a new secret. libsodium returns -1 when the result
+    /// is all zeros, i.e. the peer sent a low-order point; RFC 7748 section 6.1 says to abort then.
+    static func x25519(secret: SecretBytes, peer: [UInt8]) throws(HandshakeError) -> SecretBytes {
         precondition(secret.count == 32 && peer.count == 32)
-        var out = [UInt8](repeating: 0, count: 32)
-        let rc = out.withUnsafeMutableBufferPointer { o in
-            secret.withUnsafeBufferPointer { s in
-                peer.withUnsafeBufferPointer { p in crypto_scalarmult(o.baseAddress!, s.baseAddress!, p.baseAddress!) }
+        let out = SecretBytes(count: 32)
+        let rc = out.withUnsafeMutableBytes { o in
+            secret.withUnsafeBytes { s in
+                peer.withUnsafeBufferPointer { p in
+                    crypto_scalarmult(o.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                        s.baseAddress!.assumingMemoryBound(to: UInt8.self), p.baseAddress!)
+                }
             }
         }
         guard rc == 0 else {
@@ -87,28 +99,30 @@ enum Sodium {
     }
 
     static func seal(key: SecretBytes, nonce n: UInt64, ad: [UInt8], plaintext: [UInt8]) -> [UInt8] {
+        ad.withUnsafeBytes { a in key.withUnsafeBytes { seal(key: $0, nonce: n, ad: a, plaintext: plaintext) } }
+    }
+
+    static func seal(key: SecretBytes, nonce n: UInt64, ad: UnsafeRawBufferPointer, plaintext: [UInt8]) -> [UInt8] {
         key.withUnsafeBytes { seal(key: $0, nonce: n, ad: ad, plaintext: plaintext) }
     }
 
     static func seal(key: [UInt8], nonce n: UInt64, ad: [UInt8], plaintext: [UInt8]) -> [UInt8] {
-        key.withUnsafeBytes { seal(key: $0, nonce: n, ad: ad, plaintext: plaintext) }
+        ad.withUnsafeBytes { a in key.withUnsafeBytes { seal(key: $0, nonce: n, ad: a, plaintext: plaintext) } }
     }
 
     /// ChaCha20-Poly1305 IETF encrypt (libsodium crypto_aead_chacha20poly1305_ietf_encrypt, RFC 8439).
-    static func seal(key: UnsafeRawBufferPointer, nonce n: UInt64, ad: [UInt8], plaintext: [UInt8]) -> [UInt8] {
+    static func seal(key: UnsafeRawBufferPointer, nonce n: UInt64, ad: UnsafeRawBufferPointer, plaintext: [UInt8]) -> [UInt8] {
         precondition(key.count == 32)
         let npub = nonce(n)
         var out = [UInt8](repeating: 0, count: plaintext.count + Int(crypto_aead_chacha20poly1305_ietf_ABYTES))
         var outLen: UInt64 = 0
         out.withUnsafeMutableBufferPointer { o in
             plaintext.withUnsafeBufferPointer { m in
-                ad.withUnsafeBufferPointer { a in
-                    npub.withUnsafeBufferPointer { np in
-                        _ = crypto_aead_chacha20poly1305_ietf_encrypt(
-                            o.baseAddress!, &outLen, m.baseAddress, UInt64(m.count),
-                            a.baseAddress, UInt64(a.count), nil, np.baseAddress!,
-                            key.baseAddress!.assumingMemoryBound(to: UInt8.self))
-                    }
+                npub.withUnsafeBufferPointer { np in
+                    _ = crypto_aead_chacha20poly1305_ietf_encrypt(
+                        o.baseAddress!, &outLen, m.baseAddress, UInt64(m.count),
+                        ad.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(ad.count), nil, np.baseAddress!,
+                        key.baseAddress!.assumingMemoryBound(to: UInt8.self))
                 }
             }
         }
@@ -117,15 +131,19 @@ enum Sodium {
     }
 
     static func open(key: SecretBytes, nonce n: UInt64, ad: [UInt8], ciphertext: ArraySlice<UInt8>) -> [UInt8]? {
+        ad.withUnsafeBytes { a in key.withUnsafeBytes { open(key: $0, nonce: n, ad: a, ciphertext: ciphertext) } }
+    }
+
+    static func open(key: SecretBytes, nonce n: UInt64, ad: UnsafeRawBufferPointer, ciphertext: ArraySlice<UInt8>) -> [UInt8]? {
         key.withUnsafeBytes { open(key: $0, nonce: n, ad: ad, ciphertext: ciphertext) }
     }
 
     static func open(key: [UInt8], nonce n: UInt64, ad: [UInt8], ciphertext: ArraySlice<UInt8>) -> [UInt8]? {
-        key.withUnsafeBytes { open(key: $0, nonce: n, ad: ad, ciphertext: ciphertext) }
+        ad.withUnsafeBytes { a in key.withUnsafeBytes { open(key: $0, nonce: n, ad: a, ciphertext: ciphertext) } }
     }
 
     /// ChaCha20-Poly1305 IETF decrypt; nil when the tag does not verify.
-    static func open(key: UnsafeRawBufferPointer, nonce n: UInt64, ad: [UInt8], ciphertext: ArraySlice<UInt8>) -> [UInt8]? {
+    static func open(key: UnsafeRawBufferPointer, nonce n: UInt64, ad: UnsafeRawBufferPointer, ciphertext: ArraySlice<UInt8>) -> [UInt8]? {
         precondition(key.count == 32)
         let tag = Int(crypto_aead_chacha20poly1305_ietf_ABYTES)
         guard ciphertext.count >= tag else { return nil }
@@ -134,17 +152,15 @@ enum Sodium {
         var outLen: UInt64 = 0
         let rc = out.withUnsafeMutableBufferPointer { o in
             ciphertext.withUnsafeBufferPointer { c in
-                ad.withUnsafeBufferPointer { a in
-                    npub.withUnsafeBufferPointer { np in
-                        // `o.baseAddress` may be nil for an empty plaintext; libsodium
-                        // writes nothing then, but wants a pointer: give it a scratch byte.
-                        var scratch: UInt8 = 0
-                        return withUnsafeMutablePointer(to: &scratch) { sp in
-                            crypto_aead_chacha20poly1305_ietf_decrypt(
-                                o.baseAddress ?? sp, &outLen, nil, c.baseAddress!, UInt64(c.count),
-                                a.baseAddress, UInt64(a.count), np.baseAddress!,
-                                key.baseAddress!.assumingMemoryBound(to: UInt8.self))
-                        }
+                npub.withUnsafeBufferPointer { np in
+                    // `o.baseAddress` may be nil for an empty plaintext; libsodium
+                    // writes nothing then, but wants a pointer: give it a scratch byte.
+                    var scratch: UInt8 = 0
+                    return withUnsafeMutablePointer(to: &scratch) { sp in
+                        crypto_aead_chacha20poly1305_ietf_decrypt(
+                            o.baseAddress ?? sp, &outLen, nil, c.baseAddress!, UInt64(c.count),
+                            ad.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(ad.count), np.baseAddress!,
+                            key.baseAddress!.assumingMemoryBound(to: UInt8.self))
                     }
                 }
             }

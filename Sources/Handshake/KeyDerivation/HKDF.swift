@@ -32,6 +32,23 @@ public enum HKDF {
         hmac(key: salt.isEmpty ? [UInt8](repeating: 0, count: hashLength) : salt, ikm)
     }
 
+    /// RFC 5869 section 2.2 into `output` (32 bytes): PRK = HMAC-Hash(salt, IKM), with
+    /// no array in between (the handshake's chaining key and PRKs live in SecretBytes).
+    /// `salt` must not be empty (the handshake's salt is always a 32-byte chaining key).
+    public static func extract(
+        salt: UnsafeRawBufferPointer, ikm: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer
+    ) {
+        precondition(output.count == hashLength && salt.count > 0)
+        _ = sodiumReady
+        var state = crypto_auth_hmacsha256_state()
+        _ = crypto_auth_hmacsha256_init(&state, salt.baseAddress!.assumingMemoryBound(to: UInt8.self), salt.count)
+        if let base = ikm.baseAddress, ikm.count > 0 {
+            _ = crypto_auth_hmacsha256_update(&state, base.assumingMemoryBound(to: UInt8.self), UInt64(ikm.count))
+        }
+        _ = crypto_auth_hmacsha256_final(&state, output.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        withUnsafeMutableBytes(of: &state) { sodium_memzero($0.baseAddress!, $0.count) }
+    }
+
     /// RFC 5869 section 2.3: T(i) = HMAC(PRK, T(i-1) | info | i), OKM = first L bytes.
     /// L is at most 255 * HashLen (traps otherwise: programmer error).
     public static func expand(prk: [UInt8], info: [UInt8], length: Int) -> [UInt8] {

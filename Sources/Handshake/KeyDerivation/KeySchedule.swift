@@ -19,10 +19,10 @@ enum KeySchedule {
     /// ends hold the same record) gives 1 || 2 at one end and 2 || 1 at the other, so
     /// the exchange cannot complete even where the explicit role check were skipped
     /// (the TLS 1.3 PSK "selfie" attack, ePrint 2019/347, needs keys equal at both ends).
-    static func resumptionPSK(secret: SecretBytes, fullHandshakeRoleOfInitiator: ChannelBinding.Role) -> [UInt8] {
+    static func resumptionPSK(secret: SecretBytes, fullHandshakeRoleOfInitiator: ChannelBinding.Role) -> SecretBytes {
         let other: ChannelBinding.Role = fullHandshakeRoleOfInitiator == .initiator ? .responder : .initiator
         let info = Array(resumptionPSKLabel.utf8) + [fullHandshakeRoleOfInitiator.rawValue, other.rawValue]
-        var psk = [UInt8](repeating: 0, count: HandshakeLimits.secretSize)
+        let psk = SecretBytes(count: HandshakeLimits.secretSize)
         secret.withUnsafeBytes { p in
             info.withUnsafeBytes { i in psk.withUnsafeMutableBytes { HKDF.expand(prk: p, info: i, into: $0) } }
         }
@@ -35,8 +35,17 @@ enum KeySchedule {
     static let responderSignatureContext = Array("FabricAuth v1 responder signature\u{0}".utf8)
 
     /// What the certificate key signs: context || h || SHA-256(identity block prefix).
-    static func signedContent(context: [UInt8], transcript h: [UInt8], identityPrefix: [UInt8]) -> [UInt8] {
-        context + h + Sodium.sha256(identityPrefix)
+    /// The caller wipes the result after signing or verifying (it holds a copy of h).
+    static func signedContent(context: [UInt8], transcript h: SecretBytes, identityPrefix: [UInt8]) -> [UInt8] {
+        var content = [UInt8](repeating: 0, count: context.count + h.count + HKDF.hashLength)
+        content.withUnsafeMutableBytes { c in
+            context.withUnsafeBytes { c.copyMemory(from: $0) }
+            h.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: c[context.count...]).copyMemory(from: $0) }
+            identityPrefix.withUnsafeBytes {
+                Sodium.sha256($0, into: UnsafeMutableRawBufferPointer(rebasing: c[(context.count + h.count)...]))
+            }
+        }
+        return content
     }
 
     /// What the last handshake message leaves: four secrets, each in memory of
@@ -58,8 +67,7 @@ enum KeySchedule {
     }
 
     static func derive(from state: SymmetricState) -> Output {
-        var prkBytes = state.finalPRK()
-        let prk = SecretBytes(consuming: &prkBytes)
+        let prk = state.finalPRK()
         defer { prk.wipe() }
         return Output(
             initiatorToResponder: .expand(prk: prk, label: initiatorToResponderLabel, length: 32),

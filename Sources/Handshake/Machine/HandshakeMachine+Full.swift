@@ -27,14 +27,16 @@ extension HandshakeMachine {
         chosenSuite = suite
         symmetric.mixHash(message)
 
-        var pair = Sodium.x25519KeyPair(random: config.random)
-        defer { pair.secret.wipe() }
+        let pair = Sodium.x25519KeyPair(random: config.random)
+        ephemeralSecret = pair.secret
         ephemeralPublic = pair.publicKey
         let prefix = ResponderHello.encodePrefix(suite: suite, ephemeral: pair.publicKey, binding: config.localBinding)
         symmetric.mixHash(prefix)
-        var dh = try Sodium.x25519(secret: pair.secret, peer: m1.ephemeral)  // ee
+        let dh = try Sodium.x25519(secret: pair.secret, peer: m1.ephemeral)  // ee
         symmetric.mixKey(dh)
         dh.wipe()
+        pair.secret.wipe()  // the responder's only DH is done
+        ephemeralSecret = nil
 
         let block = try makeIdentityBlock(context: KeySchedule.responderSignatureContext, payload: [])
         let m2 = prefix + symmetric.encryptAndHash(block)
@@ -55,12 +57,15 @@ extension HandshakeMachine {
         try checkBinding(m2.binding)
         chosenSuite = m2.suite
         symmetric.mixHash(message[0..<ResponderHello.prefixSize])
-        var dh = try Sodium.x25519(secret: ephemeralSecret, peer: m2.ephemeral)  // ee
+        guard let secret = ephemeralSecret else { preconditionFailure("awaitingResponderHello without an ephemeral key") }
+        let dh = try Sodium.x25519(secret: secret, peer: m2.ephemeral)  // ee
         symmetric.mixKey(dh)
         dh.wipe()
-        ephemeralSecret.wipe()
+        secret.wipe()  // the initiator's only DH is done
+        ephemeralSecret = nil
 
-        let signedTranscript = symmetric.h
+        let signedTranscript = symmetric.h.copy()
+        defer { signedTranscript.wipe() }
         var plaintext = try symmetric.decryptAndHash(m2.ciphertext)
         defer { plaintext.wipe() }
         let (block, prefix) = try IdentityBlock.decode(plaintext)
@@ -75,7 +80,7 @@ extension HandshakeMachine {
         let ownBlock = try makeIdentityBlock(context: KeySchedule.initiatorSignatureContext, payload: config.payload)
         let m3 = header + symmetric.encryptAndHash(ownBlock)
         keys = KeySchedule.derive(from: symmetric)
-        finalTranscript = symmetric.h
+        finalTranscript = symmetric.h.copy()  // M4's associated data
         symmetric.wipe()
         lastSent = m3
         phase = .awaitingFinished
@@ -86,7 +91,8 @@ extension HandshakeMachine {
     func receiveInitiatorAuth(_ message: [UInt8], now: Timestamp) throws(HandshakeError) -> HandshakeOutput {
         let ciphertext = try EncryptedMessage.decode(message, expecting: .initiatorAuth)
         symmetric.mixHash(message[0..<MessageHeader.size])
-        let signedTranscript = symmetric.h
+        let signedTranscript = symmetric.h.copy()
+        defer { signedTranscript.wipe() }
         var plaintext = try symmetric.decryptAndHash(ciphertext)
         defer { plaintext.wipe() }
         let (block, prefix) = try IdentityBlock.decode(plaintext)
@@ -98,7 +104,7 @@ extension HandshakeMachine {
         let derived = KeySchedule.derive(from: symmetric)
         keys = derived
         // M4: the responder's payload, only now that the initiator is authenticated and authorised.
-        let sealed = Sodium.seal(key: derived.finishedKey, nonce: 0, ad: symmetric.h, plaintext: config.payload)
+        let sealed = symmetric.h.withUnsafeBytes { Sodium.seal(key: derived.finishedKey, nonce: 0, ad: $0, plaintext: config.payload) }
         let m4 = EncryptedMessage.encode(.responderFinished, ciphertext: sealed)
         let result = makeResult(keys: derived, session: makeSession(derived, peer: verified), resumed: false)
         return .sendAndFinish(m4, finish(result))
@@ -110,8 +116,11 @@ extension HandshakeMachine {
         guard ciphertext.count <= HandshakeLimits.maxPayloadSize + HandshakeLimits.aeadTagSize else {
             throw HandshakeError(.oversized, "payload over \(HandshakeLimits.maxPayloadSize) bytes")
         }
-        guard let derived = keys, let verified = peer else { preconditionFailure("awaitingFinished without keys") }
-        guard let payload = Sodium.open(key: derived.finishedKey, nonce: 0, ad: finalTranscript, ciphertext: ciphertext) else {
+        guard let derived = keys, let verified = peer, let transcript = finalTranscript else {
+            preconditionFailure("awaitingFinished without keys")
+        }
+        let opened = transcript.withUnsafeBytes { Sodium.open(key: derived.finishedKey, nonce: 0, ad: $0, ciphertext: ciphertext) }
+        guard let payload = opened else {
             throw HandshakeError(.decryptFailed, "ResponderFinished tag mismatch")
         }
         peerPayload = payload

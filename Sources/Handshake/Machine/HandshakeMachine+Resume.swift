@@ -36,7 +36,7 @@ extension HandshakeMachine {
         // The roles of the full handshake, as this side's record says; equal at honest ends.
         let initiatorFullRole: ChannelBinding.Role = role == .initiator
             ? session.role : (session.role == .initiator ? .responder : .initiator)
-        var psk = KeySchedule.resumptionPSK(secret: session.secret, fullHandshakeRoleOfInitiator: initiatorFullRole)
+        let psk = KeySchedule.resumptionPSK(secret: session.secret, fullHandshakeRoleOfInitiator: initiatorFullRole)
         symmetric.mixKeyAndHash(psk)             // only holders of the session can go on
         psk.wipe()
     }
@@ -68,6 +68,7 @@ extension HandshakeMachine {
         }
         try checkSessionUsable(session, now: now)
         chosenSuite = session.suite
+        symmetric.wipe()  // the full handshake's state, unused on this path
         symmetric = SymmetricState(protocolName: KeySchedule.resumeProtocolName)
         absorbResumeRequest(prefix: message[0..<ResumeRequest.prefixSize], nonce: r1.nonce, session: session)
         _ = try symmetric.decryptAndHash(r1.ciphertext)

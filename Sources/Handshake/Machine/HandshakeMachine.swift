@@ -34,13 +34,20 @@ public final class HandshakeMachine {
     var deadline: Timestamp?
     var startedAt: Timestamp?
 
-    // Secrets and transcript. Wiped by `wipe()` on finish, failure and deinit.
+    // Secrets and transcript, each in a SecretBytes of its own (never copied implicitly).
+    // Each is wiped at the step where it stops being needed (below) and again by `wipe()`
+    // on finish, failure and deinit:
+    // - ephemeralSecret: right after the ee Diffie-Hellman (initiator at M2, responder at M1);
+    // - symmetric (ck, k, h): once the final PRK is derived (initiator after M3 out,
+    //   responder and resumption at the end);
+    // - finalTranscript (the initiator's h between M3 and M4): at M4;
+    // - keys: at the end (the result holds copies of its own).
     var symmetric: SymmetricState
-    var ephemeralSecret: [UInt8] = []
+    var ephemeralSecret: SecretBytes?
     var ephemeralPublic: [UInt8] = []
     var ownNonce: [UInt8] = []
     var keys: KeySchedule.Output?
-    var finalTranscript: [UInt8] = []
+    var finalTranscript: SecretBytes?
 
     var lastSent: [UInt8] = []
     var chosenSuite: CipherSuite?
@@ -160,7 +167,8 @@ public final class HandshakeMachine {
                                                       chain: credential.certificateChain) else {
             throw HandshakeError(.localCredentialFailure, "certificate chain outside the limits")
         }
-        let content = KeySchedule.signedContent(context: context, transcript: symmetric.h, identityPrefix: prefix)
+        var content = KeySchedule.signedContent(context: context, transcript: symmetric.h, identityPrefix: prefix)
+        defer { content.wipe() }
         let signature: [UInt8]
         do {
             signature = try credential.sign(content)
@@ -174,7 +182,7 @@ public final class HandshakeMachine {
     }
 
     /// Verifier, then the certificate key's signature over the transcript, then policy.
-    func authenticate(_ block: IdentityBlock, prefix: [UInt8], transcript: [UInt8], context: [UInt8],
+    func authenticate(_ block: IdentityBlock, prefix: [UInt8], transcript: SecretBytes, context: [UInt8],
                       now: Timestamp) throws(HandshakeError) -> any VerifiedPeer {
         let verified: any VerifiedPeer
         switch config.verifier.verify(chain: block.chain, at: now) {
@@ -183,7 +191,8 @@ public final class HandshakeMachine {
         case .verified(let p):
             verified = p
         }
-        let content = KeySchedule.signedContent(context: context, transcript: transcript, identityPrefix: prefix)
+        var content = KeySchedule.signedContent(context: context, transcript: transcript, identityPrefix: prefix)
+        defer { content.wipe() }
         guard verified.verifySignature(block.signature, over: content, algorithm: block.algorithm) else {
             throw HandshakeError(.badSignature, "\(verified.identity)'s key did not sign this transcript")
         }
@@ -224,11 +233,13 @@ public final class HandshakeMachine {
     /// Zeroes everything secret this machine still holds (not the HandshakeResult it handed out).
     func wipe() {
         symmetric.wipe()
-        ephemeralSecret.wipe()
+        ephemeralSecret?.wipe()
+        ephemeralSecret = nil
         ownNonce.wipe()
         keys?.wipe()
         keys = nil
-        finalTranscript.wipe()
+        finalTranscript?.wipe()
+        finalTranscript = nil
         peerPayload.wipe()
         // Not wiped: the cache's session (the same SecretBytes), which the cache owns.
         resumedSession = nil

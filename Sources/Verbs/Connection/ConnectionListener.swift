@@ -21,6 +21,15 @@ public final class ConnectionListener: @unchecked Sendable {
         self.port = UInt16(bigEndian: rdma_get_src_port(id))
     }
 
+    /// The next connect request if one arrives within `timeout`, nil otherwise
+    /// (other events on the listening identifier are skipped). Lets a caller
+    /// poll in short slices and do other work between them.
+    public func pollRequest(timeout: Duration) throws(VerbsError) -> IncomingConnection? {
+        do { return try nextRequest(timeout: timeout) } catch where error.code == .timedOut && error.function == "rdma_get_cm_event" {
+            return nil
+        }
+    }
+
     /// Waits for the next connect request.
     public func nextRequest(timeout: Duration = .seconds(10)) throws(VerbsError) -> IncomingConnection {
         let clock = ContinuousClock()
