@@ -442,12 +442,27 @@ extension AuthenticatedChannelTests {
             XCTAssertEqual(try active.receive(), message)
         }
 
+        // A denied peer is torn down and counted; the same `accept` then serves the next client.
         let outsider = try cluster.configuration(id: "spiffe://cluster.test/inference/web", policy: "allow domain cluster.test")
-        let (refused, outsiderSide) = run(outsider)
-        guard case .failure(.handshake(let serverError)) = refused else { return XCTFail("listener accepted a denied peer: \(refused)") }
-        XCTAssertEqual(serverError.code, .policyDenied, "\(serverError)")
+        let done = DispatchSemaphore(value: 0)
+        listener.result = nil
+        Thread.detachNewThread {
+            listener.result = Result { () throws(ChannelError) in try listener.listener.accept(timeout: .seconds(30)) }
+            done.signal()
+        }
+        let outsiderSide = Result { () throws(ChannelError) in
+            try AuthenticatedCMConnection.connect(host: ip, port: listener.listener.port, configuration: outsider)
+        }
         guard case .failure(.handshake(let clientError)) = outsiderSide else { return XCTFail("denied peer: \(outsiderSide)") }
         XCTAssertEqual(clientError.remoteCode, .policyDenied, "\(clientError)")
+        let next = try AuthenticatedCMConnection.connect(host: ip, port: listener.listener.port, configuration: client)
+        done.wait()
+        let served = try XCTUnwrap(listener.result).get()
+        XCTAssertEqual(served.peer.spiffeID.description, "spiffe://cluster.test/trainer/rank1")
+        XCTAssertEqual(next.peer.spiffeID.description, "spiffe://cluster.test/trainer/rank0")
+        let metrics = listener.listener.metrics.snapshot()
+        XCTAssertEqual(metrics.failed, 1, "the denied peer: \(metrics)")
+        XCTAssertEqual(metrics.authenticated, 2, "\(metrics)")
     }
 }
 

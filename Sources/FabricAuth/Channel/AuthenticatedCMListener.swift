@@ -118,7 +118,7 @@ public final class AuthenticatedCMListener: @unchecked Sendable {
             } else {
                 // Another caller polls; wake when a channel is ready or the slice ends.
                 state.lock()
-                if ready.isEmpty { _ = state.wait(until: Date(timeIntervalSinceNow: slice.seconds)) }
+                if ready.isEmpty { _ = state.wait(until: Date(timeIntervalSinceNow: slice.timeInterval)) }
                 state.unlock()
             }
         }
@@ -209,7 +209,7 @@ extension Result {
 
 extension Duration {
     /// Seconds as a floating-point value (for Foundation's timed waits).
-    fileprivate var seconds: Double {
+    fileprivate var timeInterval: Double {
         let (s, atto) = components
         return Double(s) + Double(atto) / 1e18
     }

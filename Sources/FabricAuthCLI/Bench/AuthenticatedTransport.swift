@@ -93,7 +93,12 @@ final class AuthenticatedTransport: BenchTransport {
                               control: BenchControl, stop: BenchStop) throws -> AuthenticatedTransport {
         var channels: [AuthenticatedQueuePair] = []
         if parameters.rdmaCM {
-            let listener = try AuthenticatedCMListener(address: "0.0.0.0", port: 0, configuration: configuration)
+            // Strangers are torn down at the deadline and never end the session's accept;
+            // the deadline itself is the generous one of the setup (a loaded VM, many QPs).
+            var screening = AuthenticatedCMListener.Screening()
+            screening.handshakeTimeout = configuration.setupTimeout
+            let listener = try AuthenticatedCMListener(address: "0.0.0.0", port: 0, configuration: configuration,
+                screening: screening)
             control.tell("AUTHPORT \(listener.port)")
             for _ in 0..<parameters.queuePairs { channels.append(try listener.accept(timeout: .seconds(60))) }
         } else {
