@@ -148,7 +148,8 @@ final class RawCMClient {
         outgoing = try OutgoingConnection(host: host, port: port, timeout: .seconds(5))
         pd = try outgoing.context.makeProtectionDomain()
         cq = try CompletionQueue(context: outgoing.context, capacity: 16)
-        region = try pd.allocateRegion(bytes: 8 * 4096)
+        let region = try pd.allocateRegion(bytes: 8 * 4096)
+        self.region = region
         let receives = (0..<4).map { i in ReceiveRequest(id: UInt64(i), element: region.element((i * 4096)..<((i + 1) * 4096))) }
         connection = try outgoing.connect(pd: pd, sendCompletionQueue: cq, receiveCompletionQueue: cq, receives: receives)
     }
