@@ -48,7 +48,7 @@ public final class MetricsFileWriter: Sendable {
     /// thread and a caller's final write share one temporary file in turn.
     public func write() throws(MetricsError) {
         let bytes = registry.expositionBytes()
-        let failure = writing.withLock { _ in
+        let failure = writing.withLock { _ -> MetricsError? in
             do throws(MetricsError) { try replace(with: bytes) } catch { return error }
             return nil
         }

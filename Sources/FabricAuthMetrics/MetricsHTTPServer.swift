@@ -85,8 +85,9 @@ public final class MetricsHTTPServer: Sendable {
             var p = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
             // A short poll so `stop` is seen promptly.
             guard poll(&p, 1, 200) > 0 else { continue }
-            let client = accept4(listener, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+            let client = accept(listener, nil, nil)
             guard client >= 0 else { continue }
+            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
             respond(client)
             close(client)
         }
@@ -102,7 +103,8 @@ public final class MetricsHTTPServer: Sendable {
 
     /// The status line, body and content type for a request head.
     static func route(_ head: String, registry: MetricsRegistry) -> (String, [UInt8], String) {
-        let requestLine = head.prefix { $0 != "\r" && $0 != "\n" }.split(separator: " ")
+        // "\r\n" is one Character in Swift, and a newline.
+        let requestLine = head.prefix { !$0.isNewline }.split(separator: " ")
         guard requestLine.count == 3 else { return ("400 Bad Request", Array("bad request\n".utf8), "text/plain") }
         let method = requestLine[0]
         // A query string (Prometheus' `params`) does not change the answer.

@@ -109,7 +109,7 @@ final class CLIMetricsTests: XCTestCase {
         scraper.arguments = ["--config.file=\(config.path)", "--storage.tsdb.path=\(data.path)",
             "--web.listen-address=127.0.0.1:\(prometheusPort)"]
         let scraperLog = dir.appendingPathComponent("prometheus-\(getpid()).log")
-        FileManager.default.createFile(atPath: scraperLog.path, contents: nil)
+        XCTAssertTrue(FileManager.default.createFile(atPath: scraperLog.path, contents: nil))
         let log = try FileHandle(forWritingTo: scraperLog)
         scraper.standardOutput = log
         scraper.standardError = log

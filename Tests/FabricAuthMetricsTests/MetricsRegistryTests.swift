@@ -52,10 +52,12 @@ import X509
         -> (initiator: HandshakeResult?, responder: HandshakeResult?) {
         func configuration(_ e: Endpoint, _ role: ChannelBinding.Role) -> HandshakeConfiguration {
             let cache = sessions
+            var lookup: (@Sendable ([UInt8]) -> ResumableSession?)?
+            if role == .responder { lookup = { id in cache.first { $0.sessionID == id } } }
+            let peerRole: ChannelBinding.Role = role == .initiator ? .responder : .initiator
             return HandshakeConfiguration(credential: CertificateCredential(e.credential), verifier: e.verifier,
-                localBinding: binding(role, qp: qp), expectedRemoteBinding: binding(role == .initiator ? .responder : .initiator, qp: qp),
-                counters: registry.handshakeCounters,
-                sessionLookup: role == .responder ? { id in cache.first { $0.sessionID == id } } : nil)
+                localBinding: binding(role, qp: qp), expectedRemoteBinding: binding(peerRole, qp: qp),
+                counters: registry.handshakeCounters, sessionLookup: lookup)
         }
         let a = resuming.map { HandshakeMachine(resuming: $0, configuration: configuration(initiator, .initiator)) }
             ?? HandshakeMachine(configuration: configuration(initiator, .initiator))
@@ -79,20 +81,29 @@ import X509
         return (results[0], results[1])
     }
 
-    /// A sender and a receiver keyed as a channel's are (AuthenticatedQueuePair.init), drop-and-count.
-    static func dataPath(_ from: HandshakeResult, _ to: HandshakeResult) throws -> (DataPathSender, DataPathReceiver) {
+    /// Drop-and-count, so that the frames after a rejection are still opened.
+    static var dropping: DataPathConfiguration {
         var c = DataPathConfiguration()
         c.failurePolicy = .dropAndCount
+        return c
+    }
+
+    /// The sending half keyed as a channel's is (AuthenticatedQueuePair.init).
+    static func sender(_ from: HandshakeResult) throws -> DataPathSender {
         let direction: Direction = from.role == .initiator ? .initiatorToResponder : .responderToInitiator
-        let sender = try from.sendSecret.withUnsafeBytes { (s) throws(DataPathError) in
+        return try from.sendSecret.withUnsafeBytes { (s) throws(DataPathError) in
             try DataPathSender(trafficSecret: s, suite: from.suite, direction: direction, remoteQPN: from.remoteBinding.qpn,
-                configuration: c, now: 0)
+                configuration: dropping, now: 0)
         }
-        let receiver = try to.receiveSecret.withUnsafeBytes { (s) throws(DataPathError) in
+    }
+
+    /// The receiving half of the peer of `from`'s sender.
+    static func receiver(_ to: HandshakeResult) throws -> DataPathReceiver {
+        let direction: Direction = to.role == .initiator ? .responderToInitiator : .initiatorToResponder
+        return try to.receiveSecret.withUnsafeBytes { (s) throws(DataPathError) in
             try DataPathReceiver(trafficSecret: s, suite: to.suite, direction: direction, localQPN: to.localBinding.qpn,
-                configuration: c, now: 0)
+                configuration: dropping, now: 0)
         }
-        return (sender, receiver)
     }
 
     @Test func countsEqualWhatWasDone() throws {
@@ -115,7 +126,8 @@ import X509
         #expect(denied.initiator == nil && denied.responder == nil)
 
         // The data path of the full handshake's channel: alice seals, bob opens.
-        var (sender, receiver) = try Self.dataPath(aliceResult, bobResult)
+        var sender = try Self.sender(aliceResult)
+        var receiver = try Self.receiver(bobResult)
         let aliceChannel = ChannelTelemetry(suite: aliceResult.suite, macEngine: sender.metrics.macEngine, resumed: false)
         let bobChannel = ChannelTelemetry(suite: bobResult.suite, macEngine: receiver.metrics.macEngine, resumed: false)
         registry.channelOpened(aliceChannel)
@@ -220,5 +232,35 @@ import X509
         #expect(MetricLabel.value(HandshakeErrorCode.policyDenied) == "policy_denied")
         #expect(MetricLabel.value(HandshakeErrorCode.unsupportedVersion) == "unsupported_version")
         #expect(MetricLabel.value(BootstrapError.Code.missingClientToken) == "missing_client_token")
+    }
+}
+
+extension DataPathSender {
+    /// Seals `payload` into a new frame array (as FabricAuthTests' helper).
+    mutating func sealFrame(_ payload: [UInt8]) throws -> [UInt8] {
+        var frame = [UInt8](repeating: 0, count: DataPathLimits.frameOverhead + payload.count)
+        frame.replaceSubrange(DataPathLimits.headerSize..<(DataPathLimits.headerSize + payload.count), with: payload)
+        let length = try frame.withUnsafeMutableBytes { buf in
+            try seal(frame: buf, payloadLength: payload.count, opcode: .send, now: 0).frameLength
+        }
+        precondition(length == frame.count)
+        return frame
+    }
+}
+
+/// What opening a frame came to.
+struct Opened {
+    var isDelivered = false
+    var reason: RejectReason?
+}
+
+extension DataPathReceiver {
+    mutating func openFrame(_ frame: [UInt8]) -> Opened {
+        frame.withUnsafeBytes { buf in
+            switch open(frame: buf, now: 0) {
+            case .delivered: return Opened(isDelivered: true)
+            case .rejected(let r, _): return Opened(reason: r)
+            }
+        }
     }
 }

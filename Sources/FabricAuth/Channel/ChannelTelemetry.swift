@@ -1,3 +1,4 @@
+import Handshake
 import Synchronization
 
 /// A copy of one channel's counters that another thread may read while the
