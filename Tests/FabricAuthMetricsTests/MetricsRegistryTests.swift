@@ -149,6 +149,10 @@ import X509
         bobChannel.publish(sender: DataPathMetrics(), receiver: receiver.metrics)
 
         let text = registry.exposition()
+        // docs/operations.md's sample is this exposition.
+        if let sample = ProcessInfo.processInfo.environment["FABRICAUTH_METRICS_SAMPLE"] {
+            try text.write(toFile: sample, atomically: true, encoding: .utf8)
+        }
         try checkWithPromtool(text)
         let e = Exposition(text)
         #expect(e["fabricauth_handshakes_accepted_total", ["mode": "full"]] == 2)
