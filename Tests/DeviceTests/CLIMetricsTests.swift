@@ -140,8 +140,14 @@ final class CLIMetricsTests: XCTestCase {
         XCTAssertEqual(client.status, 0, client.output)
         let minimumBytes = Double(Self.iterations * Self.size)
 
-        // The endpoint now, checked by promtool.
-        let scraped = try XCTUnwrap(Self.get("http://127.0.0.1:\(metricsPort)/metrics"))
+        // The endpoint once the server has closed the run's channel (it may
+        // still be finishing the session when the client exits), checked by promtool.
+        var scraped = try XCTUnwrap(Self.get("http://127.0.0.1:\(metricsPort)/metrics"))
+        let settled = Date().addingTimeInterval(30)
+        while Self.sample("fabricauth_channels_closed_total", in: scraped.body) != 1, Date() < settled {
+            Thread.sleep(forTimeInterval: 0.5)
+            scraped = try XCTUnwrap(Self.get("http://127.0.0.1:\(metricsPort)/metrics"))
+        }
         let (status, said) = try Self.promtool(scraped.body)
         XCTAssertEqual(status, 0, "promtool: \(said)\n\(scraped.body)")
         XCTAssertEqual(said, "")
