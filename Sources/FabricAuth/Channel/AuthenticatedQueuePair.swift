@@ -116,7 +116,7 @@ public final class AuthenticatedQueuePair {
             protocolViolations: transfers.metrics.protocolViolations)
     }
 
-    /// After every seal: the epoch check, then the send counters for a scrape.
+    /// After every seal: the send counters for a scrape, then the epoch check.
     func sealed(_ frame: SealedFrame) throws(ChannelError) {
         telemetry?.publishSent(sender.metrics)
         try checkEpoch(frame.epoch)
