@@ -205,13 +205,14 @@ import X509
         let registry = MetricsRegistry()
         var screening = EndpointExchangeListener.Configuration()
         screening.clientTokenSize = ExchangeMessage.clientTokenSize
-        let listener = try EndpointExchangeListener(address: "127.0.0.1", port: 0, configuration: screening)
-        registry.watch(listener.metrics)
+        var listener: EndpointExchangeListener? = try EndpointExchangeListener(address: "127.0.0.1", port: 0,
+            configuration: screening)
+        registry.watch(listener!.metrics)
         // Not a FabricAuth client: an HTTP request where the exchange's magic belongs.
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = listener.port.bigEndian
+        address.sin_port = listener!.port.bigEndian
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
@@ -219,7 +220,7 @@ import X509
         #expect(connected == 0)
         let request = Array("GET / HTTP/1.0\r\n\r\n".utf8)
         #expect(request.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == request.count)
-        #expect(throws: BootstrapError.self) { _ = try listener.nextClient(timeout: .milliseconds(500)) }
+        #expect(throws: BootstrapError.self) { _ = try listener!.nextClient(timeout: .milliseconds(500)) }
         close(fd)
 
         let text = registry.exposition()
@@ -228,6 +229,14 @@ import X509
         #expect(e["fabricauth_listener_connections_total"] == 1)
         #expect(e["fabricauth_listener_refused_total", ["reason": "bad_magic"]] == 1)
         #expect(e["fabricauth_listener_clients_handed_over_total"] == 0)
+
+        // Once the listener is gone its counts stay, folded into the total once.
+        listener = nil
+        for _ in 0..<2 {
+            let later = Exposition(registry.exposition())
+            #expect(later["fabricauth_listener_connections_total"] == 1)
+            #expect(later["fabricauth_listener_refused_total", ["reason": "bad_magic"]] == 1)
+        }
     }
 
     @Test func labelValuesAreSnakeCase() {
