@@ -3,7 +3,8 @@
 // FabricAuth: zero-trust identity and per-message authentication for RDMA fabrics.
 //
 // Layers, data flowing one way (see docs/architecture.md):
-//   C system libraries (+ CVerbsShim) -> Verbs -> Bootstrap, Identity, Handshake -> FabricAuth -> fabricauth CLI
+//   C system libraries (+ CVerbsShim) -> Verbs -> Bootstrap, Identity, Handshake -> FabricAuth
+//   -> FabricAuthMetrics (Prometheus exposition) -> fabricauth CLI, NCCL plug-in
 import PackageDescription
 
 let package = Package(
@@ -15,6 +16,7 @@ let package = Package(
         .library(name: "Identity", targets: ["Identity"]),
         .library(name: "Handshake", targets: ["Handshake"]),
         .library(name: "FabricAuth", targets: ["FabricAuth"]),
+        .library(name: "FabricAuthMetrics", targets: ["FabricAuthMetrics"]),
         .executable(name: "fabricauth", targets: ["FabricAuthCLI"]),
         // The NCCL network plug-in, libnccl-net-fabricauth.so (docs/nccl.md).
         .library(name: "nccl-net-fabricauth", type: .dynamic, targets: ["NCCLNetPlugin"]),
@@ -24,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        // The Prometheus text exposition (format 0.0.4) and its histogram.
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // MARK: C libraries (Debian 12 packages: libibverbs-dev, librdmacm-dev, libsodium-dev)
@@ -68,11 +72,17 @@ let package = Package(
             name: "FabricAuth",
             dependencies: ["Verbs", "Bootstrap", "Identity", "Handshake", "CSodium", "CIPSecMB", "CIPSecMBShim"]
         ),
+        // The process-wide Prometheus registry over the channels' counters, its
+        // HTTP endpoint and textfile writer (docs/operations.md, section Metrics).
+        .target(
+            name: "FabricAuthMetrics",
+            dependencies: ["FabricAuth", "Bootstrap", "Handshake", .product(name: "Prometheus", package: "swift-prometheus")]
+        ),
         // MARK: NCCL network plug-in: the C ABI tables (CNCCLNet) over a Swift implementation
         .target(name: "CNCCLNet"),
         .target(
             name: "NCCLNetPlugin",
-            dependencies: ["CNCCLNet", "FabricAuth", "Identity", "Verbs"],
+            dependencies: ["CNCCLNet", "FabricAuth", "FabricAuthMetrics", "Identity", "Verbs"],
             // NCCL dlcloses the plug-in and may dlopen it again; the Swift runtime keeps
             // pointers into every image it registered, so the library stays mapped (-z nodelete).
             linkerSettings: [.unsafeFlags(["-Xlinker", "-z", "-Xlinker", "nodelete"])]
@@ -80,7 +90,7 @@ let package = Package(
         .executableTarget(
             name: "FabricAuthCLI",
             dependencies: [
-                "Verbs", "Bootstrap", "Identity", "Handshake", "FabricAuth",
+                "Verbs", "Bootstrap", "Identity", "Handshake", "FabricAuth", "FabricAuthMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -92,8 +102,9 @@ let package = Package(
         .testTarget(name: "HandshakeTests", dependencies: ["Handshake"], exclude: ["Vectors/handshake_vector.py"]),
         .testTarget(name: "FabricAuthTests", dependencies: ["FabricAuth", "Bootstrap", "Verbs", "Handshake"]),
         .testTarget(name: "NCCLNetPluginTests", dependencies: ["NCCLNetPlugin"]),
+        .testTarget(name: "FabricAuthMetricsTests", dependencies: ["FabricAuthMetrics", "FabricAuth", "Handshake", "Bootstrap", "Verbs"]),
 
         // MARK: Tests that need a real verbs device (run inside Hardware/softroce; they fail without one)
-        .testTarget(name: "DeviceTests", dependencies: ["Verbs", "Bootstrap", "FabricAuth", "Identity", "Handshake", "NCCLNetPlugin"]),
+        .testTarget(name: "DeviceTests", dependencies: ["Verbs", "Bootstrap", "FabricAuth", "Identity", "Handshake", "NCCLNetPlugin", "FabricAuthMetrics"]),
     ]
 )

@@ -18,6 +18,9 @@ public final class BootstrapMetrics: Sendable {
         public subscript(code: BootstrapError.Code) -> UInt64 { refused[code] ?? 0 }
         /// Connections refused for any reason.
         public var totalRefused: UInt64 { refused.values.reduce(0, +) }
+
+        /// No connections yet (a registry's total starts here).
+        public init() {}
     }
 
     private let state = Mutex(Snapshot())

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FabricAuth
+import FabricAuthMetrics
 import Foundation
 import Verbs
 
@@ -24,6 +25,7 @@ struct PingCommand: ParsableCommand {
 
     @OptionGroup var identity: IdentityOptions
     @OptionGroup var device: DeviceOptions
+    @OptionGroup var metrics: MetricsOptions
 
     @Option(name: .customShort("n"), help: "Number of round trips.")
     var count: Int = 100
@@ -48,6 +50,9 @@ struct PingCommand: ParsableCommand {
         // The responder echoes whatever size the initiator chose, so both ends
         // take the largest -s allowed rather than their own.
         configuration.maxMessageSize = 64 * 1024
+        let export = try metrics.start()
+        defer { export?.finish() }
+        export?.instrument(&configuration)
         let context = try device.openContext()
         if let host {
             let channel = try AuthenticatedConnector.connect(context: context, host: host, port: device.port,
@@ -55,6 +60,7 @@ struct PingCommand: ParsableCommand {
             return try serve(channel, initiator: true)
         }
         let listener = try AuthenticatedListener(context: context, configuration: configuration, port: device.port)
+        if export != nil { MetricsRegistry.shared.watch(listener.bootstrapCounters) }
         print("waiting for \(once ? "a peer" : "peers") on TCP port \(listener.port) (device \(context.deviceName))")
         // A long-running responder's lines must reach a pipe or journal as they
         // happen, not when a block buffer fills (or never, on SIGTERM).

@@ -67,6 +67,8 @@ func ncclFinalize(_ ctx: UnsafeMutableRawPointer?) -> Int32 {
     guard let ctx else { return PluginLog.fail(.internalError, "finalize: NULL ctx") }
     Unmanaged<PluginContext>.fromOpaque(ctx).release()
     PluginContext.live.withLock { $0 -= 1 }
+    // The counters as the communicator leaves them, not up to an interval old.
+    PluginMetrics.writeNow()
     return PluginResult.success.rawValue
 }
 

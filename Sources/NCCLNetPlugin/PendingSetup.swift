@@ -1,4 +1,5 @@
 import FabricAuth
+import FabricAuthMetrics
 import Foundation
 import Synchronization
 
@@ -87,6 +88,7 @@ final class ListenComm {
     init(runtime: PluginRuntime) throws(ChannelError) {
         self.runtime = runtime
         let listener = try AuthenticatedListener(context: runtime.context, configuration: runtime.configuration)
+        (runtime.configuration.observer as? MetricsRegistry)?.watch(listener.bootstrapCounters)
         port = listener.port
         let box = Handoff(value: listener)
         let timeout = Duration.seconds(runtime.settings.setupTimeoutSeconds)

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import FabricAuth
+import FabricAuthMetrics
 import Foundation
 import Identity
 import Synchronization
@@ -117,6 +118,10 @@ final class PluginRuntime: @unchecked Sendable {
         c.maxMessageSize = 4096
         c.setupTimeout = .seconds(settings.setupTimeoutSeconds)
         c.log = { line in PluginLog.info(line) }
+        if let path = settings.metricsFilePath {
+            MetricsRegistry.shared.instrument(&c)
+            PluginMetrics.start(path: path, interval: .seconds(settings.metricsIntervalSeconds))
+        }
         configuration = c
 
         deviceNameC = Self.intern(context.deviceName)!

@@ -32,8 +32,14 @@ public struct PluginSettings: Equatable, Sendable {
     /// FABRICAUTH_SETUP_TIMEOUT (seconds): bound on each connection's TCP
     /// exchange and handshake, and on a listener's wait for its one client.
     public var setupTimeoutSeconds: Int
+    /// FABRICAUTH_METRICS_FILE: where the Prometheus exposition is written
+    /// (atomically, node_exporter's textfile convention); nil: no metrics.
+    public var metricsFilePath: String? = nil
+    /// FABRICAUTH_METRICS_INTERVAL (seconds): time between those writes.
+    public var metricsIntervalSeconds: Int = defaultMetricsIntervalSeconds
 
     public static let defaultSetupTimeoutSeconds = 120
+    public static let defaultMetricsIntervalSeconds = 5
 
     /// Reads the settings from `environment`, or says which variable to set or fix.
     public static func parse(_ environment: [String: String]) throws(PluginSettingsError) -> PluginSettings {
@@ -87,13 +93,26 @@ public struct PluginSettings: Equatable, Sendable {
             timeout = n
         }
 
+        var metricsInterval = defaultMetricsIntervalSeconds
+        if let text = value("FABRICAUTH_METRICS_INTERVAL") {
+            guard let n = Int(text), n > 0 else {
+                throw PluginSettingsError("FABRICAUTH_METRICS_INTERVAL=\(text) is not a number of seconds > 0")
+            }
+            metricsInterval = n
+        }
+        let metricsFile = value("FABRICAUTH_METRICS_FILE")
+        if let metricsFile, metricsFile.hasSuffix("/") {
+            throw PluginSettingsError("FABRICAUTH_METRICS_FILE=\(metricsFile) is a directory; name a file, e.g. /var/lib/node_exporter/fabricauth.prom")
+        }
+
         return PluginSettings(
             certificatePath: cert, keyPath: key,
             bundlePaths: bundle.split(separator: ":").map(String.init),
             trustDomain: value("FABRICAUTH_TRUST_DOMAIN"),
             allowRule: allow, policyPath: policy, revocationsPath: value("FABRICAUTH_REVOCATIONS"),
             deviceName: device?.device, excludedDevices: excluded, gidIndex: gidIndex,
-            listenAddress: value("FABRICAUTH_LISTEN_ADDRESS"), setupTimeoutSeconds: timeout)
+            listenAddress: value("FABRICAUTH_LISTEN_ADDRESS"), setupTimeoutSeconds: timeout,
+            metricsFilePath: metricsFile, metricsIntervalSeconds: metricsInterval)
     }
 }
 

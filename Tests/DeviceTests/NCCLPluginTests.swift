@@ -71,10 +71,21 @@ final class NCCLPluginTests: XCTestCase {
         _ = try DeviceTestSupport.openContext()  // fail clearly without a device
         let (dir, harness) = try Self.prepare("ring")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let result = try Self.run(harness, [Self.library.path, "--loads", "2"],
-            environment: Self.environment(in: dir, rank1: "rank1"), in: dir)
+        // FABRICAUTH_METRICS_FILE: both ranks (rank 1 is forked with the same
+        // environment) write the textfile at each finalize; either's is whole.
+        var environment = Self.environment(in: dir, rank1: "rank1")
+        let textfile = dir.appendingPathComponent("nccl.prom").path
+        environment["FABRICAUTH_METRICS_FILE"] = textfile
+        let result = try Self.run(harness, [Self.library.path, "--loads", "2"], environment: environment, in: dir)
         XCTAssertEqual(result.status, 0, result.output)
         XCTAssertTrue(result.output.contains("harness: PASS"), result.output)
+        let metrics = try String(contentsOfFile: textfile, encoding: .utf8)
+        let (status, said) = try CLIMetricsTests.promtool(metrics)
+        XCTAssertEqual(status, 0, "promtool on the plug-in's textfile: \(said)")
+        XCTAssertGreaterThanOrEqual(CLIMetricsTests.sample("fabricauth_opened_payload_bytes_total", in: metrics) ?? 0,
+            Double(4 << 20), metrics)
+        XCTAssertGreaterThanOrEqual(CLIMetricsTests.sample("fabricauth_channels_closed_total", in: metrics) ?? 0, 2, metrics)
+        XCTAssertTrue(metrics.contains("fabricauth_frames_rejected_total{reason=\"bad_tag\"} 0"), metrics)
         XCTAssertTrue(result.output.contains("rank 0 load 0: ncclNetPlugin_v12"), "probing finds the newest table: \(result.output)")
         for rank in 0...1 {
             XCTAssertTrue(result.output.contains("rank \(rank) load 1: \(32) outstanding requests passed"), result.output)

@@ -19,6 +19,25 @@ final class PluginSettingsTests: XCTestCase {
         XCTAssertEqual(s.setupTimeoutSeconds, PluginSettings.defaultSetupTimeoutSeconds)
     }
 
+    func testMetricsFileAndInterval() throws {
+        XCTAssertNil(try PluginSettings.parse(identity).metricsFilePath)
+        var env = identity
+        env["FABRICAUTH_METRICS_FILE"] = "/var/lib/node_exporter/fabricauth.prom"
+        var s = try PluginSettings.parse(env)
+        XCTAssertEqual(s.metricsFilePath, "/var/lib/node_exporter/fabricauth.prom")
+        XCTAssertEqual(s.metricsIntervalSeconds, PluginSettings.defaultMetricsIntervalSeconds)
+        env["FABRICAUTH_METRICS_INTERVAL"] = "15"
+        s = try PluginSettings.parse(env)
+        XCTAssertEqual(s.metricsIntervalSeconds, 15)
+        for bad in ["0", "-1", "5s"] {
+            env["FABRICAUTH_METRICS_INTERVAL"] = bad
+            XCTAssertThrowsError(try PluginSettings.parse(env)) { XCTAssertTrue("\($0)".contains("FABRICAUTH_METRICS_INTERVAL"), "\($0)") }
+        }
+        env["FABRICAUTH_METRICS_INTERVAL"] = nil
+        env["FABRICAUTH_METRICS_FILE"] = "/var/lib/node_exporter/"
+        XCTAssertThrowsError(try PluginSettings.parse(env)) { XCTAssertTrue("\($0)".contains("FABRICAUTH_METRICS_FILE"), "\($0)") }
+    }
+
     func testEachMissingVariableIsNamed() {
         for name in ["FABRICAUTH_CERT", "FABRICAUTH_KEY", "FABRICAUTH_BUNDLE"] {
             var env = identity

@@ -96,13 +96,18 @@ public enum AuthenticatedConnector {
             sessionLookup: lookup)
         let machine = session.map { HandshakeMachine(resuming: $0, configuration: handshakeConfiguration) }
             ?? HandshakeMachine(configuration: handshakeConfiguration)
+        let started = ContinuousClock.now
         do throws(ChannelError) {
             let result = try InBandHandshake.run(machine, over: qp, resources: resources, timeout: timeout,
                 firstMessage: firstMessage)
             configuration.log?("authenticated \(result.peer.identity) on QP \(qp.number) (suite \(result.suite)\(result.resumed ? ", resumed" : ""))")
             // The cache gets its own copy: the channel wipes the result's.
             if !result.resumed { sessionCache?.insert(result.session.copied(), destination: destination) }
-            return try AuthenticatedQueuePair(queuePair: qp, resources: resources, result: result, configuration: configuration)
+            let resumed = result.resumed
+            let channel = try AuthenticatedQueuePair(queuePair: qp, resources: resources, result: result,
+                configuration: configuration)
+            configuration.observer?.handshakeCompleted(resumed: resumed, duration: ContinuousClock.now - started)
+            return channel
         } catch {
             configuration.log?("handshake on QP \(qp.number) failed: \(error)")
             // The refused QP never carries anything again.

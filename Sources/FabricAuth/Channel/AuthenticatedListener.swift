@@ -28,6 +28,9 @@ public final class AuthenticatedListener: Sendable {
 
     /// Connections accepted, handed over and refused (by reason) so far.
     public var bootstrapMetrics: BootstrapMetrics.Snapshot { exchange.metrics.snapshot() }
+    /// The live counters behind ``bootstrapMetrics``, for a registry that
+    /// reads them at scrape time (`MetricsRegistry.watch`).
+    public var bootstrapCounters: BootstrapMetrics { exchange.metrics }
 
     /// Listens on `address:port` (port 0 picks a free one). Up to
     /// `sessionCapacity` sessions are kept for clients to resume. `screening`

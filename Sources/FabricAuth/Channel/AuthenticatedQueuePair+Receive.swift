@@ -29,6 +29,7 @@ extension AuthenticatedQueuePair {
         }
         switch receiver.open(frame: frame, now: ChannelClock.monotonicNanoseconds()) {
         case .delivered(let message):
+            telemetry?.publishOpened(receiver.metrics)
             if message.header.opcode == .send || message.header.opcode == .sendWithImmediate {
                 inbox.push(slot: slot, length: message.payload.count)  // reposted once received
                 return true
@@ -78,6 +79,7 @@ extension AuthenticatedQueuePair {
     /// Logs a rejection; under the fatal policy closes the channel and throws.
     func handleRejection(_ reason: RejectReason, _ action: RejectAction) throws(ChannelError) {
         configuration.log?("rejected a message from \(peer.spiffeID): \(reason)")
+        publishAllMetrics()
         if action == .tearDown { throw tearDown(.rejected(reason, tornDown: true)) }
     }
 

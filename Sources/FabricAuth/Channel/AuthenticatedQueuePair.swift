@@ -39,6 +39,7 @@ public final class AuthenticatedQueuePair {
     var sender: DataPathSender
     var receiver: DataPathReceiver
     var closed = false
+    private var telemetryRetired = false
     /// The epoch of the last sealed message; a new epoch triggers a recheck of the peer.
     private var checkedEpoch: UInt32 = 0
     /// Verified SEND messages waiting for `receive`.
@@ -47,6 +48,8 @@ public final class AuthenticatedQueuePair {
     var rendezvous: Rendezvous
     let transfers: TransferTable
     let limits: Rendezvous.Limits
+    /// Where the counters are published for `configuration.observer`; nil without one.
+    let telemetry: ChannelTelemetry?
 
     init(queuePair: QueuePair, resources: ChannelResources, result: consuming HandshakeResult,
          configuration: ChannelConfiguration) throws(ChannelError) {
@@ -83,12 +86,40 @@ public final class AuthenticatedQueuePair {
         self.limits = Rendezvous.Limits(requests: configuration.remoteAccessDepth, targets: configuration.remoteAccessDepth)
         self.rendezvous = Rendezvous(limits: limits)
         self.transfers = TransferTable(limits: limits)
+        if configuration.observer != nil {
+            self.telemetry = ChannelTelemetry(suite: suite, macEngine: sender.metrics.macEngine, resumed: result.resumed)
+        } else {
+            self.telemetry = nil
+        }
         result.wipe()
+        if let telemetry { configuration.observer?.channelOpened(telemetry) }
     }
 
     deinit {
+        // A channel released without `close()` still leaves the observer's count.
+        retireTelemetry()
         // Windows before the QP (ChannelResources.releaseWindows).
         resources.releaseWindows()
+    }
+
+    /// Publishes every counter and tells the observer the channel is gone (once).
+    private func retireTelemetry() {
+        guard let telemetry, !telemetryRetired else { return }
+        telemetryRetired = true
+        publishAllMetrics()
+        configuration.observer?.channelClosed(telemetry)
+    }
+
+    /// Publishes every counter into `telemetry` (after a rejection, at close).
+    func publishAllMetrics() {
+        telemetry?.publish(sender: sender.metrics, receiver: receiver.metrics,
+            protocolViolations: transfers.metrics.protocolViolations)
+    }
+
+    /// After every seal: the send counters for a scrape, then the epoch check.
+    func sealed(_ frame: SealedFrame) throws(ChannelError) {
+        telemetry?.publishSent(sender.metrics)
+        try checkEpoch(frame.epoch)
     }
 
     /// Counters of the sending half (messages and bytes sealed, rekeys).
@@ -130,7 +161,7 @@ public final class AuthenticatedQueuePair {
         } catch {
             throw .dataPath(error)
         }
-        try checkEpoch(sealed.epoch)
+        try self.sealed(sealed)
         try resources.postSend(slot: slot, length: sealed.frameLength, on: queuePair)
     }
 
@@ -199,5 +230,6 @@ public final class AuthenticatedQueuePair {
         closed = true
         rendezvous.close()
         try? queuePair.moveToError()
+        retireTelemetry()
     }
 }

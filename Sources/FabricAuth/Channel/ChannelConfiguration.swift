@@ -42,6 +42,9 @@ public struct ChannelConfiguration: Sendable {
     /// Counts completed handshakes and failures by reason; share one instance
     /// across channels to watch a whole process.
     public var handshakeCounters = HandshakeCounters()
+    /// Told of each channel's opening and closing and each handshake's
+    /// duration (FabricAuthMetrics' registry); nil: nobody is.
+    public var observer: (any ChannelObserver)?
     /// Where decisions and failures are reported (one line each).
     public var log: (@Sendable (String) -> Void)?
 

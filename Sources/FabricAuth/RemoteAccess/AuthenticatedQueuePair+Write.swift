@@ -121,7 +121,7 @@ extension AuthenticatedQueuePair {
         } catch {
             throw .dataPath(error)
         }
-        try checkEpoch(sealed.epoch)
+        try self.sealed(sealed)
         let ticket: UInt64
         if range.isEmpty {
             ticket = try resources.postSend(slot: slot, length: DataPathLimits.frameOverhead, on: queuePair)
@@ -164,6 +164,7 @@ extension AuthenticatedQueuePair {
         case .delivered(let message):
             rendezvous.writeVerified(target: t, bytes: message.payload.count)
             transfers.metrics.writesReceived += 1
+            telemetry?.publishOpened(receiver.metrics)
         case .rejected(let reason, let action):
             rendezvous.writeRejected(target: t, reason, tornDown: action == .tearDown)
             try handleRejection(reason, action)
@@ -183,7 +184,7 @@ extension AuthenticatedQueuePair {
         } catch {
             throw .dataPath(error)
         }
-        try checkEpoch(sealed.epoch)
+        try self.sealed(sealed)
         try resources.postSend(slot: slot, length: sealed.frameLength, on: queuePair)
     }
 }

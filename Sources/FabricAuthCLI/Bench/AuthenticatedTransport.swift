@@ -1,4 +1,5 @@
 import FabricAuth
+import FabricAuthMetrics
 import Foundation
 import Verbs
 
@@ -103,6 +104,7 @@ final class AuthenticatedTransport: BenchTransport {
             for _ in 0..<parameters.queuePairs { channels.append(try listener.accept(timeout: .seconds(60))) }
         } else {
             let listener = try AuthenticatedListener(context: context, configuration: configuration, address: "0.0.0.0", port: 0)
+            (configuration.observer as? MetricsRegistry)?.watch(listener.bootstrapCounters)
             control.tell("AUTHPORT \(listener.port)")
             for _ in 0..<parameters.queuePairs { channels.append(try listener.accept(timeout: .seconds(60))) }
         }

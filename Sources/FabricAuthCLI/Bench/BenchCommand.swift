@@ -30,6 +30,7 @@ struct BenchCommand: ParsableCommand {
     var host: String?
 
     @OptionGroup var device: DeviceOptions
+    @OptionGroup var metrics: MetricsOptions
 
     @Option(name: [.customShort("i"), .customLong("ib-port")], help: "Port of the RDMA device (default 1).")
     var ibPort: Int = 1
@@ -169,6 +170,8 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         BenchStop.shared.install()
         let parameters = try parameters()
+        let export = try metrics.start()
+        defer { export?.finish() }
         guard host == nil else {
             let session = BenchSession(command: self, parameters: parameters)
             return try finish(session) { try session.runClient() }

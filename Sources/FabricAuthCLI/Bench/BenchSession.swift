@@ -1,4 +1,5 @@
 import FabricAuth
+import FabricAuthMetrics
 import Foundation
 import Verbs
 
@@ -155,7 +156,8 @@ final class BenchSession {
             return try PlainTransport.connectCM(settings: settings, control: control, stop: stop)
         case .authenticated:
             let base = try command.identityOptions().channelConfiguration()
-            let configuration = AuthenticatedTransport.configure(base, parameters: parameters, gidIndex: command.device.resolvedGidIndex)
+            var configuration = AuthenticatedTransport.configure(base, parameters: parameters, gidIndex: command.device.resolvedGidIndex)
+            if command.metrics.enabled { MetricsRegistry.shared.instrument(&configuration) }
             // rdma_cm does not need the context; the TCP exchange does.
             let ctx = try context ?? command.device.openContext()
             if isClient {
