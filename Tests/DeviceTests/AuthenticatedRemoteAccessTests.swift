@@ -237,6 +237,7 @@ final class AuthenticatedRemoteAccessTests: XCTestCase {
                 qpn: victim.queuePair.number, length: 512, sequence: 1000, remoteAddress: seenAddress, rkey: seenRkey)
                 .encode(to: n.baseAddress!)
         }
+        try sender.flush()  // the injector takes the next send completion as its own
         try FrameInjector(queuePair: sender.queuePair).inject(notice)
         let deadline = ContinuousClock.now + .seconds(10)
         while victim.receiveMetrics.failures[.unknownTarget] == 0, ContinuousClock.now < deadline {

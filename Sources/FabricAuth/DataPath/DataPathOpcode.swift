@@ -3,7 +3,7 @@
 ///
 /// Contiguous frames (header || payload || tag in one SEND) carry `.send`,
 /// `.sendWithImmediate` and the control messages of the RDMA WRITE/READ
-/// rendezvous; `.rdmaWrite` and `.rdmaRead` are detached messages whose
+/// rendezvous (encrypted, `isEncrypted`); `.rdmaWrite` and `.rdmaRead` are detached messages whose
 /// payload is remote memory (docs/protocol.md "RDMA WRITE and READ").
 public enum DataPathOpcode: UInt8, Sendable, CaseIterable {
     case send = 0
