@@ -45,3 +45,23 @@ void fa_imb_aes256_gcm_detached_tag(const IMB_MGR *mgr, const struct gcm_key_dat
     fa_wipe(&ctx, sizeof ctx);
     fa_wipe(ciphertext, sizeof ciphertext);
 }
+
+void fa_imb_aes256_gcm_encrypt(const IMB_MGR *mgr, const struct gcm_key_data *key_data, const uint8_t *iv,
+                               const uint8_t *aad, uint64_t aad_len, const uint8_t *in, uint8_t *out, uint64_t len,
+                               uint8_t *tag) {
+    struct gcm_context_data ctx;
+    uint8_t empty = 0;
+    IMB_AES256_GCM_ENC(FA_MGR(mgr), key_data, &ctx, len ? out : &empty, len ? in : &empty, len, iv,
+                       aad_len ? aad : &empty, aad_len, tag, 16);
+    fa_wipe(&ctx, sizeof ctx);
+}
+
+void fa_imb_aes256_gcm_decrypt(const IMB_MGR *mgr, const struct gcm_key_data *key_data, const uint8_t *iv,
+                               const uint8_t *aad, uint64_t aad_len, const uint8_t *in, uint8_t *out, uint64_t len,
+                               uint8_t *tag) {
+    struct gcm_context_data ctx;
+    uint8_t empty = 0;
+    IMB_AES256_GCM_DEC(FA_MGR(mgr), key_data, &ctx, len ? out : &empty, len ? in : &empty, len, iv,
+                       aad_len ? aad : &empty, aad_len, tag, 16);
+    fa_wipe(&ctx, sizeof ctx);
+}

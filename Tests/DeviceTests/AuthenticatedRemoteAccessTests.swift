@@ -193,6 +193,68 @@ final class AuthenticatedRemoteAccessTests: XCTestCase {
         XCTAssertNotEqual(wc.status, .success)
     }
 
+    /// Issue 12 item 7: an on-fabric observer who reads the WRITE grant off
+    /// the wire and forges a notice for the window it names (sent on the
+    /// sender's QP, with the PSN the victim expects) must not be able to close
+    /// that window before the honest WRITE -- which would make the honest
+    /// sender's WRITE fail with a remote access error and its QP go to ERROR.
+    /// The grant is encrypted, so neither the window's rkey nor its address
+    /// is on the wire; the notice the observer can build names no window: it
+    /// is dropped and counted (drop-and-count), and the honest WRITE, its
+    /// notice and both channels carry on. (With the grant in clear, as before,
+    /// the bytes at the grant's rkey and address offsets were the live window.)
+    func testForgedNoticeFromAnObservedGrantLeavesTheHonestWriteRunning() throws {
+        let context = try DeviceTestSupport.openContext()
+        let (victim, sender) = try AuthenticatedChannelTests.connectedPair(context: context) {
+            $0.dataPath.failurePolicy = .dropAndCount
+        }
+        let source = try sender.allocateMemory(bytes: 4096)
+        let target = try victim.allocateMemory(bytes: 4096)
+        Self.fill(source, count: 512, seed: 5)
+        let recv = try victim.irecv(target, range: 0..<512)
+        let window = try XCTUnwrap(victim.window(of: recv))
+
+        // The grant as it crossed the wire, read back from the victim's ring.
+        let grantLength = DataPathLimits.frameOverhead + ControlMessage.WriteGrant.size
+        let wire = Array(UnsafeRawBufferPointer(rebasing:
+            victim.resources.sendSlot(victim.resources.lastPostedSendSlot)[0..<grantLength]))
+        XCTAssertEqual(wire[FrameHeader.Offset.opcode], DataPathOpcode.writeGrant.rawValue)
+        func occurs(_ needle: [UInt8]) -> Bool {
+            (0...(wire.count - needle.count)).contains { Array(wire[$0..<($0 + needle.count)]) == needle }
+        }
+        let rkeyBytes = withUnsafeBytes(of: window.rkey.bigEndian, Array.init)
+        let addressBytes = Array(withUnsafeBytes(of: window.boundAddress.bigEndian, Array.init).drop { $0 == 0 })
+        XCTAssertFalse(occurs(rkeyBytes) || occurs(Array(rkeyBytes.reversed())), "the window's rkey is on the wire")
+        XCTAssertFalse(occurs(addressBytes) || occurs(Array(addressBytes.reversed())), "the window's address is on the wire")
+
+        // The observer's notice: rkey and address from where a grant carries them.
+        let p = DataPathLimits.headerSize
+        let seenRkey = UInt32(bigEndian: wire.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: p + 12, as: UInt32.self) })
+        let seenAddress = UInt64(bigEndian: wire.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: p + 16, as: UInt64.self) })
+        var notice = [UInt8](repeating: 0xA5, count: DataPathLimits.frameOverhead)
+        notice.withUnsafeMutableBytes { n in
+            FrameHeader(suite: victim.suite, opcode: .rdmaWrite, direction: .initiatorToResponder, epoch: 0,
+                qpn: victim.queuePair.number, length: 512, sequence: 1000, remoteAddress: seenAddress, rkey: seenRkey)
+                .encode(to: n.baseAddress!)
+        }
+        try sender.flush()  // the injector takes the next send completion as its own
+        try FrameInjector(queuePair: sender.queuePair).inject(notice)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while victim.receiveMetrics.failures[.unknownTarget] == 0, ContinuousClock.now < deadline {
+            try victim.progressAll()
+        }
+        XCTAssertEqual(victim.receiveMetrics.failures[.unknownTarget], 1, "\(victim.receiveMetrics.failures)")
+
+        // The honest WRITE still lands in the open window and verifies.
+        let send = try Self.isend(sender, source, 0..<512)
+        XCTAssertEqual(try Self.complete([(sender, send), (victim, recv)], timeout: .seconds(30)), [512, 512])
+        XCTAssertTrue(Self.matches(target, count: 512, seed: 5))
+        XCTAssertTrue(sender.isOpen && victim.isOpen)
+        XCTAssertEqual(try sender.queuePair.state(), .readyToSend)
+        XCTAssertEqual(victim.receiveMetrics.failures.total, 1, "only the forged notice: \(victim.receiveMetrics.failures)")
+        XCTAssertEqual(victim.remoteAccessMetrics.writesReceived, 1)
+    }
+
     /// Under the default (fatal) policy a WRITE that fails its MAC tears the
     /// channel down: the request throws, the QP is in ERROR, nothing more is
     /// delivered, and the receiver's counters name the reason.

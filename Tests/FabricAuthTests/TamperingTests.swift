@@ -21,7 +21,11 @@ import Testing
         }
         switch byte {
         case 0, 1: return .malformedHeader  // version, suite
-        case 2: return DataPathOpcode(rawValue: opcode.rawValue ^ UInt8(1 << bit)) != nil ? .badTag : .malformedHeader
+        case 2:
+            guard let changed = DataPathOpcode(rawValue: opcode.rawValue ^ UInt8(1 << bit)) else { return .malformedHeader }
+            // A control opcode is refused before the tag when the payload is
+            // longer than any control message.
+            return changed.isEncrypted && n > DataPathLimits.maxControlPayloadBytes ? .oversized : .badTag
         case 3: return .wrongDirection
         case 4..<8:
             let e = flipped(0, fieldStart: 4, fieldSize: 4)
@@ -60,7 +64,8 @@ import Testing
         let lengths = [0, 1, 15, 16, 17, 31, 64, 100, 255, 1, 7, 48]
         for (i, n) in lengths.enumerated() {
             let seq = UInt64(i)
-            let opcode = DataPathOpcode.allCases[i % 4]
+            // Encrypted control opcodes too, where the payload fits one.
+            let opcode = DataPathOpcode.allCases[n <= DataPathLimits.maxControlPayloadBytes ? i % 7 : i % 4]
             let payload = rng.bytes(n)
             let frame = try sender.sealFrame(payload, opcode: opcode, remoteAddress: rng.next(),
                                              rkey: UInt32.random(in: 0...UInt32.max, using: &rng))

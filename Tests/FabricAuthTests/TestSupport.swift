@@ -73,8 +73,10 @@ enum Opened: Equatable {
 }
 
 extension DataPathReceiver {
+    /// Opens a copy of `frame` (a control frame is decrypted in place in the copy).
     mutating func openFrame(_ frame: [UInt8], now: UInt64 = 0) -> Opened {
-        frame.withUnsafeBytes { buf in
+        var copy = frame
+        return copy.withUnsafeMutableBytes { buf in
             switch open(frame: buf, now: now) {
             case .delivered(let m): return .delivered(m.header, Array(m.payload))
             case .rejected(let r, let a): return .rejected(r, a)

@@ -221,7 +221,7 @@ func measureRound(suite: CipherSuite, engine: MACEngine, raw: RawEngine, frames:
     // Warm up (first-touch, lazy globals) before counting allocations.
     for i in 0..<4 { _ = try! sender.seal(frame: frames.frame(i), payloadLength: size, opcode: .send, now: 0) }
     for i in 0..<4 {
-        guard case .delivered = receiver.open(frame: UnsafeRawBufferPointer(frames.frame(i)), now: 0) else {
+        guard case .delivered = receiver.open(frame: frames.frame(i), now: 0) else {
             fatalError("warm-up frame rejected")
         }
     }
@@ -269,7 +269,7 @@ func measureRound(suite: CipherSuite, engine: MACEngine, raw: RawEngine, frames:
             }
         }
     ) { i in
-        if case .rejected = receiver.open(frame: UnsafeRawBufferPointer(frames.frame(i)), now: 0) { rejected += 1 }
+        if case .rejected = receiver.open(frame: frames.frame(i), now: 0) { rejected += 1 }
     }
     r.mallocs += MallocCounter.read() &- m0
     r.messages += 2 * openRun.ops
@@ -438,7 +438,7 @@ final class ChannelThread: @unchecked Sendable {  // handed to one pthread, read
         pthread_barrier_wait(barrier)
         for i in 0..<messages {
             _ = try! sender.seal(frame: frames.frame(i), payloadLength: size, opcode: .send, now: 0)
-            if case .rejected = receiver.open(frame: UnsafeRawBufferPointer(frames.frame(i)), now: 0) { rejected += 1 }
+            if case .rejected = receiver.open(frame: frames.frame(i), now: 0) { rejected += 1 }
         }
         frames.base.deallocate()
         secret.deallocate()

@@ -5,7 +5,7 @@
 // Small rekey limits make epochs turn over within one input.
 //
 // Oracles (each a trap): a delivered frame is one the sender sealed, unmodified, and with
-// the payload it sealed; no (epoch, sequence) is delivered twice; a modified frame is never
+// the payload it sealed (for an encrypted control frame: the plaintext, decrypted in place); no (epoch, sequence) is delivered twice; a modified frame is never
 // delivered; raw input bytes are delivered only if they are a sealed frame byte for byte.
 import FuzzSupport
 import FabricAuth
@@ -77,12 +77,12 @@ func run(_ input: [UInt8]) -> Int {
     var buffer = [UInt8](repeating: 0, count: DataPathLimits.frameOverhead + maxPayload + 64)
 
     /// Checks a delivery against what was sealed; `genuine` is false for modified or raw bytes.
-    func check(_ result: OpenResult, genuine: Bool, frame: [UInt8]) {
-        guard case .delivered(let message) = result else { return }
-        let key = Key(epoch: message.header.epoch, sequence: message.header.sequence)
+    func check(_ result: Delivery, genuine: Bool, frame: [UInt8]) {
+        guard case .delivered(let header, let payload) = result else { return }
+        let key = Key(epoch: header.epoch, sequence: header.sequence)
         guard let original = sealedByKey[key] else { preconditionFailure("delivered a frame never sealed: \(key)") }
         precondition(genuine || frame == original.frame, "delivered a modified frame: \(key)")
-        precondition(Array(message.payload) == original.payload, "delivered a payload that was not sealed: \(key)")
+        precondition(payload == original.payload, "delivered a payload that was not sealed: \(key)")
         precondition(delivered.insert(key).inserted, "delivered twice: \(key)")
     }
 
@@ -99,8 +99,12 @@ func run(_ input: [UInt8]) -> Int {
                 buffer.withUnsafeMutableBytes { b in
                     b.baseAddress!.advanced(by: DataPathLimits.headerSize).copyMemory(from: payload, byteCount: length)
                 }
+                // An odd fill seals a short payload as an encrypted control frame
+                // (AEAD): the oracle then also checks decryption.
+                let opcode: DataPathOpcode = fill & 1 == 1 && length <= DataPathLimits.maxControlPayloadBytes
+                    ? .writeGrant : .send
                 guard let sealed = buffer.withUnsafeMutableBytes({ b in
-                    try? sender.seal(frame: b, payloadLength: length, opcode: .send, now: now)
+                    try? sender.seal(frame: b, payloadLength: length, opcode: opcode, now: now)
                 }) else { continue }
                 let entry = Sealed(frame: Array(buffer[0..<sealed.frameLength]), payload: payload, detached: false)
                 ring.append(entry)
@@ -139,7 +143,7 @@ func run(_ input: [UInt8]) -> Int {
                 frame[position % frame.count] ^= bit
             }
             let result = deliver(frame, payload: payload, detached: entry.detached, &receiver, now: now)
-            precondition(!result.isDelivered, "delivered a frame with a flipped bit")
+            if case .delivered = result { preconditionFailure("delivered a frame with a flipped bit") }
         case 5:  // raw contiguous frame from the input
             let frame = program.take(Int(program.byte()) << 1 | Int(program.byte() & 1))
             let result = deliver(frame, payload: [], detached: false, &receiver, now: now)
@@ -164,16 +168,27 @@ func run(_ input: [UInt8]) -> Int {
     return delivered.count
 }
 
+/// What a delivery gave, the payload copied out while its buffer lived.
+enum Delivery {
+    case delivered(FrameHeader, [UInt8])
+    case rejected
+}
+
 func deliver(_ frame: [UInt8], payload: [UInt8], detached: Bool, _ receiver: inout DataPathReceiver,
-             now: UInt64) -> OpenResult {
+             now: UInt64) -> Delivery {
+    func copied(_ result: OpenResult) -> Delivery {
+        guard case .delivered(let message) = result else { return .rejected }
+        return .delivered(message.header, Array(message.payload))
+    }
     if !detached {
-        return frame.withUnsafeBytes { receiver.open(frame: $0, now: now) }
+        var copy = frame  // open decrypts a control frame's payload in place
+        return copy.withUnsafeMutableBytes { copied(receiver.open(frame: $0, now: now)) }
     }
     precondition(frame.count == DataPathLimits.frameOverhead)
     return frame.withUnsafeBytes { f in
         payload.withUnsafeBytes { p in
-            receiver.openDetached(header: f.baseAddress!, payload: p, tag: f.baseAddress! + DataPathLimits.headerSize,
-                                  now: now)
+            copied(receiver.openDetached(header: f.baseAddress!, payload: p,
+                                         tag: f.baseAddress! + DataPathLimits.headerSize, now: now))
         }
     }
 }

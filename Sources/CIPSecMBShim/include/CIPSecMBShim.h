@@ -39,4 +39,20 @@ void fa_imb_aes256_gmac_tag(const IMB_MGR *mgr, const struct gcm_key_data *key_d
 void fa_imb_aes256_gcm_detached_tag(const IMB_MGR *mgr, const struct gcm_key_data *key_data, const uint8_t *iv,
                                     const uint8_t *header40, const uint8_t *aad, uint64_t aad_len, uint8_t *tag);
 
+/// IMB_AES256_GCM_ENC: GCM-AE(K, iv, P = in[0..<len], A = aad) (NIST SP
+/// 800-38D §7.1); the ciphertext goes to `out` (FabricAuth never passes
+/// overlapping `in` and `out`) and the 16-byte tag to `tag`. Encrypts the
+/// payload of a rendezvous control frame (EpochKey.encryptControl).
+void fa_imb_aes256_gcm_encrypt(const IMB_MGR *mgr, const struct gcm_key_data *key_data, const uint8_t *iv,
+                               const uint8_t *aad, uint64_t aad_len, const uint8_t *in, uint8_t *out, uint64_t len,
+                               uint8_t *tag);
+
+/// IMB_AES256_GCM_DEC: the plaintext of `in[0..<len]` goes to `out` and the
+/// tag recomputed over (aad, in) to `tag`. It does not compare tags: the
+/// caller compares in constant time and releases `out` only on a match
+/// (GCM-AD, §7.2 steps 5-8).
+void fa_imb_aes256_gcm_decrypt(const IMB_MGR *mgr, const struct gcm_key_data *key_data, const uint8_t *iv,
+                               const uint8_t *aad, uint64_t aad_len, const uint8_t *in, uint8_t *out, uint64_t len,
+                               uint8_t *tag);
+
 #endif

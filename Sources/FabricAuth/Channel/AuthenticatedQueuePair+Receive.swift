@@ -5,7 +5,8 @@ import Verbs
 //   1. poll      one receive completion: a sealed SEND frame, or a WRITE
 //                notice (header and tag of a detached message whose payload
 //                is in a granted window)
-//   2. open      verify the frame (DataPathReceiver: window, MAC, window move);
+//   2. open      verify the frame (DataPathReceiver: window, MAC, window move;
+//                a control message is decrypted in its slot after its tag verified);
 //                a notice is only matched to its window here and verified once
 //                the window is closed (Rendezvous, +Write)
 //   3. dispatch  by the authenticated opcode: application messages to the
@@ -19,12 +20,13 @@ extension AuthenticatedQueuePair {
     func progressOnce() throws(ChannelError) -> Bool {
         guard !closed else { throw .closed }
         guard let (slot, length) = try resources.pollReceive() else { return false }
-        let frame = UnsafeRawBufferPointer(rebasing: resources.receiveSlot(slot)[0..<length])
+        // Mutable: a control frame is decrypted in place in its slot once it verified.
+        let frame = UnsafeMutableRawBufferPointer(rebasing: resources.receiveSlot(slot)[0..<length])
         // The opcode byte is read before it is authenticated only to choose
         // the layout; both layouts authenticate it.
         if length == DataPathLimits.frameOverhead, frame[FrameHeader.Offset.opcode] == DataPathOpcode.rdmaWrite.rawValue {
             defer { repost(slot) }
-            try receiveWriteNotice(frame)
+            try receiveWriteNotice(UnsafeRawBufferPointer(frame))
             return true
         }
         switch receiver.open(frame: frame, now: ChannelClock.monotonicNanoseconds()) {

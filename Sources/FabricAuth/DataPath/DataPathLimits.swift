@@ -18,6 +18,12 @@ public enum DataPathLimits {
     @inlinable
     public static func frameLength(payloadLength: Int) -> Int { frameOverhead + payloadLength }
 
+    /// Largest payload of an encrypted control frame (DataPathOpcode.isEncrypted):
+    /// the rendezvous messages are 16 to 72 bytes (ControlMessage); a
+    /// control frame claiming more is rejected as oversized before any
+    /// crypto, and the AEAD's stack buffer is this size (EpochKey.decryptControl).
+    public static let maxControlPayloadBytes = 128
+
     /// Wire format version carried in byte 0 of the header.
     public static let wireVersion: UInt8 = 1
 

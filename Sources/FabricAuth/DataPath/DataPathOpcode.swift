@@ -3,7 +3,7 @@
 ///
 /// Contiguous frames (header || payload || tag in one SEND) carry `.send`,
 /// `.sendWithImmediate` and the control messages of the RDMA WRITE/READ
-/// rendezvous; `.rdmaWrite` and `.rdmaRead` are detached messages whose
+/// rendezvous (encrypted, `isEncrypted`); `.rdmaWrite` and `.rdmaRead` are detached messages whose
 /// payload is remote memory (docs/protocol.md "RDMA WRITE and READ").
 public enum DataPathOpcode: UInt8, Sendable, CaseIterable {
     case send = 0
@@ -21,6 +21,18 @@ public enum DataPathOpcode: UInt8, Sendable, CaseIterable {
     case readDone = 6
     /// RDMA READ: the header the owner sealed its data under.
     case rdmaRead = 7
+
+    /// Whether the payload of frames of this opcode is encrypted: the
+    /// rendezvous control messages, which carry rkeys and virtual addresses
+    /// (AEAD, EpochKey.encryptControl; docs/protocol.md "Control frames").
+    /// The opcode is in the authenticated header, so a frame cannot be
+    /// switched between encrypted and MAC-only without failing its tag.
+    public var isEncrypted: Bool {
+        switch self {
+        case .writeGrant, .readOffer, .readDone: true
+        default: false
+        }
+    }
 
     /// Whether messages of this opcode use the detached layout (payload in
     /// remote memory, header and tag elsewhere).

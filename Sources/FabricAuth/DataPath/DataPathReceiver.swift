@@ -109,8 +109,12 @@ public struct DataPathReceiver: ~Copyable {
     public var hasPreviousEpoch: Bool { previous != nil }
 
     /// Checks and verifies `frame` (header || payload || tag, exactly as
-    /// received) and delivers it only if authentic and fresh. No allocation.
-    public mutating func open(frame: UnsafeRawBufferPointer, now: UInt64) -> OpenResult {
+    /// received) and delivers it only if authentic and fresh. A control
+    /// frame's payload (`opcode.isEncrypted`) is decrypted in place, only
+    /// after its tag verified: the delivered payload is the plaintext, and a
+    /// rejected frame's bytes are left as they arrived. Mutable because of
+    /// that: pass the receive slot itself. No allocation.
+    public mutating func open(frame: UnsafeMutableRawBufferPointer, now: UInt64) -> OpenResult {
         if closed { return reject(.sessionClosed) }
         if now >= previousDeadline { retirePrevious() }
 
@@ -130,7 +134,13 @@ public struct DataPathReceiver: ~Copyable {
         guard frame.count >= expected else { return reject(.truncated) }
         guard frame.count == expected else { return reject(.oversized) }
         let payload = UnsafeRawBufferPointer(start: base + DataPathLimits.headerSize, count: length)
-        return authenticate(header, payload: payload, now: now, layout: .contiguous(base))
+        if header.opcode.isEncrypted {
+            // The rendezvous messages are at most 72 bytes; a longer one is
+            // refused before any crypto (and the AEAD's stack buffer is this size).
+            guard length <= DataPathLimits.maxControlPayloadBytes else { return reject(.oversized) }
+            return authenticate(header, payload: payload, now: now, layout: .encrypted(base))
+        }
+        return authenticate(header, payload: payload, now: now, layout: .contiguous(UnsafeRawPointer(base)))
     }
 
     /// Checks and verifies a detached message (EpochKey.computeDetachedTag):
@@ -164,6 +174,9 @@ public struct DataPathReceiver: ~Copyable {
         case contiguous(UnsafeRawPointer)
         /// header bytes and tag apart from the payload.
         case detached(UnsafeRawPointer, UnsafeRawPointer)
+        /// header || ciphertext || tag in one buffer starting here; the
+        /// ciphertext is replaced by its plaintext once the tag verified.
+        case encrypted(UnsafeMutableRawPointer)
     }
 
     /// Steps 2 to 5 of the pipeline, shared by both layouts.
@@ -208,7 +221,8 @@ public struct DataPathReceiver: ~Copyable {
         case .tooOld: return reject(.tooOld)
         }
 
-        // 4. The MAC, constant-time compare. The key is used without a
+        // 4. The MAC, constant-time compare (for a control frame: the AEAD's
+        // tag, then decryption). The key is used without a
         // retain/release pair (two atomic operations, a measurable part of the
         // per-frame cost next to ipsec-mb's ~20 ns MAC): self owns it and
         // holds it until step 5, which is the first to replace any key.
@@ -228,6 +242,11 @@ public struct DataPathReceiver: ~Copyable {
                 case .detached(let headerBytes, let tag):
                     return key.verifyDetachedTag(nonce: n.baseAddress!, header: headerBytes,
                         payload: payload.baseAddress, count: length, tag: tag)
+                case .encrypted(let base):
+                    // Verify-then-decrypt (EpochKey.decryptControl).
+                    let text = base + DataPathLimits.headerSize
+                    return key.decryptControl(nonce: n.baseAddress!, header: base, text: text, count: length,
+                        tag: text + length)
                 }
             }
         }

@@ -14,7 +14,8 @@ public struct SealedFrame: Sendable, Equatable {
 /// Frame buffer layout (caller-provided, e.g. a registered memory region):
 ///
 ///     [0, 40)            header, written by seal
-///     [40, 40+n)         payload, written by the caller beforehand (zero copy)
+///     [40, 40+n)         payload, written by the caller beforehand (zero copy;
+///                        replaced by its ciphertext for control opcodes)
 ///     [40+n, 56+n)       tag, written by seal
 ///
 /// The verbs layer posts `frame[0..<frameLength]` as one SGE (SEND) or one
@@ -84,13 +85,19 @@ public struct DataPathSender: ~Copyable {
 
     /// Seals the frame in place: writes the header before and the tag after the
     /// `payloadLength` payload bytes the caller placed at `frame[40...]`.
-    /// No allocation.
+    /// A rendezvous control message (`opcode.isEncrypted`, at most
+    /// DataPathLimits.maxControlPayloadBytes) is also encrypted in place, with
+    /// the header as associated data (EpochKey.encryptControl); every other
+    /// payload is authenticated only. No allocation.
     @inline(__always)
     public mutating func seal(
         frame: UnsafeMutableRawBufferPointer, payloadLength: Int, opcode: DataPathOpcode,
         remoteAddress: UInt64 = 0, rkey: UInt32 = 0, now: UInt64
     ) throws(DataPathError) -> SealedFrame {
         guard payloadLength >= 0, payloadLength <= configuration.maxPayloadBytes else {
+            throw .payloadTooLarge(payloadLength)
+        }
+        if opcode.isEncrypted, payloadLength > DataPathLimits.maxControlPayloadBytes {
             throw .payloadTooLarge(payloadLength)
         }
         let frameLength = DataPathLimits.frameOverhead + payloadLength
@@ -106,7 +113,12 @@ public struct DataPathSender: ~Copyable {
         let nonce = Nonce(direction: direction, epoch: epoch, sequence: seq)
         let authenticated = DataPathLimits.headerSize + payloadLength
         nonce.withUnsafeBytes { n in
-            key.computeTag(nonce: n.baseAddress!, data: base, count: authenticated, tag: base + authenticated)
+            if opcode.isEncrypted {
+                key.encryptControl(nonce: n.baseAddress!, header: base, text: base + DataPathLimits.headerSize,
+                    count: payloadLength, tag: base + authenticated)
+            } else {
+                key.computeTag(nonce: n.baseAddress!, data: base, count: authenticated, tag: base + authenticated)
+            }
         }
         metrics.messagesSealed &+= 1
         metrics.bytesSealed &+= UInt64(payloadLength)

@@ -59,10 +59,21 @@ final class EpochKey {
         try self.init(suite: suite, engine: engine, epoch: 0) { k in k.copyMemory(from: rawKey) }
     }
 
+    /// Test seam: an ipsec-mb key even where MACEngine.ipsecMB is not
+    /// available because ipsec-mb chose code slower than libsodium (SSE/AVX2:
+    /// same results, issue 13). Lets the differential tests check the
+    /// CIPSecMBShim calls on hosts without AVX-512.
+    convenience init(ipsecMBOnAnyCodePathWithRawKey rawKey: UnsafeRawBufferPointer) throws(DataPathError) {
+        guard rawKey.count == 32 else { throw .invalidSecretLength(rawKey.count) }
+        try self.init(suite: .aes256GMAC, engine: .ipsecMB, epoch: 0, requireFastIPSecMB: false) { k in
+            k.copyMemory(from: rawKey)
+        }
+    }
+
     /// `fillKey` writes the 32 key bytes into a stack buffer that is wiped
     /// once the key is expanded into `state`.
     private init(
-        suite: CipherSuite, engine requested: MACEngine, epoch: UInt32,
+        suite: CipherSuite, engine requested: MACEngine, epoch: UInt32, requireFastIPSecMB: Bool = true,
         fillKey: (UnsafeMutableRawBufferPointer) -> Void
     ) throws(DataPathError) {
         guard sodiumInitialized else { throw .sodiumUnavailable }
@@ -77,7 +88,7 @@ final class EpochKey {
             kind = .sodiumGCM
             stateSize = crypto_aead_aes256gcm_statebytes()  // 512
         } else {
-            guard engine.isAvailable, let manager = IPSecMBManager.shared.manager else {
+            guard engine.isAvailable || !requireFastIPSecMB, let manager = IPSecMBManager.shared.manager else {
                 throw .macEngineUnavailable(engine)
             }
             kind = .ipsecMBGCM(UnsafePointer(manager))
@@ -200,6 +211,111 @@ final class EpochKey {
                     sodium_memzero(st.baseAddress!, st.count)
                 }
             }
+        }
+    }
+
+    /// AEAD-encrypts the payload of a rendezvous control frame in place: the
+    /// `count` bytes at `text` become their ciphertext and the 16-byte tag goes
+    /// to `tag`; the 40 header bytes at `header` are the associated data, so
+    /// the opcode that says a frame is encrypted is authenticated with it.
+    /// `count` is at most DataPathLimits.maxControlPayloadBytes; `headerCount`
+    /// is the header's 40 bytes except in known-answer tests.
+    ///
+    /// AES-256-GMAC suite: AES-256-GCM, GCM-AE(K, IV, P = payload, A = header)
+    /// (NIST SP 800-38D §7.1), under the same epoch key and the same nonce
+    /// sequence as every other frame. That is safe because GMAC is GCM-AE with
+    /// an empty P (§3, §6.4) and the detached tag is GCM-AE with P = a header:
+    /// all three are invocations of one authenticated encryption function
+    /// under one key, and §8 requires only that no IV repeat across them. The
+    /// sender draws every frame's nonce from one counter
+    /// (DataPathSender.nextNonceInputs), so an encrypted control frame and a
+    /// GMAC frame never share a (key, nonce).
+    ///
+    /// ChaCha20-Poly1305 suite: the IETF AEAD (RFC 8439 §2.8; libsodium
+    /// crypto_aead_chacha20poly1305_ietf) under the epoch key: its Poly1305 key
+    /// is the same block-0 one-time key a MAC-only frame would use with that
+    /// nonce, and the nonce is never used twice (RFC 8439 §4).
+    ///
+    /// The plaintext is first copied to a stack buffer and encrypted from
+    /// there, so no engine is relied on for in-place operation; the copy is
+    /// wiped. No heap allocation.
+    @inline(__always)
+    func encryptControl(
+        nonce: UnsafeRawPointer, header: UnsafeRawPointer, headerCount: Int = DataPathLimits.headerSize,
+        text: UnsafeMutableRawPointer, count: Int, tag: UnsafeMutableRawPointer
+    ) {
+        precondition(count >= 0 && count <= DataPathLimits.maxControlPayloadBytes)
+        let n = nonce.assumingMemoryBound(to: UInt8.self)
+        let h = header.assumingMemoryBound(to: UInt8.self)
+        let c = text.assumingMemoryBound(to: UInt8.self)
+        let t = tag.assumingMemoryBound(to: UInt8.self)
+        withUnsafeTemporaryAllocation(byteCount: DataPathLimits.maxControlPayloadBytes, alignment: 16) { scratch in
+            let m = scratch.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            m.update(from: c, count: count)
+            switch kind {
+            case .sodiumGCM:
+                _ = crypto_aead_aes256gcm_encrypt_detached_afternm(
+                    c, t, nil, m, UInt64(count), h, UInt64(headerCount), nil, n,
+                    UnsafePointer(state.assumingMemoryBound(to: crypto_aead_aes256gcm_state.self)))
+            case .ipsecMBGCM(let manager):
+                fa_imb_aes256_gcm_encrypt(manager, state.assumingMemoryBound(to: gcm_key_data.self), n,
+                    h, UInt64(headerCount), m, c, UInt64(count), t)
+            case .chacha:
+                _ = crypto_aead_chacha20poly1305_ietf_encrypt_detached(
+                    c, t, nil, m, UInt64(count), h, UInt64(headerCount), nil, n,
+                    UnsafePointer(state.assumingMemoryBound(to: UInt8.self)))
+            }
+            sodium_memzero(scratch.baseAddress!, scratch.count)
+        }
+    }
+
+    /// Verifies and decrypts a control frame's payload (the inverse of
+    /// ``encryptControl(nonce:header:headerCount:text:count:tag:)``): true, and the
+    /// plaintext in place of the ciphertext at `text`, only when the tag over
+    /// `header` and the ciphertext verifies. On a bad tag `text` is left as it
+    /// arrived and false is returned: no unauthenticated plaintext is ever
+    /// written where a parser could read it.
+    ///
+    /// The plaintext is produced in a stack buffer and copied over the
+    /// ciphertext only after the tag compared equal (in constant time:
+    /// crypto_verify_16, inside libsodium's decrypt functions or after
+    /// ipsec-mb recomputed the tag), then the buffer is wiped. libsodium 1.0.18
+    /// checks the tag before it decrypts for both AEADs; ipsec-mb's GCM
+    /// decrypts and tags in one pass, which is why the stack buffer.
+    @inline(__always)
+    func decryptControl(
+        nonce: UnsafeRawPointer, header: UnsafeRawPointer, headerCount: Int = DataPathLimits.headerSize,
+        text: UnsafeMutableRawPointer, count: Int, tag: UnsafeRawPointer
+    ) -> Bool {
+        guard count >= 0, count <= DataPathLimits.maxControlPayloadBytes else { return false }
+        let n = nonce.assumingMemoryBound(to: UInt8.self)
+        let h = header.assumingMemoryBound(to: UInt8.self)
+        let c = text.assumingMemoryBound(to: UInt8.self)
+        let t = tag.assumingMemoryBound(to: UInt8.self)
+        return withUnsafeTemporaryAllocation(byteCount: DataPathLimits.maxControlPayloadBytes, alignment: 16) { scratch in
+            let m = scratch.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            defer { sodium_memzero(scratch.baseAddress!, scratch.count) }
+            let ok: Bool
+            switch kind {
+            case .sodiumGCM:
+                ok = crypto_aead_aes256gcm_decrypt_detached_afternm(
+                    m, nil, c, UInt64(count), t, h, UInt64(headerCount), n,
+                    UnsafePointer(state.assumingMemoryBound(to: crypto_aead_aes256gcm_state.self))) == 0
+            case .ipsecMBGCM(let manager):
+                var expected: (UInt64, UInt64) = (0, 0)
+                ok = withUnsafeMutableBytes(of: &expected) { e in
+                    let ep = e.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                    fa_imb_aes256_gcm_decrypt(manager, state.assumingMemoryBound(to: gcm_key_data.self), n,
+                        h, UInt64(headerCount), c, m, UInt64(count), ep)
+                    return crypto_verify_16(ep, t) == 0
+                }
+            case .chacha:
+                ok = crypto_aead_chacha20poly1305_ietf_decrypt_detached(
+                    m, nil, c, UInt64(count), t, h, UInt64(headerCount), n,
+                    UnsafePointer(state.assumingMemoryBound(to: UInt8.self))) == 0
+            }
+            if ok { c.update(from: m, count: count) }
+            return ok
         }
     }
 

@@ -3,7 +3,8 @@
 /// `@_spi(Fuzzing) import FabricAuth`.
 @_spi(Fuzzing) public enum FabricAuthFuzzing {
     /// Runs the WriteGrant, ReadOffer and ReadDone parsers on `bytes` (as the receive
-    /// pipeline does after the carrying frame verified) and returns how many accepted.
+    /// pipeline does after the carrying frame verified and was decrypted) and returns how
+    /// many accepted.
     /// Traps when an accepted message does not encode back to the bytes it was read from
     /// (reserved fields are zero, so parse and encode are inverse).
     @discardableResult
