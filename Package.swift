@@ -24,6 +24,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        // Policy files (docs/operations.md "Policy files"): YAML over libyaml, whose nodes carry
+        // line/column marks for precise error positions.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // MARK: C libraries (Debian 12 packages: libibverbs-dev, librdmacm-dev, libsodium-dev)
@@ -61,6 +64,7 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         .target(name: "Handshake", dependencies: ["CSodium"]),
@@ -91,7 +95,7 @@ let package = Package(
         .testTarget(name: "IdentityTests", dependencies: ["Identity"]),
         .testTarget(name: "HandshakeTests", dependencies: ["Handshake"], exclude: ["Vectors/handshake_vector.py"]),
         .testTarget(name: "FabricAuthTests", dependencies: ["FabricAuth", "Bootstrap", "Verbs", "Handshake"]),
-        .testTarget(name: "NCCLNetPluginTests", dependencies: ["NCCLNetPlugin"]),
+        .testTarget(name: "NCCLNetPluginTests", dependencies: ["NCCLNetPlugin", "Identity"]),
 
         // MARK: Tests that need a real verbs device (run inside Hardware/softroce; they fail without one)
         .testTarget(name: "DeviceTests", dependencies: ["Verbs", "Bootstrap", "FabricAuth", "Identity", "Handshake", "NCCLNetPlugin"]),
