@@ -51,7 +51,7 @@ enum PolicyYAML {
         // Anchors are weak references the parser owns: check them while it is alive.
         return withExtendedLifetime(parser) {
             guard let root, let top = root.mapping else {
-                let mark = root?.mark ?? Mark(line: 1, column: 1)
+                let mark = Reader.position(root)
                 return (nil, [PolicyDiagnostic(line: mark.line, column: mark.column, message:
                     "a policy file is a YAML mapping with the keys version and rules, e.g. \"version: \\\"1\\\"\" on the first line (docs/operations.md, Policy files)")])
             }
@@ -85,15 +85,24 @@ enum PolicyYAML {
         var diagnostics: [PolicyDiagnostic] = []
 
         mutating func fail(_ node: Node, _ message: String) {
-            let mark = node.mark ?? Mark(line: 1, column: 1)
+            let mark = Self.position(node)
             diagnostics.append(PolicyDiagnostic(line: mark.line, column: mark.column, message: message))
         }
 
+        /// A node's line and column (libyaml's start mark; 1:1 when it has none).
+        static func position(_ node: Node?) -> (line: Int, column: Int) {
+            guard let mark = node?.mark else { return (1, 1) }
+            return (mark.line, mark.column)
+        }
+
         /// The mapping's pairs by key, reporting non-string keys, unknown keys and anchors.
-        mutating func fields(_ mapping: Node.Mapping, allowed: [String], in place: String) -> [String: (key: Node, value: Node)] {
-            var out: [String: (key: Node, value: Node)] = [:]
+        mutating func fields(_ mapping: Node.Mapping, allowed: [String], in place: String) -> [String: Node] {
+            var out: [String: Node] = [:]
             for (key, value) in mapping {
-                guard rejectAnchor(key), rejectAnchor(value) else { continue }
+                // An anchored value is reported here and still read (one level), so the rule
+                // is refused for the anchor alone, not also for a "missing" key.
+                guard rejectAnchor(key) else { continue }
+                _ = rejectAnchor(value)
                 guard let name = key.scalar?.string else {
                     fail(key, "a key in \(place) must be a plain word; allowed keys: \(allowed.joined(separator: ", "))")
                     continue
@@ -102,7 +111,7 @@ enum PolicyYAML {
                     fail(key, "unknown key \(SPIFFEID.quoted(name)) in \(place); allowed keys: \(allowed.joined(separator: ", "))")
                     continue
                 }
-                out[name] = (key, value)
+                out[name] = value
             }
             return out
         }
@@ -120,7 +129,7 @@ enum PolicyYAML {
         /// A string scalar, or nil with a diagnostic naming the key and what it must be.
         mutating func string(_ node: Node, key: String, what: String) -> String? {
             guard let scalar = node.scalar else {
-                fail(node, "\(key) must be \(what), not a \(node.isMapping ? "mapping" : "list")")
+                fail(node, "\(key) must be \(what), not a \(node.mapping != nil ? "mapping" : "list")")
                 return nil
             }
             if scalar.style == .plain, ["", "~", "null", "Null", "NULL"].contains(scalar.string) {
@@ -132,9 +141,9 @@ enum PolicyYAML {
 
         mutating func document(_ root: Node, _ top: Node.Mapping) -> Document? {
             guard rejectAnchor(root) else { return nil }
-            let fields = fields(top, allowed: topKeys, in: "the policy file")
+            let keys = self.fields(top, allowed: topKeys, in: "the policy file")
             var version = ""
-            if let (_, node) = fields["version"] {
+            if let node = keys["version"] {
                 if let text = string(node, key: "version", what: "a string naming this version of the file, e.g. \"2026-12-01\" or a release tag") {
                     if text.count > maximumVersionLength || text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
                         fail(node, "version must be one line of at most \(maximumVersionLength) characters")
@@ -145,15 +154,15 @@ enum PolicyYAML {
             } else {
                 fail(root, "the policy file has no version; add \"version: \\\"1\\\"\" (any string naming this version of the file)")
             }
-            if let (_, node) = fields["description"] { _ = string(node, key: "description", what: "a string") }
+            if let node = keys["description"] { _ = string(node, key: "description", what: "a string") }
             var rules: [PolicyRule] = []
             var positions: [RulePosition] = []
-            if let (_, node) = fields["rules"] {
+            if let node = keys["rules"] {
                 if let list = node.sequence {
                     for item in list {
-                        if let (rule, position) = rule(item) {
-                            rules.append(rule)
-                            positions.append(position)
+                        if let parsed = rule(item) {
+                            rules.append(parsed.0)
+                            positions.append(parsed.1)
                         }
                     }
                 } else if node.scalar?.style == .plain && node.scalar?.string == "" {
@@ -174,12 +183,12 @@ enum PolicyYAML {
                 return nil
             }
             let before = diagnostics.count
-            let fields = fields(mapping, allowed: ruleKeys, in: "a rule")
-            let mark = node.mark ?? Mark(line: 1, column: 1)
+            let keys = self.fields(mapping, allowed: ruleKeys, in: "a rule")
+            let mark = Self.position(node)
             var nameMark = mark
             var name: String?
-            if let (_, value) = fields["name"] {
-                nameMark = value.mark ?? mark
+            if let value = keys["name"] {
+                nameMark = Self.position(value)
                 if let text = string(value, key: "name", what: "a rule name of letters, digits, \".\", \"-\" and \"_\"") {
                     if Self.isValidName(text) {
                         name = text
@@ -190,11 +199,10 @@ enum PolicyYAML {
             } else {
                 fail(node, "this rule has no name; add \"name: SOME-NAME\" (unique in the file; decisions report it)")
             }
-            if let (_, value) = fields["description"] { _ = string(value, key: "description", what: "a string") }
             var summary: String?
-            if let (_, value) = fields["description"], let text = value.scalar?.string { summary = text }
+            if let value = keys["description"] { summary = string(value, key: "description", what: "a string") }
             var action: PolicyRule.Action?
-            if let (_, value) = fields["effect"] {
+            if let value = keys["effect"] {
                 if let text = string(value, key: "effect", what: "allow or deny") {
                     action = PolicyRule.Action(rawValue: text)
                     if action == nil { fail(value, "effect must be allow or deny, not \(SPIFFEID.quoted(text))") }
@@ -203,14 +211,14 @@ enum PolicyYAML {
                 fail(node, "this rule has no effect; add \"effect: allow\" or \"effect: deny\"")
             }
             var peer: PolicyRule.Match?
-            if let (_, value) = fields["peer"] {
+            if let value = keys["peer"] {
                 peer = selector(value, key: "peer")
             } else {
                 fail(node, "this rule has no peer selector; add e.g. \"peer: {prefix: spiffe://TRUST-DOMAIN/PATH}\"")
             }
             var local: PolicyRule.Match?
-            if let (_, value) = fields["local"] { local = selector(value, key: "local") }
-            guard diagnostics.count == before, let name, let action, let peer, fields["local"] == nil || local != nil else {
+            if let value = keys["local"] { local = selector(value, key: "local") }
+            guard diagnostics.count == before, let name, let action, let peer, keys["local"] == nil || local != nil else {
                 return nil
             }
             let rule = PolicyRule(action, peer, local: local, name: name, summary: summary, line: mark.line)
@@ -224,10 +232,10 @@ enum PolicyYAML {
                 fail(node, "\(key) must be a mapping with one of id, prefix, domain or pattern, \(example)")
                 return nil
             }
-            let fields = fields(mapping, allowed: selectorKeys, in: "\(key)")
-            guard fields.count == 1, let (kind, (_, value)) = fields.first else {
-                if fields.count > 1 {
-                    fail(node, "\(key) has \(fields.keys.sorted().joined(separator: " and ")); give exactly one (a rule matches one selector; write two rules for two)")
+            let keys = self.fields(mapping, allowed: selectorKeys, in: "\(key)")
+            guard keys.count == 1, let kind = keys.keys.first, let value = keys[kind] else {
+                if keys.count > 1 {
+                    fail(node, "\(key) has \(keys.keys.sorted().joined(separator: " and ")); give exactly one (a rule matches one selector; write two rules for two)")
                 } else if mapping.count == 0 {
                     fail(node, "\(key) is empty; give one of id, prefix, domain or pattern, \(example)")
                 }
