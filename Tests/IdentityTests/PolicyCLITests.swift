@@ -50,7 +50,7 @@ final class PolicyCLITests: XCTestCase {
         let bad = try fabricauth("policy", "check", "bad.yaml")
         XCTAssertEqual(bad.status, 1, bad.output)
         XCTAssertTrue(bad.output.contains("bad.yaml:4:13: effect must be allow or deny, not a list\n"), bad.output)
-        XCTAssertTrue(bad.output.contains("bad.yaml:8:21: invalid SPIFFE ID pattern \"spiffe://a.org/web-*\": \"*\" must be a whole segment"), bad.output)
+        XCTAssertTrue(bad.output.contains("bad.yaml:8:21: invalid SPIFFE ID pattern \"spiffe://a.org/web-*\": \"*\" must be a whole segment; \"web-*\" mixes it with text; a segment \"*\" matches one segment, \"**\" any number, e.g. spiffe://TRUST-DOMAIN/ns/*/web/**\n"), bad.output)
         XCTAssertTrue(bad.output.contains("bad.yaml: 2 problems"), bad.output)
         // Line 9's name is a duplicate only of a rule that parsed: rule "a" at line 3 did not.
         XCTAssertFalse(bad.output.contains("bad.yaml:9:"), bad.output)
@@ -116,6 +116,29 @@ final class PolicyCLITests: XCTestCase {
         let again = try fabricauth("policy", "convert", "new.yaml")
         XCTAssertNotEqual(again.status, 0)
         XCTAssertTrue(again.output.contains("already a YAML policy file"), again.output)
+    }
+
+    /// docs/operations.md's example file passes `check`, and `check` and `explain` print
+    /// exactly what the document shows for it.
+    func testDocumentedExampleChecksAndExplainsAsShown() throws {
+        let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("docs/operations.md")
+        let text = try String(contentsOf: docs, encoding: .utf8)
+        func block(after marker: String) throws -> String {
+            let start = try XCTUnwrap(text.range(of: marker)).upperBound
+            let end = try XCTUnwrap(text.range(of: "```\n", range: start..<text.endIndex)).lowerBound
+            return String(text[start..<end])
+        }
+        try write("example.yaml", try block(after: "## Policy files").components(separatedBy: "```yaml\n")[1])
+        let check = try fabricauth("policy", "check", "example.yaml")
+        XCTAssertEqual(check.status, 0, check.output)
+        let shownCheck = try block(after: "$ fabricauth policy check example.yaml          # the example above\n")
+        XCTAssertEqual(check.output, shownCheck)
+        let explainCommand = "$ fabricauth policy explain example.yaml --local spiffe://prod.example.org/trainer/rank0 --peer spiffe://prod.example.org/trainer/rank1\n"
+        let explain = try fabricauth("policy", "explain", "example.yaml", "--local", "spiffe://prod.example.org/trainer/rank0",
+                                     "--peer", "spiffe://prod.example.org/trainer/rank1")
+        XCTAssertEqual(explain.status, 0, explain.output)
+        XCTAssertEqual(explain.output, try block(after: explainCommand))
     }
 
     func testPolicyFlagLoadsBothFormatsAndRefusesABadFileWithItsPosition() throws {

@@ -68,7 +68,12 @@ enum PolicyYAML {
         switch error {
         case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
              .composer(let context, let problem, let mark, _):
-            let about = context.map { " (\($0.text) at \($0.mark.line):\($0.mark.column))" } ?? ""
+            // libyaml's context ("while scanning a quoted scalar") with its own position when
+            // that differs from the problem's: where the unclosed quote or bracket began.
+            let about = context.map { context in
+                context.mark.line == mark.line && context.mark.column == mark.column
+                    ? " (\(context.text))" : " (\(context.text) at \(context.mark.line):\(context.mark.column))"
+            } ?? ""
             return PolicyDiagnostic(line: mark.line, column: mark.column, message: "YAML: \(problem)\(about)\(hint)")
         case .duplicatedKeysInMapping(let duplicates, let context):
             return PolicyDiagnostic(line: context.mark.line, column: context.mark.column, message:
@@ -254,7 +259,7 @@ enum PolicyYAML {
             } catch {
                 let fix = switch kind {
                 case "domain": "write the trust domain alone, lowercase, e.g. prod.example.org"
-                case "pattern": "write spiffe://TRUST-DOMAIN/seg/*/seg/** (\"*\" one whole segment, \"**\" any number)"
+                case "pattern": "a segment \"*\" matches one segment, \"**\" any number, e.g. spiffe://TRUST-DOMAIN/ns/*/web/**"
                 default: "write spiffe://TRUST-DOMAIN/PATH"
                 }
                 fail(value, "\(error.message); \(fix)")

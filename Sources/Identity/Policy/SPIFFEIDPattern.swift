@@ -52,7 +52,7 @@ public struct SPIFFEIDPattern: Hashable, Sendable, CustomStringConvertible {
                 case "**": segments.append(.any)
                 default:
                     if segment.contains("*") {
-                        throw fail("\"*\" must be a whole segment (\"/*/\" one segment, \"/**\" any number); \(SPIFFEID.quoted(String(segment))) mixes it with text")
+                        throw fail("\"*\" must be a whole segment; \(SPIFFEID.quoted(String(segment))) mixes it with text")
                     }
                     // The literal must be a valid SPIFFE ID segment: reuse the ID parser's rules.
                     do { _ = try SPIFFEID("spiffe://\(td.trustDomain)/\(segment)") } catch { throw fail(error.message) }
