@@ -42,6 +42,7 @@ final class PolicyFileTests: XCTestCase {
         assertProblems(head + "  - name: a\n    effect: [allow]\n    peer: {domain: a.org}\n",
                        [(4, 13, "effect must be allow or deny, not a list")])
         assertProblems(head + rule("a", "permit", "domain: a.org"), [(4, 13, "effect must be allow or deny, not \"permit\"")])
+        assertProblems("version: \"a\\u2028b\"\nrules: []\n", [(1, 10, "version must be one line of at most 128 characters")])
         assertProblems(head + "  - name: a\n    effect:\n    peer: {domain: a.org}\n", [(4, 12, "effect has no value")])
         assertProblems("version: \"1\"\nrules: {name: a}\n", [(2, 8, "rules must be a list of rules")])
         assertProblems(head + "  - name: a\n    effect: allow\n", [(3, 5, "this rule has no peer selector")])
@@ -243,6 +244,16 @@ final class PolicyFileTests: XCTestCase {
             XCTAssertEqual(a.allowed, b.allowed, peer)
             XCTAssertEqual(a.rule?.name, b.rule?.name, peer)
         }
+    }
+
+    func testRenderedYAMLKeepsEveryStringExactly() throws {
+        // Written with YAML escapes: a tab, a quote, a backslash, NEL, U+2028, a C1 control, an emoji.
+        let yaml = "version: \"v\\u00e9 1\"\nrules:\n  - name: a\n    description: \"t\\tq\\\"b\\\\n\\u0085l\\u2028c\\u0080 \\U0001F600\"\n    effect: allow\n    peer: {domain: a.org}\n"
+        let policy = try PolicyFile.parse(Array(yaml.utf8), file: "p.yaml")
+        XCTAssertEqual(policy.rules[0].summary, "t\tq\"b\\n\u{85}l\u{2028}c\u{80} \u{1F600}")
+        let again = try PolicyFile.parse(Array(policy.yamlText(version: policy.version!).utf8), file: "again.yaml")
+        XCTAssertEqual(again.version, "v\u{e9} 1")
+        XCTAssertEqual(again.rules, policy.rules.map { PolicyRule($0.action, $0.match, name: $0.name, summary: $0.summary, line: 4) })
     }
 
     // MARK: reload

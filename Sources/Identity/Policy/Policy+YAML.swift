@@ -27,15 +27,18 @@ extension Policy {
         return out
     }
 
-    /// A YAML double-quoted scalar (YAML 1.2 §7.3.1): `\` and `"` escaped, control
-    /// characters as `\uXXXX`.
+    /// A YAML double-quoted scalar (YAML 1.2 §7.3.1): `\` and `"` escaped; as `\uXXXX`
+    /// every character that is not printable (§5.1: C0 and C1 controls, DEL, U+FFFE/FFFF),
+    /// the line breaks a quoted scalar would fold (§5.4: NEL, U+2028, U+2029) and the BOM.
     static func yamlQuoted(_ text: String) -> String {
         var out = "\""
         for scalar in text.unicodeScalars {
+            let v = scalar.value
             switch scalar {
             case "\"": out += "\\\""
             case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
+            case _ where v < 0x20 || (0x7F...0x9F).contains(v) || v == 0x2028 || v == 0x2029 || v == 0xFEFF
+                || v == 0xFFFE || v == 0xFFFF:
                 let hex = String(scalar.value, radix: 16)
                 out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
             default: out.unicodeScalars.append(scalar)

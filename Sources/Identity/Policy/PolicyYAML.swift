@@ -150,7 +150,7 @@ enum PolicyYAML {
             var version = ""
             if let node = keys["version"] {
                 if let text = string(node, key: "version", what: "a string naming this version of the file, e.g. \"2026-12-01\" or a release tag") {
-                    if text.count > maximumVersionLength || text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+                    if text.count > maximumVersionLength || text.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) || $0.value == 0x2028 || $0.value == 0x2029 }) {
                         fail(node, "version must be one line of at most \(maximumVersionLength) characters")
                     } else {
                         version = text
