@@ -107,6 +107,8 @@ final class PolicyFileTests: XCTestCase {
         let bytes: [UInt8] = Array("version: \"1\"\nrules: [".utf8) + [0xFF] + Array("]\n".utf8)
         let binary = PolicyFile.check(bytes, file: "p.yaml").diagnostics
         XCTAssertEqual(binary, [PolicyDiagnostic(line: 2, column: 9, message: "not UTF-8 text; save the file as UTF-8")])
+        let huge = PolicyFile.check(Array(repeating: UInt8(ascii: "#"), count: PolicyFile.maximumSize + 1), file: "p.yaml")
+        XCTAssertEqual(huge.diagnostics.map(\.message), ["file is 1048577 bytes, more than the 1048576 a policy file may have; check the path"])
     }
 
     // MARK: decisions
