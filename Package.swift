@@ -28,6 +28,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
         // The Prometheus text exposition (format 0.0.4) and its histogram.
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // Policy files (docs/operations.md "Policy files"): YAML over libyaml, whose nodes carry
+        // line/column marks for precise error positions.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // MARK: C libraries (Debian 12 packages: libibverbs-dev, librdmacm-dev, libsodium-dev)
@@ -65,6 +68,7 @@ let package = Package(
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         .target(name: "Handshake", dependencies: ["CSodium"]),
@@ -101,7 +105,7 @@ let package = Package(
         .testTarget(name: "IdentityTests", dependencies: ["Identity"]),
         .testTarget(name: "HandshakeTests", dependencies: ["Handshake"], exclude: ["Vectors/handshake_vector.py"]),
         .testTarget(name: "FabricAuthTests", dependencies: ["FabricAuth", "Bootstrap", "Verbs", "Handshake"]),
-        .testTarget(name: "NCCLNetPluginTests", dependencies: ["NCCLNetPlugin"]),
+        .testTarget(name: "NCCLNetPluginTests", dependencies: ["NCCLNetPlugin", "Identity"]),
         .testTarget(name: "FabricAuthMetricsTests", dependencies: ["FabricAuthMetrics", "FabricAuth", "Handshake", "Bootstrap", "Verbs"]),
 
         // MARK: Tests that need a real verbs device (run inside Hardware/softroce; they fail without one)

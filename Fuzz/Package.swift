@@ -37,6 +37,10 @@ let package = Package(
             dependencies: ["FuzzSupport", .product(name: "Identity", package: "FabricAuth")]
         ),
         .executableTarget(
+            name: "FuzzPolicyFiles",
+            dependencies: ["FuzzSupport", .product(name: "Identity", package: "FabricAuth")]
+        ),
+        .executableTarget(
             name: "FuzzControlMessages",
             dependencies: ["FuzzSupport", .product(name: "FabricAuth", package: "FabricAuth")]
         ),

@@ -57,8 +57,7 @@ struct CertVerifyCommand: AsyncParsableCommand {
             print("  valid until \(identity.notAfter) (earliest notAfter in the chain)")
             print("  chain: \(identity.chainFingerprints.count) certificates, anchor sha256 \(identity.anchorFingerprint)")
             if trust.policy != nil {
-                let rules = try Policy(text: trust.policyText())
-                let decision = rules.decide(peer: identity)
+                let decision = try trust.loadPolicy().decide(peer: identity)
                 print("policy: \(decision)")
                 if !decision.allowed { throw ExitCode(1) }
             }

@@ -16,7 +16,7 @@ struct TrustOptions: ParsableArguments {
     @Option(help: "Deny list to apply (sha256:/serial: lines).")
     var revocations: String?
 
-    @Option(help: "Policy file: lines of 'allow|deny id|prefix|domain VALUE'.")
+    @Option(help: "Policy file: YAML (docs/operations.md, Policy files; check it with `fabricauth policy check`) or lines of 'allow|deny id|prefix|domain VALUE'.")
     var policy: String?
 
     @Option(name: .customLong("clock-skew"),
@@ -36,10 +36,19 @@ struct TrustOptions: ParsableArguments {
                                 clockSkewTolerance: tolerance)
     }
 
-    /// The policy file's text, or "" without one.
-    func policyText() throws -> String {
-        guard let policy else { return "" }
-        return String(decoding: try CLIHelpers.read(policy), as: UTF8.self)
+    /// The policy file's policy (either format, PolicyFile.load) followed by one allow rule
+    /// per `allow` entry (named `--allow N`); an empty policy without a file.
+    func loadPolicy(allow: [String] = []) throws(IdentityError) -> Policy {
+        let file = try policy.map { path throws(IdentityError) in try PolicyFile.load(path: path) } ?? Policy(rules: [])
+        var extra: [PolicyRule] = []
+        for (index, rule) in allow.enumerated() {
+            do {
+                extra.append(try PolicyRule(line: "allow \(rule)", name: "--allow \(index + 1)"))
+            } catch {
+                throw IdentityError(.malformedPolicy, "--allow \(rule): \(error.message)")
+            }
+        }
+        return file.adding(extra)
     }
 }
 
@@ -66,8 +75,8 @@ struct IdentityOptions: ParsableArguments {
 
     func channelConfiguration() throws -> ChannelConfiguration {
         let credential = try Credential(certificatePath: cert!, keyPath: key!)
-        let text = allow.map { "allow \($0)" }.joined(separator: "\n") + "\n" + (try trust.policyText())
-        var c = ChannelConfiguration(credential: credential, verifier: try trust.verifier(), policy: try Policy(text: text))
+        var c = ChannelConfiguration(credential: credential, verifier: try trust.verifier(),
+                                     policy: try trust.loadPolicy(allow: allow))
         c.log = { line in FileHandle.standardError.write(Data("fabricauth: \(line)\n".utf8)) }
         return c
     }

@@ -8,6 +8,7 @@ struct FabricAuthCommand: AsyncParsableCommand {
         abstract: "Zero-trust identity and per-message authentication for RDMA fabrics.",
         version: "0.1.0",
         // Each subcommand lives in its own file, named after the command.
-        subcommands: [CACommand.self, CertCommand.self, DoctorCommand.self, PingCommand.self, DemoCommand.self, BenchCommand.self]
+        subcommands: [CACommand.self, CertCommand.self, DoctorCommand.self, PingCommand.self, DemoCommand.self, BenchCommand.self,
+                      PolicyCommand.self]
     )
 }

@@ -36,6 +36,28 @@ final class PluginRuntime: @unchecked Sendable {
 
     static func load() -> PluginRuntime? { current.withLock { $0 } }
 
+    /// FABRICAUTH_POLICY through the Identity module's one loader (either format, the same
+    /// FILE:LINE:COLUMN errors as `fabricauth policy check`), then FABRICAUTH_ALLOW as an
+    /// allow rule named `FABRICAUTH_ALLOW`.
+    static func loadPolicy(_ settings: PluginSettings) throws(PluginSettingsError) -> Policy {
+        var policy = Policy(rules: [])
+        if let path = settings.policyPath {
+            do {
+                policy = try PolicyFile.load(path: path)
+            } catch {
+                throw PluginSettingsError("FABRICAUTH_POLICY=\(path): \(error)")
+            }
+        }
+        if let allow = settings.allowRule {
+            do {
+                policy = policy.adding([try PolicyRule(line: "allow \(allow)", name: "FABRICAUTH_ALLOW")])
+            } catch {
+                throw PluginSettingsError("FABRICAUTH_ALLOW=\(allow): \(error)")
+            }
+        }
+        return policy
+    }
+
     init(settings: PluginSettings) throws(PluginSettingsError) {
         self.settings = settings
         let credential: Credential
@@ -54,20 +76,7 @@ final class PluginRuntime: @unchecked Sendable {
         } catch {
             throw PluginSettingsError("FABRICAUTH_BUNDLE / FABRICAUTH_REVOCATIONS: \(error)")
         }
-        do {
-            var text = settings.allowRule.map { "allow \($0)\n" } ?? ""
-            if let path = settings.policyPath {
-                guard let data = FileManager.default.contents(atPath: path) else {
-                    throw PluginSettingsError("FABRICAUTH_POLICY=\(path): cannot read the file")
-                }
-                text += String(decoding: data, as: UTF8.self)
-            }
-            policy = try Policy(text: text)
-        } catch let error as PluginSettingsError {
-            throw error
-        } catch {
-            throw PluginSettingsError("FABRICAUTH_ALLOW / FABRICAUTH_POLICY: \(error)")
-        }
+        policy = try Self.loadPolicy(settings)
 
         do {
             var name = settings.deviceName

@@ -40,6 +40,40 @@ final class CertificatePeerVerifierTests: XCTestCase {
         XCTAssertTrue(rejection.detail.hasPrefix("validity.expired"), rejection.detail)
     }
 
+    /// Authorization passes this endpoint's own ID to the policy, so rules with a local
+    /// selector (policy files' `local:`) apply in the handshake; the decision names the rule,
+    /// the policy's version and hash.
+    func testAuthorizeAppliesLocalSelectorRules() throws {
+        let setup = try makeSetup()
+        guard case .verified(let peer) = setup.peerVerifier.verify(chain: setup.chain, at: Timestamp(Self.now)) else {
+            return XCTFail("expected the CA's own leaf to verify")
+        }
+        let yaml = """
+            version: "3"
+            rules:
+              - name: web-to-db
+                effect: allow
+                peer: {pattern: spiffe://example.org/ns/*}
+                local: {prefix: spiffe://example.org/db}
+
+            """
+        let policy = try PolicyFile.parse(Array(yaml.utf8), file: "p.yaml")
+        let logged = PolicyLogLines()
+        func authorize(local: String?) throws -> PolicyDecision {
+            let verifier = CertificatePeerVerifier(verifier: setup.peerVerifier.verifier, policy: policy,
+                                                   localID: try local.map { try SPIFFEID($0) }, log: { logged.append($0) })
+            return verifier.authorize(peer, at: Timestamp(Self.now))
+        }
+        XCTAssertEqual(try authorize(local: "spiffe://example.org/db/primary"), .allowed)
+        XCTAssertTrue(logged.all.last?.contains("allowed by rule \"web-to-db\"") ?? false, "\(logged.all)")
+        XCTAssertTrue(logged.all.last?.contains("[policy version \"3\" sha256 ") ?? false, "\(logged.all)")
+        guard case .denied(let reason) = try authorize(local: "spiffe://example.org/cache/a") else {
+            return XCTFail("a local ID outside the rule's local selector must be denied")
+        }
+        XCTAssertTrue(reason.contains("default deny"), reason)
+        guard case .denied = try authorize(local: nil) else { return XCTFail("no local ID: local rules do not apply") }
+    }
+
     /// Verification called synchronously from inside tasks that occupy every thread of the
     /// cooperative pool must still finish: with a semaphore waiting for a task on the global
     /// executor (the bridge before), each caller held a pool thread while its verification
@@ -111,4 +145,12 @@ private final class Counter: @unchecked Sendable {
     private var count = 0
     func increment() { lock.withLock { count += 1 } }
     var value: Int { lock.withLock { count } }
+}
+
+/// Log lines collected from any thread.
+final class PolicyLogLines: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+    func append(_ line: String) { lock.lock(); lines.append(line); lock.unlock() }
+    var all: [String] { lock.lock(); defer { lock.unlock() }; return lines }
 }

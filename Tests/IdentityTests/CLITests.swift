@@ -106,7 +106,7 @@ final class CLITests: XCTestCase {
             .write(toFile: dir + "/policy.txt", atomically: true, encoding: .utf8)
         let allowed = try fabricauth("cert", "verify", "web.pem", "--bundle", "ca.pem", "--policy", "policy.txt")
         XCTAssertEqual(allowed.status, 0, allowed.output)
-        XCTAssertTrue(allowed.output.contains("allowed by rule \"allow prefix spiffe://example.org/ns\""), allowed.output)
+        XCTAssertTrue(allowed.output.contains("allowed by rule \"line-1\" (allow prefix spiffe://example.org/ns)"), allowed.output)
         assertFails(try fabricauth("cert", "verify", "db-cert.pem", "--bundle", "ca.pem", "--policy", "policy.txt"),
                     containing: "denied by rule")
 

@@ -103,6 +103,10 @@ final class MutationFuzzTests: XCTestCase {
             _ = try? SPIFFEID(text)
             _ = try? RevocationList(text: text)
             _ = try? Policy(text: text)
+            // Policy files (YAML through libyaml, or lines): every problem has a position.
+            if iteration % 4 == 0 {
+                XCTAssertTrue(PolicyFile.check(input, file: "m").diagnostics.allSatisfy { $0.line >= 1 && $0.column >= 1 })
+            }
             // Full verification of a mutated leaf in a real chain, for a slice of the inputs.
             if iteration % 100 == 0 {
                 let mutatedLeaf = Self.mutate(leaf.der, other: intermediate.der, using: &rng)

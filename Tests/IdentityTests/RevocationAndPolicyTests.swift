@@ -95,14 +95,15 @@ final class RevocationAndPolicyTests: XCTestCase {
         func decide(_ id: String) -> Decision { policy.decide(spiffeID: try! SPIFFEID(id)) }
         XCTAssertTrue(decide("spiffe://prod.org/ns/storage").allowed)
         XCTAssertTrue(decide("spiffe://prod.org/ns/storage/node-1").allowed)
-        XCTAssertEqual(decide("spiffe://prod.org/ns/storage/node-1").rule, PolicyRule(.allow, .pathPrefix(try SPIFFEID("spiffe://prod.org/ns/storage"))))
+        XCTAssertEqual(decide("spiffe://prod.org/ns/storage/node-1").rule,
+                       PolicyRule(.allow, .pathPrefix(try SPIFFEID("spiffe://prod.org/ns/storage")), name: "line-2", line: 2))
         XCTAssertFalse(decide("spiffe://prod.org/ns/storage-evil").allowed)
         XCTAssertTrue(decide("spiffe://prod.org/ns/db/primary").allowed)
         XCTAssertFalse(decide("spiffe://prod.org/ns/db/primary/x").allowed, "exact means exact")
         XCTAssertTrue(decide("spiffe://ops.org/anyone").allowed)
         let denied = decide("spiffe://prod.org/ns/storage/legacy")
         XCTAssertFalse(denied.allowed, "deny wins over a matching allow")
-        XCTAssertTrue(denied.reason.contains("denied by rule \"deny id spiffe://prod.org/ns/storage/legacy\""), denied.reason)
+        XCTAssertTrue(denied.reason.contains("denied by rule \"line-5\" (deny id spiffe://prod.org/ns/storage/legacy)"), denied.reason)
         let unknown = decide("spiffe://other.org/x")
         XCTAssertFalse(unknown.allowed)
         XCTAssertNil(unknown.rule)

@@ -12,11 +12,14 @@ import Identity
 public struct CertificatePeerVerifier: PeerVerifier {
     public let verifier: IdentityVerifier
     public let policy: Policy
+    /// This endpoint's own SPIFFE ID, for policy rules with a local selector (nil: such rules never match).
+    public let localID: SPIFFEID?
     public let log: (@Sendable (String) -> Void)?
 
-    public init(verifier: IdentityVerifier, policy: Policy, log: (@Sendable (String) -> Void)? = nil) {
+    public init(verifier: IdentityVerifier, policy: Policy, localID: SPIFFEID? = nil, log: (@Sendable (String) -> Void)? = nil) {
         self.verifier = verifier
         self.policy = policy
+        self.localID = localID
         self.log = log
     }
 
@@ -40,7 +43,7 @@ public struct CertificatePeerVerifier: PeerVerifier {
         guard let peer = peer as? VerifiedWorkload else {
             return .denied(reason: "peer was not verified by FabricAuth's certificate verifier")
         }
-        let decision = policy.decide(peer: peer.workload)
+        let decision = policy.decide(local: localID, peer: peer.workload.spiffeID)
         log?("peer \(peer.workload.spiffeID): \(decision)")
         return decision.allowed ? .allowed : .denied(reason: decision.reason)
     }

@@ -89,7 +89,7 @@ struct BenchCommand: ParsableCommand {
     var trustDomain: String?
     @Option(help: "Deny list to apply (sha256:/serial: lines).")
     var revocations: String?
-    @Option(help: "Policy file: lines of 'allow|deny id|prefix|domain VALUE'.")
+    @Option(help: "Policy file: YAML (docs/operations.md, Policy files; check it with `fabricauth policy check`) or lines of 'allow|deny id|prefix|domain VALUE'.")
     var policy: String?
     @Option(help: "Allow rule, e.g. 'prefix spiffe://cluster.example/trainer'; repeatable.")
     var allow: [String] = []

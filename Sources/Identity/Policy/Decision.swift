@@ -1,4 +1,5 @@
-/// An authorization decision, with the reason to log.
+/// An authorization decision, with what made it: the rule (or the default deny) and the
+/// policy's version and content hash, so a log line can be traced to one file version.
 public struct Decision: Hashable, Sendable, CustomStringConvertible {
     /// Whether the peer may connect.
     public let allowed: Bool
@@ -6,6 +7,23 @@ public struct Decision: Hashable, Sendable, CustomStringConvertible {
     public let reason: String
     /// The rule that decided, or nil for the default deny.
     public let rule: PolicyRule?
+    /// The policy file's `version` (nil for the line format and policies built in code).
+    public let policyVersion: String?
+    /// SHA-256 of the policy file's bytes, lowercase hex (nil for policies built in code).
+    public let policyHash: String?
 
-    public var description: String { "\(allowed ? "allow" : "deny"): \(reason)" }
+    /// The deciding rule's name, or `default deny`.
+    public var ruleName: String { rule?.name ?? "default deny" }
+
+    public var description: String {
+        var text = "\(allowed ? "allow" : "deny"): \(reason)"
+        if policyVersion != nil || policyHash != nil {
+            text += " [policy"
+            if let policyVersion { text += " version \(SPIFFEID.quoted(policyVersion))" }
+            // The first 16 hex digits tell file versions apart in a log; the field has all 64.
+            if let policyHash { text += " sha256 \(policyHash.prefix(16))" }
+            text += "]"
+        }
+        return text
+    }
 }
