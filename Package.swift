@@ -90,8 +90,8 @@ let package = Package(
         .testTarget(name: "BootstrapTests", dependencies: ["Bootstrap", "Verbs"]),
         .testTarget(name: "IdentityTests", dependencies: ["Identity"]),
         .testTarget(name: "HandshakeTests", dependencies: ["Handshake"], exclude: ["Vectors/handshake_vector.py"]),
-        .testTarget(name: "FabricAuthTests", dependencies: ["FabricAuth", "Bootstrap", "Verbs", "Handshake"]),
-        .testTarget(name: "NCCLNetPluginTests", dependencies: ["NCCLNetPlugin"]),
+        .testTarget(name: "FabricAuthTests", dependencies: ["FabricAuth", "Bootstrap", "Verbs", "Handshake", "Identity"]),
+        .testTarget(name: "NCCLNetPluginTests", dependencies: ["NCCLNetPlugin", "FabricAuth", "Identity"]),
 
         // MARK: Tests that need a real verbs device (run inside Hardware/softroce; they fail without one)
         .testTarget(name: "DeviceTests", dependencies: ["Verbs", "Bootstrap", "FabricAuth", "Identity", "Handshake", "NCCLNetPlugin"]),

@@ -17,9 +17,20 @@ extension ChannelError {
         case let e as VerbsError: self = .verbs(e)
         case let e as BootstrapError: self = .bootstrap(e)
         case let e as HandshakeError: self = .handshake(e)
+        case let e as DataPathError: self = .dataPath(e)
         default:
             assertionFailure("no ChannelError case for \(type(of: error)): \(error)")
             self = .protocolViolation("unexpected \(type(of: error)): \(error)")
         }
+    }
+
+    /// One call of a lower layer, its error lowered by ``init(lowering:)``:
+    /// the single-call form of what the set-up entry points do for a whole
+    /// sequence, so no call site writes its own catch-and-rethrow. Inlined
+    /// and generic over the call's own error type: the data path pays
+    /// nothing (no allocation, no existential) unless the call throws.
+    @inline(__always)
+    static func lowering<T, E: Error>(_ call: () throws(E) -> T) throws(ChannelError) -> T {
+        do { return try call() } catch { throw ChannelError(lowering: error) }
     }
 }

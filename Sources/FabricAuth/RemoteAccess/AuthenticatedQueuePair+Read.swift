@@ -47,11 +47,9 @@ extension AuthenticatedQueuePair {
         timeout: Duration) throws(ChannelError) {
         let slot = try resources.acquireSendSlot(deadline: ChannelClock.deadline(after: timeout))
         let window = resources.windows[WindowID.readOffer(h.index).position(targets: limits.targets)]
-        do {
+        try tearingDownOnError {
             try queuePair.bind(window, to: memory.region, range: range, access: [.remoteRead],
                 id: ChannelResources.sendTag | ChannelResources.windowTag, flags: [])
-        } catch {
-            throw tearDown(.verbs(error))
         }
         transfers.metrics.windowsBound += 1
         transfers.offerMemory[h.index] = memory
@@ -60,13 +58,10 @@ extension AuthenticatedQueuePair {
         let payload = resources.sendSlot(slot).baseAddress! + DataPathLimits.headerSize
         offer.encodePrefix(to: payload)
         let data = payload + ControlMessage.ReadOffer.dataOffset
-        let sealed: SealedFrame
-        do {
-            sealed = try sender.sealDetached(payload: UnsafeRawBufferPointer(rebasing: memory.bytes[range]),
+        let sealed = try ChannelError.lowering {
+            try sender.sealDetached(payload: UnsafeRawBufferPointer(rebasing: memory.bytes[range]),
                 opcode: .rdmaRead, remoteAddress: window.boundAddress, rkey: window.rkey,
                 header: data, tag: data + DataPathLimits.headerSize, now: ChannelClock.monotonicNanoseconds())
-        } catch {
-            throw .dataPath(error)
         }
         try checkEpoch(sealed.epoch)
         try sendControl(.readOffer, slot: slot, length: ControlMessage.ReadOffer.size) { _ in }

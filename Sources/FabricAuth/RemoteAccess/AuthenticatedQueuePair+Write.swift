@@ -21,21 +21,15 @@ extension AuthenticatedQueuePair {
     /// Allocates `bytes` of page-aligned memory registered with this channel.
     public func allocateMemory(bytes: Int) throws(ChannelError) -> ChannelMemory {
         guard bytes > 0 else { throw .invalidRequest("memory needs at least one byte") }
-        do {
-            return ChannelMemory(region: try resources.pd.allocateRegion(bytes: bytes, access: ChannelMemory.access))
-        } catch {
-            throw .verbs(error)
-        }
+        return ChannelMemory(region: try ChannelError.lowering {
+            try resources.pd.allocateRegion(bytes: bytes, access: ChannelMemory.access)
+        })
     }
 
     /// Registers an application buffer with this channel (NCCL's `regMr`).
     /// The buffer stays alive as long as the returned memory does.
     public func registerMemory(_ buffer: RegisteredBuffer) throws(ChannelError) -> ChannelMemory {
-        do {
-            return ChannelMemory(region: try resources.pd.register(buffer, access: ChannelMemory.access))
-        } catch {
-            throw .verbs(error)
-        }
+        ChannelMemory(region: try ChannelError.lowering { try resources.pd.register(buffer, access: ChannelMemory.access) })
     }
 
     /// Grants the peer one RDMA WRITE of up to `range.count` bytes into
@@ -77,11 +71,9 @@ extension AuthenticatedQueuePair {
             for (b, t) in zip(buffers, rendezvous.targets(of: h)) {
                 let slot = try resources.acquireSendSlot(deadline: deadline)
                 let window = resources.windows[WindowID.writeTarget(t).position(targets: limits.targets)]
-                do {
+                try tearingDownOnError {
                     try queuePair.bind(window, to: b.memory.region, range: b.range, access: [.remoteWrite],
                         id: ChannelResources.sendTag | ChannelResources.windowTag, flags: [])
-                } catch {
-                    throw tearDown(.verbs(error))
                 }
                 transfers.metrics.windowsBound += 1
                 transfers.targetMemory[t] = b.memory
@@ -113,13 +105,10 @@ extension AuthenticatedQueuePair {
         let grant = rendezvous.useGrant(g)
         let notice = resources.sendSlot(slot).baseAddress!
         let source = UnsafeRawBufferPointer(rebasing: memory.bytes[range])
-        let sealed: SealedFrame
-        do {
-            sealed = try sender.sealDetached(payload: source, opcode: .rdmaWrite, remoteAddress: grant.key.address,
+        let sealed = try ChannelError.lowering {
+            try sender.sealDetached(payload: source, opcode: .rdmaWrite, remoteAddress: grant.key.address,
                 rkey: grant.key.rkey, header: notice, tag: notice + DataPathLimits.headerSize,
                 now: ChannelClock.monotonicNanoseconds())
-        } catch {
-            throw .dataPath(error)
         }
         try checkEpoch(sealed.epoch)
         let ticket: UInt64
@@ -176,12 +165,8 @@ extension AuthenticatedQueuePair {
         _ fill: (UnsafeMutableRawPointer) -> Void) throws(ChannelError) {
         let frame = resources.sendSlot(slot)
         fill(frame.baseAddress! + DataPathLimits.headerSize)
-        let sealed: SealedFrame
-        do {
-            sealed = try sender.seal(frame: frame, payloadLength: length, opcode: opcode,
-                now: ChannelClock.monotonicNanoseconds())
-        } catch {
-            throw .dataPath(error)
+        let sealed = try ChannelError.lowering {
+            try sender.seal(frame: frame, payloadLength: length, opcode: opcode, now: ChannelClock.monotonicNanoseconds())
         }
         try checkEpoch(sealed.epoch)
         try resources.postSend(slot: slot, length: sealed.frameLength, on: queuePair)
