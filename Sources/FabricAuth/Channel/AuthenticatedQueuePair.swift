@@ -70,7 +70,7 @@ public final class AuthenticatedQueuePair {
             }
         } catch {
             result.wipe()
-            throw .dataPath(error)
+            throw ChannelError(lowering: error)
         }
         self.peer = workload.workload
         self.suite = suite

@@ -108,7 +108,7 @@ public struct ChannelConfiguration: Sendable {
     /// Checks the sizes and depths before any verbs resource is made, with an
     /// error that names the field and what it must be.
     public func validate() throws(ChannelError) {
-        do { try dataPath.validate() } catch { throw .dataPath(error) }
+        try ChannelError.lowering { try dataPath.validate() }
         guard maxMessageSize >= 0, maxMessageSize <= dataPath.maxPayloadBytes else {
             throw .invalidConfiguration("maxMessageSize \(maxMessageSize) must be in 0...\(dataPath.maxPayloadBytes) (dataPath.maxPayloadBytes)")
         }

@@ -4,7 +4,9 @@ import Verbs
 
 /// The one place where failures of the layers below the channel become
 /// `ChannelError`, each kept whole under its own case, so a caller sees one
-/// failure exactly once and can still switch on the lower layer's code.
+/// failure exactly once and can still switch on the lower layer's code. The
+/// rendezvous machine's refusals of an application call come through here
+/// too (`ChannelError(refusal:)`).
 extension ChannelError {
     /// A setup sequence calls several layers in one `do` block, and Swift
     /// types such a block's error as `any Error`; this recovers the layer.
@@ -18,6 +20,7 @@ extension ChannelError {
         case let e as BootstrapError: self = .bootstrap(e)
         case let e as HandshakeError: self = .handshake(e)
         case let e as DataPathError: self = .dataPath(e)
+        case let e as RendezvousRefusal: self = ChannelError(refusal: e)
         default:
             assertionFailure("no ChannelError case for \(type(of: error)): \(error)")
             self = .protocolViolation("unexpected \(type(of: error)): \(error)")

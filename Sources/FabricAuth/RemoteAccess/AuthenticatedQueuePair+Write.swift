@@ -57,12 +57,9 @@ extension AuthenticatedQueuePair {
                 throw .dataPath(.payloadTooLarge(b.range.count))
             }
         }
-        let h: ReceiveHandle
-        do {
-            h = try rendezvous.openReceive(buffers.lazy.map { ReceiveSlotSpec(capacity: $0.range.count, tag: $0.tag) },
+        let h = try ChannelError.lowering {
+            try rendezvous.openReceive(buffers.lazy.map { ReceiveSlotSpec(capacity: $0.range.count, tag: $0.tag) },
                 deadline: expiresAfter.map { ChannelClock.deadline(after: $0) })
-        } catch {
-            throw refused(error)
         }
         let request = ChannelRequest(handle: .receive(h), size: buffers.reduce(0) { $0 + $1.range.count })
         do throws(ChannelError) {
@@ -98,8 +95,7 @@ extension AuthenticatedQueuePair {
         guard !closed else { throw .closed }
         try check(memory, range)
         try progressAll()
-        let found: Int?
-        do { found = try rendezvous.peekGrant(tag: tag, size: range.count) } catch { throw refused(error) }
+        let found = try ChannelError.lowering { try rendezvous.peekGrant(tag: tag, size: range.count) }
         guard let g = found else { return nil }
         let slot = try resources.acquireSendSlot(deadline: ChannelClock.deadline(after: timeout))
         let grant = rendezvous.useGrant(g)
