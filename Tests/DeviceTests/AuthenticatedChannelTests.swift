@@ -42,10 +42,11 @@ final class AuthenticatedChannelTests: XCTestCase {
     }
 
     /// A connected pair in one trust domain whose policies allow each other;
-    /// `configureBoth` adjusts both configurations, then `configure` the responder's.
+    /// `configureBoth` adjusts both configurations, then `configure` the
+    /// responder's (a trailing closure is `configure`).
     static func connectedPair(
-        context: Context, configureBoth: (inout ChannelConfiguration) -> Void = { _ in },
-        configure: (inout ChannelConfiguration) -> Void = { _ in }
+        context: Context, configure: (inout ChannelConfiguration) -> Void = { _ in },
+        configureBoth: (inout ChannelConfiguration) -> Void = { _ in }
     ) throws -> (responder: AuthenticatedQueuePair, initiator: AuthenticatedQueuePair) {
         let cluster = try Cluster()
         var server = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank0", policy: "allow domain cluster.test")
