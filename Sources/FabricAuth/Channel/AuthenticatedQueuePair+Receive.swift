@@ -111,7 +111,7 @@ extension AuthenticatedQueuePair {
     /// One lower-layer call whose failure ends the channel (a bind the
     /// device refused): its error lowered and returned through `tearDown`.
     @inline(__always)
-    func tearingDownOnError<T, E: Error>(_ call: () throws(E) -> T) throws(ChannelError) -> T {
+    func tearingDownOnError<T: ~Copyable, E: Error>(_ call: () throws(E) -> T) throws(ChannelError) -> T {
         do { return try ChannelError.lowering(call) } catch { throw tearDown(error) }
     }
 

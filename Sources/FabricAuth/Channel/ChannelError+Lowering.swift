@@ -33,7 +33,7 @@ extension ChannelError {
     /// and generic over the call's own error type: the data path pays
     /// nothing (no allocation, no existential) unless the call throws.
     @inline(__always)
-    static func lowering<T, E: Error>(_ call: () throws(E) -> T) throws(ChannelError) -> T {
+    static func lowering<T: ~Copyable, E: Error>(_ call: () throws(E) -> T) throws(ChannelError) -> T {
         do { return try call() } catch { throw ChannelError(lowering: error) }
     }
 }
