@@ -104,8 +104,8 @@ let package = Package(
         .testTarget(name: "BootstrapTests", dependencies: ["Bootstrap", "Verbs"]),
         .testTarget(name: "IdentityTests", dependencies: ["Identity"]),
         .testTarget(name: "HandshakeTests", dependencies: ["Handshake"], exclude: ["Vectors/handshake_vector.py"]),
-        .testTarget(name: "FabricAuthTests", dependencies: ["FabricAuth", "Bootstrap", "Verbs", "Handshake"]),
-        .testTarget(name: "NCCLNetPluginTests", dependencies: ["NCCLNetPlugin", "Identity"]),
+        .testTarget(name: "FabricAuthTests", dependencies: ["FabricAuth", "Bootstrap", "Verbs", "Handshake", "Identity"]),
+        .testTarget(name: "NCCLNetPluginTests", dependencies: ["NCCLNetPlugin", "FabricAuth", "Identity"]),
         .testTarget(name: "FabricAuthMetricsTests", dependencies: ["FabricAuthMetrics", "FabricAuth", "Handshake", "Bootstrap", "Verbs"]),
 
         // MARK: Tests that need a real verbs device (run inside Hardware/softroce; they fail without one)

@@ -103,7 +103,9 @@ struct DemoCommand: ParsableCommand {
         c.gidIndex = device.resolvedGidIndex
         c.maxMessageSize = size
         c.sendDepth = 16
-        c.receiveDepth = 16
+        // 4 WRITEs in flight (window): 7 requests keep 16 receive slots enough.
+        c.remoteAccessDepth = 7
+        c.receiveDepth = c.minimumReceiveDepth
         c.setupTimeout = .seconds(20)
         c.log = { line in say("  log: \(line)") }
         return c

@@ -80,7 +80,7 @@ final class PluginComm {
     private var staged: (address: UnsafeMutableRawPointer, count: Int, tag: UInt32)?
 
     /// Requests one comm holds at once (NCCL_NET_MAX_REQUESTS, net.h).
-    static let requestsPerComm = 32
+    static let requestsPerComm = PluginRuntime.maxRequests
 
     init(role: Role, runtime: PluginRuntime, channel: AuthenticatedQueuePair) {
         self.role = role
@@ -97,7 +97,8 @@ final class PluginComm {
         return MemoryHandle(comm: self, base: data, size: size, shadow: try channel.allocateMemory(bytes: size + 1))
     }
 
-    /// nil: the peer has granted no window yet (NCCL retries).
+    /// nil: the peer has granted no window yet, or all 32 requests are
+    /// outstanding (NCCL retries).
     func isend(_ data: UnsafeMutableRawPointer, size: Int, tag: UInt32, memory: MemoryHandle) throws(ChannelError) -> RequestSlot? {
         guard role == .send else { throw .invalidRequest("isend on a receive comm") }
         guard let offset = memory.offset(of: data, count: size) else {
@@ -108,7 +109,13 @@ final class PluginComm {
             memory.shadow.bytes.baseAddress!.advanced(by: offset).copyMemory(from: data, byteCount: size)
             staged = (data, size, tag)
         }
-        guard let request = try channel.isend(memory.shadow, range: offset..<(offset + size), tag: tag) else { return nil }
+        let sent: ChannelRequest?
+        do {
+            sent = try channel.isend(memory.shadow, range: offset..<(offset + size), tag: tag)
+        } catch let error where error.asksNCCLToRetry {
+            return nil
+        }
+        guard let request = sent else { return nil }
         staged = nil
         freeSlots.removeLast()
         let slot = slots[index]
@@ -117,7 +124,7 @@ final class PluginComm {
         return slot
     }
 
-    /// nil: every window of the comm is granted already (NCCL retries).
+    /// nil: all 32 requests of the comm are outstanding (NCCL retries).
     func irecv(count n: Int, data: UnsafeMutablePointer<UnsafeMutableRawPointer?>, sizes: UnsafePointer<Int>,
         tags: UnsafePointer<UInt32>, memories: UnsafePointer<UnsafeMutableRawPointer?>) throws(ChannelError) -> RequestSlot? {
         guard role == .receive else { throw .invalidRequest("irecv on a send comm") }
@@ -137,7 +144,13 @@ final class PluginComm {
             slot.sources[i] = UnsafeRawPointer(memory.shadow.bytes.baseAddress! + offset)
             slot.destinations[i] = target
         }
-        slot.request = try channel.irecv(slot.buffers)
+        do {
+            slot.request = try channel.irecv(slot.buffers)
+        } catch let error where error.asksNCCLToRetry {
+            // Nothing was granted (the channel refuses before binding).
+            slot.buffers.removeAll(keepingCapacity: true)
+            return nil
+        }
         slot.count = n
         windowsInUse += n
         freeSlots.removeLast()

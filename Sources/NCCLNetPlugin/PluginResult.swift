@@ -14,9 +14,17 @@ enum PluginResult: Int32 {
 extension ChannelError {
     var pluginResult: PluginResult {
         switch self {
-        case .invalidRequest, .receiveBufferTooSmall: .internalError
+        case .invalidRequest, .receiveBufferTooSmall, .tooManyOutstanding, .invalidConfiguration: .internalError
         default: .systemError
         }
+    }
+
+    /// Whether isend/irecv answer NCCL with a NULL request and success
+    /// rather than an error: NCCL's net.h lets them "return a NULL request"
+    /// when the call can't start now, and NCCL calls again. Only a full
+    /// request table is such a case; everything else fails the call.
+    var asksNCCLToRetry: Bool {
+        if case .tooManyOutstanding = self { true } else { false }
     }
 }
 

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CNCCLNet
 import FabricAuth
 import FabricAuthMetrics
 import Foundation
@@ -25,11 +26,16 @@ final class PluginRuntime: @unchecked Sendable {
     let speedMbps: Int32
     let maxComms: Int32
 
-    /// Windows one receive comm grants at once: 4 grouped receives of NCCL's 8
-    /// buffers, or 32 single ones (NCCL_NET_MAX_REQUESTS).
-    static let windowsPerComm = 32
-    /// Buffers one grouped receive may cover (ReceiveSizes.capacity, NCCL_NET_MAX_RECVS).
+    /// Requests one comm holds at once: NCCL_NET_MAX_REQUESTS (32) in NCCL's
+    /// net headers; NCCL never has more outstanding on one comm.
+    static let maxRequests = Int(NCCL_NET_MAX_REQUESTS)
+    /// Buffers one grouped receive may cover (ReceiveSizes.capacity), reported
+    /// to NCCL as `maxRecvs` by getProperties.
     static let maxRecvs = 8
+    /// WRITE target windows of one comm: every outstanding request may be a
+    /// grouped receive of `maxRecvs` buffers, so NCCL never meets a NULL
+    /// request below the limits getProperties reports.
+    static let windowsPerComm = maxRequests * maxRecvs
 
     /// Loaded once by `init`; nil before it or after it failed.
     static let current = Mutex<PluginRuntime?>(nil)
@@ -116,15 +122,8 @@ final class PluginRuntime: @unchecked Sendable {
                 + "(or NCCL_IB_HCA, NCCL_IB_GID_INDEX) to a device and GID `fabricauth doctor` lists")
         }
 
-        var c = ChannelConfiguration(credential: credential, verifier: verifier, policy: policy)
+        var c = Self.channelConfiguration(ChannelConfiguration(credential: credential, verifier: verifier, policy: policy))
         c.gidIndex = settings.gidIndex
-        c.remoteAccessDepth = Self.windowsPerComm
-        // ChannelConfiguration.remoteAccessDepth: keep receiveDepth >= 2 x depth + 2.
-        c.receiveDepth = 2 * Self.windowsPerComm + 2
-        // A send slot per grant and per WRITE notice in flight.
-        c.sendDepth = 2 * Self.windowsPerComm
-        // Data moves by WRITE; SEND carries only control messages.
-        c.maxMessageSize = 4096
         c.setupTimeout = .seconds(settings.setupTimeoutSeconds)
         c.log = { line in PluginLog.info(line) }
         if let path = settings.metricsFilePath {
@@ -142,6 +141,23 @@ final class PluginRuntime: @unchecked Sendable {
             pciPathC = nil
         }
         speedMbps = Self.portSpeedMbps(device: context.deviceName)
+    }
+
+    /// The channel sizes of every comm: NCCL's 32 outstanding requests, each
+    /// possibly a grouped receive of 8 buffers, and slots for control
+    /// messages only (data moves by WRITE, never by SEND), so the 514 receive
+    /// slots those requests need take 64 KiB instead of 514 x 24 KiB.
+    static func channelConfiguration(_ base: ChannelConfiguration) -> ChannelConfiguration {
+        var c = base
+        c.remoteAccessDepth = maxRequests
+        c.writeTargetWindows = windowsPerComm
+        c.receiveDepth = c.minimumReceiveDepth
+        // Grants (up to 8 per irecv) and WRITE notices, each in a send slot
+        // until its SEND completes; more wait for a completion.
+        c.sendDepth = 2 * maxRequests
+        // No application SEND: slots are sized for the largest control message.
+        c.maxMessageSize = 0
+        return c
     }
 
     private static let interned = Mutex<[String: UnsafeMutablePointer<CChar>]>([:])

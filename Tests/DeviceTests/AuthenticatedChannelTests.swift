@@ -30,8 +30,11 @@ final class AuthenticatedChannelTests: XCTestCase {
                 credential: try Credential(chain: issued.chain, privateKey: issued.privateKey),
                 verifier: verifier, policy: try Policy(text: policy))
             c.gidIndex = DeviceTestSupport.gidIndex
+            // Slots smaller than a handshake message: every channel here also
+            // runs its handshake through the separate handshake buffers.
             c.maxMessageSize = 8192
-            c.receiveDepth = 8
+            c.remoteAccessDepth = 8
+            c.receiveDepth = c.minimumReceiveDepth
             c.sendDepth = 8
             c.setupTimeout = .seconds(20)
             return c
@@ -39,14 +42,18 @@ final class AuthenticatedChannelTests: XCTestCase {
     }
 
     /// A connected pair in one trust domain whose policies allow each other;
-    /// `configure` adjusts the responder's configuration first.
+    /// `configureBoth` adjusts both configurations, then `configure` the
+    /// responder's (a trailing closure is `configure`).
     static func connectedPair(
-        context: Context, configure: (inout ChannelConfiguration) -> Void = { _ in }
+        context: Context, configure: (inout ChannelConfiguration) -> Void = { _ in },
+        configureBoth: (inout ChannelConfiguration) -> Void = { _ in }
     ) throws -> (responder: AuthenticatedQueuePair, initiator: AuthenticatedQueuePair) {
         let cluster = try Cluster()
         var server = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank0", policy: "allow domain cluster.test")
+        configureBoth(&server)
         configure(&server)
-        let client = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank1", policy: "allow domain cluster.test")
+        var client = try cluster.configuration(id: "spiffe://cluster.test/trainer/rank1", policy: "allow domain cluster.test")
+        configureBoth(&client)
         let (s, c) = try establish(context: context, server: server, client: client)
         return (try s.get(), try c.get())
     }
@@ -304,6 +311,8 @@ extension AuthenticatedChannelTests {
         for c in [0, 1] {
             var config = c == 0 ? server : client
             config.maxMessageSize = 4 << 20
+            // SEND only (no windows): two receive slots are enough.
+            config.remoteAccessDepth = 0
             config.receiveDepth = 2
             config.sendDepth = 2
             config.dataPath.rekeyAfterMessages = 3

@@ -88,7 +88,11 @@ final class NCCLPluginTests: XCTestCase {
         XCTAssertTrue(metrics.contains("fabricauth_frames_rejected_total{reason=\"bad_tag\"} 0"), metrics)
         XCTAssertTrue(result.output.contains("rank 0 load 0: ncclNetPlugin_v12"), "probing finds the newest table: \(result.output)")
         for rank in 0...1 {
+            // NCCL_NET_MAX_REQUESTS: 32 single receives, then 32 grouped receives of maxRecvs (8) buffers,
+            // each time with a 33rd irecv answered by a NULL request (the harness fails otherwise).
             XCTAssertTrue(result.output.contains("rank \(rank) load 1: \(32) outstanding requests passed"), result.output)
+            XCTAssertTrue(result.output.contains("rank \(rank) load 1: 32 outstanding grouped receives of 8 buffers passed"),
+                result.output)
         }
         XCTAssertTrue(result.output.contains("peer spiffe://ping.test/rank1 verified"), result.output)
         XCTAssertTrue(result.output.contains("peer spiffe://ping.test/rank0 verified"), result.output)

@@ -44,6 +44,62 @@ final class RendezvousRequestTests: XCTestCase {
         XCTAssertEqual(receiver.remoteAccessMetrics.windowsInvalidated, 8)
     }
 
+    /// NCCL's 32 outstanding requests per direction, the default depth: each
+    /// side grants 32 receives and writes 32 messages into the other's at
+    /// once; a 33rd irecv is refused with `.tooManyOutstanding` and changes
+    /// nothing; once one receive has completed, the 33rd is accepted and
+    /// filled. Slots of 4 KiB: the handshake ran through the handshake buffers.
+    func testThirtyTwoOutstandingRequestsPerDirection() throws {
+        let context = try DeviceTestSupport.openContext()
+        let depth = ChannelConfiguration.defaultRemoteAccessDepth
+        XCTAssertEqual(depth, 32)
+        let (a, b) = try AuthenticatedChannelTests.connectedPair(context: context, configureBoth: {
+            $0.maxMessageSize = 4096
+            $0.remoteAccessDepth = depth
+            $0.receiveDepth = $0.minimumReceiveDepth
+            $0.sendDepth = 2 * depth
+        })
+        let size = 4096
+        var requests: [(AuthenticatedQueuePair, ChannelRequest)] = []
+        var targets: [ChannelMemory] = []
+        for receiver in [a, b] {
+            let target = try receiver.allocateMemory(bytes: (depth + 1) * size)
+            targets.append(target)
+            for k in 0..<depth {
+                requests.append((receiver, try receiver.irecv(target, range: (k * size)..<((k + 1) * size), tag: UInt32(k))))
+            }
+            XCTAssertThrowsError(try receiver.irecv(target, range: (depth * size)..<((depth + 1) * size), tag: UInt32(depth))) {
+                guard case ChannelError.tooManyOutstanding(let what, let limit) = $0 else { return XCTFail("\($0)") }
+                XCTAssertEqual(what, "receives")
+                XCTAssertEqual(limit, depth)
+            }
+        }
+        var sources: [ChannelMemory] = []
+        for (n, sender) in [b, a].enumerated() {
+            for k in 0..<depth {
+                let source = try sender.allocateMemory(bytes: size)
+                Remote.fill(source, count: size, seed: n * 100 + k)
+                sources.append(source)
+                requests.append((sender, try Remote.isend(sender, source, 0..<size, tag: UInt32(k))))
+            }
+        }
+        // One receive completes; then the 33rd is accepted.
+        XCTAssertEqual(try Remote.complete([requests[0]]), [size])
+        let extra = try a.irecv(targets[0], range: (depth * size)..<((depth + 1) * size), tag: UInt32(depth))
+        let last = try b.allocateMemory(bytes: size)
+        Remote.fill(last, count: size, seed: 99)
+        sources.append(last)
+        let rest = Array(requests[1...]) + [(a, extra), (b, try Remote.isend(b, last, 0..<size, tag: UInt32(depth)))]
+        XCTAssertEqual(try Remote.complete(rest), [Int](repeating: size, count: rest.count))
+        for (n, target) in targets.enumerated() {
+            for k in 0..<depth {
+                XCTAssertTrue(Remote.matches(target, offset: k * size, count: size, seed: n * 100 + k), "side \(n) buffer \(k)")
+            }
+        }
+        XCTAssertTrue(Remote.matches(targets[0], offset: depth * size, count: size, seed: 99))
+        XCTAssertEqual(a.receiveMetrics.failures.total + b.receiveMetrics.failures.total, 0)
+    }
+
     /// A sender whose message is larger than the peer's granted buffer gets
     /// a clear error, and the grant stays for a message that fits.
     func testMessageLargerThanTheGrantIsRefused() throws {

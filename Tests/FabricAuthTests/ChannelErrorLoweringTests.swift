@@ -22,6 +22,34 @@ import Verbs
         #expect(h == handshake)
     }
 
+    @Test func theDataPathKeepsItsCase() {
+        guard case .dataPath(let d) = ChannelError(lowering: DataPathError.payloadTooLarge(5)) else {
+            Issue.record("not .dataPath")
+            return
+        }
+        #expect(d == .payloadTooLarge(5))
+    }
+
+    /// The single-call form every call site uses: the value passes through,
+    /// a typed error arrives under its layer's case.
+    @Test func oneCallIsLoweredByTheSameAdapter() throws {
+        #expect(try ChannelError.lowering { () throws(VerbsError) in 42 } == 42)
+        let verbs = VerbsError(.completionFailed, function: "ibv_poll_cq")
+        do {
+            _ = try ChannelError.lowering { () throws(VerbsError) -> Int in throw verbs }
+            Issue.record("did not throw")
+        } catch {
+            guard case .verbs(let v) = error else { Issue.record("not .verbs: \(error)"); return }
+            #expect(v == verbs)
+        }
+        do {
+            try ChannelError.lowering { () throws(ChannelError) in throw ChannelError.closed }
+            Issue.record("did not throw")
+        } catch {
+            guard case .closed = error else { Issue.record("rewrapped: \(error)"); return }
+        }
+    }
+
     @Test func aChannelErrorIsNotWrappedAgain() {
         guard case .timedOut(let what) = ChannelError(lowering: ChannelError.timedOut("M2")) else {
             Issue.record("rewrapped")

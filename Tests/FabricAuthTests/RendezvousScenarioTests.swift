@@ -121,6 +121,100 @@ final class Machine {
         #expect(throws: RendezvousRefusal.emptyBuffer) { try m.r.openReceive([ReceiveSlotSpec(capacity: 0, tag: 0)], deadline: nil) }
     }
 
+    // MARK: The depth limit (NCCL's 32 outstanding requests per direction)
+
+    /// The default depth exactly: 32 receives accepted, the 33rd refused
+    /// with `tooManyOutstanding` and nothing changed (no window reserved),
+    /// accepted once one has completed; the channel reports the refusal as
+    /// its own error, which NCCL's plug-in turns into a NULL request.
+    @Test func thirtyTwoOutstandingReceivesThenTheThirtyThirdIsRefused() throws {
+        let depth = ChannelConfiguration.defaultRemoteAccessDepth
+        #expect(depth == 32)
+        let m = Machine(limits: Rendezvous.Limits(requests: depth, targets: depth))
+        var handles: [ReceiveHandle] = []
+        for k in 0..<depth {
+            let (h, grants) = try grantedReceive(m, [4096], firstKey: UInt32(k))
+            #expect(grants.count == 1 && grants[0].index == UInt32(k))
+            handles.append(h)
+        }
+        let one = [ReceiveSlotSpec(capacity: 4096, tag: 99)]
+        #expect(throws: RendezvousRefusal.tooManyOutstanding("receives", limit: depth)) { try m.r.openReceive(one, deadline: nil) }
+        #expect(m.r.targets.allSatisfy { $0.phase == .granted }, "the refused call reserved nothing")
+        guard case .tooManyOutstanding(let what, let limit) = ChannelError(refusal: .tooManyOutstanding("receives", limit: depth)) else {
+            Issue.record("the channel must report a full table as tooManyOutstanding")
+            return
+        }
+        #expect(what == "receives" && limit == depth)
+
+        // One completes (notice, window closed, bytes verified, tested): the 33rd fits.
+        #expect(m.notice(key: key(5), length: 4096))
+        #expect(closeWindows(m).verify == [.verifyWrite(target: 5, length: 4096)])
+        m.r.writeVerified(target: 5, bytes: 4096)
+        #expect(throws: RendezvousRefusal.tooManyOutstanding("receives", limit: depth), "not until it is tested") {
+            try m.r.openReceive(one, deadline: nil)
+        }
+        #expect(try m.r.poll(handles[5]) == .completed(ReceiveSizes(single: 4096)))
+        let extra = try m.r.openReceive(one, deadline: nil)
+        #expect(extra.index == 5 && extra.generation == handles[5].generation + 1)
+        #expect(throws: RendezvousRefusal.tooManyOutstanding("receives", limit: depth)) { try m.r.openReceive(one, deadline: nil) }
+    }
+
+    /// Offers and READs have the same limit: 32 each, the 33rd refused, accepted after one completes.
+    @Test func thirtyTwoOutstandingOffersAndReads() throws {
+        let depth = ChannelConfiguration.defaultRemoteAccessDepth
+        let owner = Machine(limits: Rendezvous.Limits(requests: depth, targets: depth))
+        let reader = Machine(limits: Rendezvous.Limits(requests: depth, targets: depth))
+        var offers: [OfferHandle] = []
+        for k in 0..<depth {
+            let o = try owner.r.openOffer(length: 100, tag: 1, deadline: nil)
+            let (index, generation) = owner.r.offerBound(o, key: key(UInt32(k)))
+            _ = try reader.r.peerOffered(PeerOffer(index: index, generation: generation, tag: 1, key: key(UInt32(k)), length: 100))
+            offers.append(o)
+        }
+        #expect(throws: RendezvousRefusal.tooManyOutstanding("READ offers", limit: depth)) {
+            try owner.r.openOffer(length: 100, tag: 1, deadline: nil)
+        }
+        var reads: [ReadHandle] = []
+        for _ in 0..<depth {
+            let (slot, _) = try #require(try reader.r.peekOffer(tag: 1, capacity: 100))
+            reads.append(reader.r.startRead(peerSlot: slot))
+        }
+        // A 33rd offer arrives (the owner freed one below); the reader has no read slot for it yet.
+        reader.r.readCompleted(reads[0])
+        let done = reader.r.readVerified(reads[0])
+        try owner.r.peerReadDone(index: done.index, generation: done.generation)
+        #expect(closeWindows(owner).closed == [.readOffer(0)])
+        #expect(try owner.r.poll(offers[0]) == .completed(ReceiveSizes(single: 100)))
+        let o = try owner.r.openOffer(length: 100, tag: 1, deadline: nil)
+        let (index, generation) = owner.r.offerBound(o, key: key(40))
+        _ = try reader.r.peerOffered(PeerOffer(index: index, generation: generation, tag: 1, key: key(40), length: 100))
+        #expect(throws: RendezvousRefusal.tooManyOutstanding("READs", limit: depth)) { try reader.r.peekOffer(tag: 1, capacity: 100) }
+        #expect(try reader.r.poll(reads[0]) == .completed(ReceiveSizes(single: 100)))
+        #expect(try reader.r.peekOffer(tag: 1, capacity: 100) != nil)
+    }
+
+    /// NCCL's plug-in limits: 32 requests, each a grouped receive of 8
+    /// buffers (256 WRITE target windows); the 33rd is refused as a request,
+    /// not for want of windows.
+    @Test func thirtyTwoGroupedReceivesOfEight() throws {
+        let depth = ChannelConfiguration.defaultRemoteAccessDepth
+        let m = Machine(limits: Rendezvous.Limits(requests: depth, targets: depth * Rendezvous.maxBuffersPerReceive))
+        for k in 0..<depth { _ = try grantedReceive(m, Array(repeating: 64, count: 8), firstKey: UInt32(k * 8)) }
+        #expect(throws: RendezvousRefusal.tooManyOutstanding("receives", limit: depth)) {
+            try m.r.openReceive([ReceiveSlotSpec(capacity: 64, tag: 0)], deadline: nil)
+        }
+    }
+
+    /// A SEND-only channel (remoteAccessDepth 0) refuses every request as outstanding past a limit of 0.
+    @Test func aChannelWithoutDepthRefusesEveryRequest() throws {
+        let m = Machine(limits: Rendezvous.Limits(requests: 0, targets: 0))
+        #expect(throws: RendezvousRefusal.tooManyOutstanding("receives", limit: 0)) {
+            try m.r.openReceive([ReceiveSlotSpec(capacity: 1, tag: 0)], deadline: nil)
+        }
+        #expect(throws: RendezvousRefusal.tooManyOutstanding("READ offers", limit: 0)) { try m.r.openOffer(length: 1, tag: 0, deadline: nil) }
+        #expect(m.nextWindowToClose() == nil)
+    }
+
     @Test func senderLargerThanGrant() throws {
         let m = Machine(limits: Self.limits)
         #expect(try m.r.takeGrant(tag: 1, size: 10) == nil, "no grant yet: the caller tries again later")

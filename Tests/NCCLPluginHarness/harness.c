@@ -13,7 +13,9 @@
  *   ring     8 slots of isend/irecv with tags, sizes 0 B .. 4 MiB, some
  *            receives larger than the message
  *   grouped  one irecv of n = 1..8 buffers against n isends
- *   burst    32 outstanding requests per comm (NCCL_NET_MAX_REQUESTS)
+ *   burst    32 outstanding requests per comm (NCCL_NET_MAX_REQUESTS), and
+ *            32 outstanding grouped receives of 8 buffers (getProperties'
+ *            maxRecvs); a 33rd irecv returns a NULL request and ncclSuccess
  * busy-polling test and checking every byte and every reported size; then
  * deregMr, closeSend, closeRecv, finalize, dlclose. The next load dlopens again.
  *
@@ -228,6 +230,23 @@ static void phase_grouped(struct session* s, int n) {
     }
 }
 
+/* With 32 requests outstanding, one more irecv must answer a NULL request and ncclSuccess: NCCL retries it. */
+static void expect_retry(struct session* s, int n, size_t offset) {
+    void* data[8];
+    size_t capacity[8];
+    int tags[8];
+    void* mrs[8];
+    for (int i = 0; i < n; i++) {
+        data[i] = s->recvBuffer + offset + (size_t)i * 4096;
+        capacity[i] = 4096;
+        tags[i] = 900 + i;
+        mrs[i] = s->recvMr;
+    }
+    void* extra = NULL;
+    CHECK(plugin_irecv(&s->p, s->recvComm, n, data, capacity, tags, mrs, &extra));
+    if (extra) FAIL("irecv of %d buffer(s) accepted past %d outstanding requests", n, NCCL_NET_MAX_REQUESTS);
+}
+
 static void phase_burst(struct session* s) {
     enum { COUNT = NCCL_NET_MAX_REQUESTS, BYTES = 4096 };
     void* sendReq[COUNT] = {0};
@@ -242,6 +261,7 @@ static void phase_burst(struct session* s) {
         CHECK(plugin_irecv(&s->p, s->recvComm, 1, &data, &capacity, &tag, &s->recvMr, &recvReq[recvPosted]));
         if (recvReq[recvPosted]) recvPosted++;
     }
+    expect_retry(s, 1, (size_t)COUNT * BYTES);
     while (done < 2 * COUNT) {
         if (now() > deadline) FAIL("burst stalled: %d sends posted, %d of %d requests done", sendPosted, done, 2 * COUNT);
         if (sendPosted < COUNT) {
@@ -262,6 +282,59 @@ static void phase_burst(struct session* s) {
                 verify(s->recvBuffer + (size_t)i * BYTES, BYTES, 5000u + (uint32_t)i, "burst");
                 recvReq[i] = NULL;
                 done++;
+            }
+        }
+    }
+}
+
+/* 32 outstanding grouped receives of maxRecvs (8) buffers each, filled by 256 isends that keep at most 32 outstanding. */
+static void phase_grouped_burst(struct session* s) {
+    enum { COUNT = NCCL_NET_MAX_REQUESTS, N = 8, BYTES = 4096 };
+    void* recvReq[COUNT] = {0};
+    void* sendReq[COUNT] = {0};
+    int recvPosted = 0, sent = 0, sendsDone = 0, received = 0;
+    double deadline = now() + PHASE_SECONDS;
+    while (recvPosted < COUNT) {
+        if (now() > deadline) FAIL("grouped burst: only %d of %d grouped receives accepted", recvPosted, COUNT);
+        void* data[N];
+        size_t capacity[N];
+        int tags[N];
+        void* mrs[N];
+        for (int j = 0; j < N; j++) {
+            data[j] = s->recvBuffer + (size_t)(recvPosted * N + j) * BYTES;
+            capacity[j] = BYTES;
+            tags[j] = 400 + recvPosted * N + j;
+            mrs[j] = s->recvMr;
+        }
+        CHECK(plugin_irecv(&s->p, s->recvComm, N, data, capacity, tags, mrs, &recvReq[recvPosted]));
+        if (recvReq[recvPosted]) recvPosted++;
+    }
+    expect_retry(s, N, (size_t)COUNT * N * BYTES);
+    while (sendsDone < COUNT * N || received < COUNT) {
+        if (now() > deadline)
+            FAIL("grouped burst stalled: %d of %d sends done, %d of %d receives", sendsDone, COUNT * N, received, COUNT);
+        for (int k = 0; k < COUNT && sent < COUNT * N; k++) {
+            if (sendReq[k]) continue;
+            uint8_t* src = s->sendBuffer + (size_t)sent * BYTES;
+            fill(src, BYTES, 7000u + (uint32_t)sent);
+            CHECK(plugin_isend(&s->p, s->sendComm, src, BYTES, 400 + sent, s->sendMr, &sendReq[k]));
+            if (!sendReq[k]) break;
+            sent++;
+        }
+        for (int k = 0; k < COUNT; k++) {
+            if (sendReq[k] && poll_once(s, sendReq[k], NULL)) {
+                sendReq[k] = NULL;
+                sendsDone++;
+            }
+            int sizes[N];
+            if (recvReq[k] && poll_once(s, recvReq[k], sizes)) {
+                for (int j = 0; j < N; j++) {
+                    int m = k * N + j;
+                    if (sizes[j] != BYTES) FAIL("grouped burst receive %d buffer %d reported %d", k, j, sizes[j]);
+                    verify(s->recvBuffer + (size_t)m * BYTES, BYTES, 7000u + (uint32_t)m, "grouped burst");
+                }
+                recvReq[k] = NULL;
+                received++;
             }
         }
     }
@@ -340,6 +413,9 @@ static void run_load(const char* path, int fd, int load, int abi, int expectRefu
         fprintf(stderr, "rank %d load %d: grouped receives n=1..8 passed\n", rank, load);
         phase_burst(&s);
         fprintf(stderr, "rank %d load %d: %d outstanding requests passed\n", rank, load, NCCL_NET_MAX_REQUESTS);
+        phase_grouped_burst(&s);
+        fprintf(stderr, "rank %d load %d: %d outstanding grouped receives of %d buffers passed\n", rank, load,
+                NCCL_NET_MAX_REQUESTS, props.maxRecvs);
         /* Both ranks finish testing before either closes: a close tears the QP down under the peer. */
         barrier(fd);
         CHECK(net->deregMr(s.sendComm, s.sendMr));

@@ -31,7 +31,9 @@ func configuration(_ id: String) throws -> ChannelConfiguration {
     c.gidIndex = gidIndex
     c.maxMessageSize = 4096
     c.sendDepth = 4
-    c.receiveDepth = 4
+    // Set-up only: one request keeps 4 receive slots enough.
+    c.remoteAccessDepth = 1
+    c.receiveDepth = c.minimumReceiveDepth
     return c
 }
 

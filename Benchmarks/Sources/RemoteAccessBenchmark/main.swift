@@ -36,7 +36,9 @@ func configuration(_ id: String) throws -> ChannelConfiguration {
     c.gidIndex = environment["FABRICAUTH_GID_INDEX"].flatMap(Int.init)
     c.maxMessageSize = 1024
     c.sendDepth = 16
-    c.receiveDepth = 16
+    // inFlight (4) transfers at a time; 7 requests keep 16 receive slots enough.
+    c.remoteAccessDepth = 7
+    c.receiveDepth = c.minimumReceiveDepth
     c.setupTimeout = .seconds(30)
     return c
 }

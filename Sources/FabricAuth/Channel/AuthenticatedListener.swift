@@ -41,6 +41,7 @@ public final class AuthenticatedListener: Sendable {
         context: Context, configuration: ChannelConfiguration, address: String = "0.0.0.0", port: UInt16 = 0,
         sessionCapacity: Int = 1024, screening: EndpointExchangeListener.Configuration? = nil
     ) throws(ChannelError) {
+        try configuration.validate()
         self.context = context
         self.configuration = configuration
         self.sessions = SessionCache(capacity: sessionCapacity)
@@ -49,9 +50,7 @@ public final class AuthenticatedListener: Sendable {
         // The connector always sends a token; a listener that waived it would
         // answer any scanner that gets the framing right.
         screening.clientTokenSize = ExchangeMessage.clientTokenSize
-        do { exchange = try EndpointExchangeListener(address: address, port: port, configuration: screening) } catch {
-            throw .bootstrap(error)
-        }
+        exchange = try ChannelError.lowering { try EndpointExchangeListener(address: address, port: port, configuration: screening) }
     }
 
     /// Sessions kept for resumption.

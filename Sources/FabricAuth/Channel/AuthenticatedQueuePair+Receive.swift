@@ -20,6 +20,15 @@ extension AuthenticatedQueuePair {
     func progressOnce() throws(ChannelError) -> Bool {
         guard !closed else { throw .closed }
         guard let (slot, length) = try resources.pollReceive() else { return false }
+        // A handshake buffer, reposted, may take a data frame: never one
+        // longer than a slot (a message above maxMessageSize).
+        guard length <= resources.slotSize else {
+            repost(slot)
+            if case .rejected(let reason, let action) = receiver.rejectUnverified(.oversized) {
+                try handleRejection(reason, action)
+            }
+            return true
+        }
         // Mutable: a control frame is decrypted in place in its slot once it verified.
         let frame = UnsafeMutableRawBufferPointer(rebasing: resources.receiveSlot(slot)[0..<length])
         // The opcode byte is read before it is authenticated only to choose
@@ -101,6 +110,13 @@ extension AuthenticatedQueuePair {
             close()
         }
         return error
+    }
+
+    /// One lower-layer call whose failure ends the channel (a bind the
+    /// device refused): its error lowered and returned through `tearDown`.
+    @inline(__always)
+    func tearingDownOnError<T: ~Copyable, E: Error>(_ call: () throws(E) -> T) throws(ChannelError) -> T {
+        do { return try ChannelError.lowering(call) } catch { throw tearDown(error) }
     }
 
     func repost(_ slot: Int) {

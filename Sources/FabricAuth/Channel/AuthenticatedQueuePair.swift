@@ -73,7 +73,7 @@ public final class AuthenticatedQueuePair {
             }
         } catch {
             result.wipe()
-            throw .dataPath(error)
+            throw ChannelError(lowering: error)
         }
         self.peer = workload.workload
         self.suite = suite
@@ -82,8 +82,8 @@ public final class AuthenticatedQueuePair {
         self.queuePair = queuePair
         self.resources = resources
         self.configuration = configuration
-        self.inbox = Inbox(capacity: configuration.receiveDepth)
-        self.limits = Rendezvous.Limits(requests: configuration.remoteAccessDepth, targets: configuration.remoteAccessDepth)
+        self.inbox = Inbox(capacity: resources.receiveCount)
+        self.limits = Rendezvous.Limits(requests: configuration.remoteAccessDepth, targets: configuration.writeTargets)
         self.rendezvous = Rendezvous(limits: limits)
         self.transfers = TransferTable(limits: limits)
         if configuration.observer != nil {
@@ -132,7 +132,7 @@ public final class AuthenticatedQueuePair {
     public var queuePairNumber: UInt32 { queuePair.number }
     /// The state the device reports for the QP now (ERROR after a fatal failure or `close()`).
     public func queuePairState() throws(ChannelError) -> QueuePairState {
-        do { return try queuePair.state() } catch { throw .verbs(error) }
+        try ChannelError.lowering { try queuePair.state() }
     }
     /// The key epoch the next message will be sealed under.
     public var sendEpoch: UInt32 { sender.epoch }
@@ -154,12 +154,8 @@ public final class AuthenticatedQueuePair {
         if let base = payload.baseAddress, payload.count > 0 {
             (frame.baseAddress! + DataPathLimits.headerSize).copyMemory(from: base, byteCount: payload.count)
         }
-        let sealed: SealedFrame
-        do {
-            sealed = try sender.seal(frame: frame, payloadLength: payload.count, opcode: .send,
-                now: ChannelClock.monotonicNanoseconds())
-        } catch {
-            throw .dataPath(error)
+        let sealed = try ChannelError.lowering {
+            try sender.seal(frame: frame, payloadLength: payload.count, opcode: .send, now: ChannelClock.monotonicNanoseconds())
         }
         try self.sealed(sealed)
         try resources.postSend(slot: slot, length: sealed.frameLength, on: queuePair)

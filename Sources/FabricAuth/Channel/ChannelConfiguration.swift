@@ -15,22 +15,37 @@ public struct ChannelConfiguration: Sendable {
     public var suites: [CipherSuite] = CipherSuite.defaultPreference
     /// Limits and failure policy of the per-message MAC.
     public var dataPath = DataPathConfiguration()
-    /// Largest application message, in bytes.
-    public var maxMessageSize = 64 * 1024
-    /// Receive slots kept posted (each holds one message).
-    public var receiveDepth = 32
+    /// Largest application message (`send`), in bytes; the size of every
+    /// send and receive slot is this plus the 56-byte frame overhead. Bulk
+    /// data moves by RDMA WRITE and READ (`irecv`, `isend`, `offerForRead`),
+    /// not in slots, so a channel that only needs the rendezvous (NCCL's
+    /// plug-in) sets it small. The default, 32 KiB, keeps a default channel
+    /// (32 send and 66 receive slots) below the 4 MiB it took with 64 KiB
+    /// slots and 32 receive slots.
+    public var maxMessageSize = 32 * 1024
+    /// Receive slots kept posted (each holds one message). At least
+    /// ``minimumReceiveDepth``: the peer's grants, offers and READ done and
+    /// the WRITE notices for our windows each take a slot until the receive
+    /// pipeline has handled them.
+    public var receiveDepth = 2 * ChannelConfiguration.defaultRemoteAccessDepth + 2
     /// Send slots (messages in flight before `send` waits for a completion).
     public var sendDepth = 32
     /// GID index of the local port; nil picks the IPv4-mapped RoCE v2 GID.
     public var gidIndex: Int?
-    /// How many RDMA targets may be outstanding at once in each role: windows
-    /// granted for incoming WRITEs (`irecv`), windows offered for READ
-    /// (`offerForRead`), and READs in flight (`iread`). Each is a type 2
-    /// memory window allocated with the channel. At most 256. Keep
-    /// `receiveDepth` at least 2 × this + 2 so the peer's grants, offers and
-    /// notices never meet an empty receive queue: rxe (Linux 6.1) was seen to
-    /// move the QP to ERROR under RNR while windows were bound and invalidated.
-    public var remoteAccessDepth = 8
+    /// How many requests may be outstanding at once in each role (NCCL's
+    /// 32 per comm by default): receives (`irecv`), READ offers
+    /// (`offerForRead`) and READs (`iread`). One more is refused with
+    /// ``ChannelError/tooManyOutstanding(what:limit:)`` until one completes.
+    /// Each offer takes a type 2 memory window allocated with the channel. At
+    /// most 256; 0 makes a SEND-only channel (no windows, no control traffic,
+    /// so two receive slots are enough).
+    public var remoteAccessDepth = ChannelConfiguration.defaultRemoteAccessDepth
+    /// WRITE target windows: one per buffer of each outstanding `irecv` (a
+    /// grouped receive takes up to 8). nil: `remoteAccessDepth`, one buffer
+    /// per receive. NCCL's plug-in sets `remoteAccessDepth` × 8 so that every
+    /// outstanding receive may be grouped. At most 256, the most grants the
+    /// peer keeps (`Rendezvous.peerEntryLimit`); 0 when `remoteAccessDepth` is.
+    public var writeTargetWindows: Int?
     /// Bound on the TCP exchange and on the in-band handshake.
     public var setupTimeout: Duration = .seconds(10)
     /// RC transport parameters.
@@ -54,9 +69,66 @@ public struct ChannelConfiguration: Sendable {
         self.policy = policy
     }
 
-    /// Bytes per buffer slot: a data frame of the largest message, or the
-    /// largest handshake message, whichever is bigger.
-    var slotSize: Int {
-        max(DataPathLimits.frameOverhead + maxMessageSize, HandshakeLimits.maxMessageSize)
+    /// 32 outstanding requests per direction: NCCL_NET_MAX_REQUESTS in
+    /// NCCL's net headers (src/include/plugin/net/net_v8.h .. net_v12.h).
+    public static let defaultRemoteAccessDepth = 32
+
+    /// WRITE target windows after the default is applied.
+    var writeTargets: Int { writeTargetWindows ?? remoteAccessDepth }
+
+    /// The fewest receive slots that keep the peer's control traffic from
+    /// meeting an empty receive queue: grants for our WRITEs (up to the
+    /// peer's targets, which match ours in every configuration we make) and
+    /// notices of WRITEs into our targets, or offers and READ done, plus two
+    /// for the messages in flight around them. rxe (Linux 6.1) was seen to
+    /// move the QP to ERROR under RNR while windows were bound and invalidated,
+    /// so this is a requirement, not a tuning hint.
+    public var minimumReceiveDepth: Int { 2 * max(remoteAccessDepth, writeTargets) + 2 }
+
+    /// Bytes per send and receive slot: a data frame of the largest message,
+    /// or of the largest control message of the rendezvous, whichever is
+    /// bigger. Handshake messages (up to 24 KiB) don't set it: when slots are
+    /// smaller, the channel keeps separate handshake buffers
+    /// (`ChannelResources.handshakeBufferSize`).
+    var slotSize: Int { DataPathLimits.frameOverhead + max(maxMessageSize, Self.largestControlMessage) }
+
+    /// Whether slots are too small for a handshake message, so the channel
+    /// keeps separate handshake buffers (ChannelResources).
+    var needsHandshakeBuffers: Bool { slotSize < ChannelResources.handshakeBufferSize }
+
+    /// Registered memory the channel's slots take: the send and receive
+    /// rings, plus the handshake buffers when slots are smaller than a
+    /// handshake message. Windowed transfers use the application's memory.
+    public var registeredSlotBytes: Int {
+        (sendDepth + receiveDepth) * slotSize
+            + (needsHandshakeBuffers ? (ChannelResources.handshakeReceives + 1) * ChannelResources.handshakeBufferSize : 0)
+    }
+
+    /// The largest payload of a control message (a READ offer).
+    static let largestControlMessage = max(ControlMessage.WriteGrant.size, ControlMessage.ReadOffer.size,
+        ControlMessage.ReadDone.size)
+
+    /// Checks the sizes and depths before any verbs resource is made, with an
+    /// error that names the field and what it must be.
+    public func validate() throws(ChannelError) {
+        try ChannelError.lowering { try dataPath.validate() }
+        guard maxMessageSize >= 0, maxMessageSize <= dataPath.maxPayloadBytes else {
+            throw .invalidConfiguration("maxMessageSize \(maxMessageSize) must be in 0...\(dataPath.maxPayloadBytes) (dataPath.maxPayloadBytes)")
+        }
+        guard sendDepth >= 1 else { throw .invalidConfiguration("sendDepth \(sendDepth) must be at least 1") }
+        let limit = Rendezvous.peerEntryLimit
+        guard (0...limit).contains(remoteAccessDepth) else {
+            throw .invalidConfiguration("remoteAccessDepth \(remoteAccessDepth) must be in 0...\(limit)")
+        }
+        let targets = remoteAccessDepth == 0 ? 0...0 : 1...limit
+        guard targets.contains(writeTargets) else {
+            throw .invalidConfiguration("writeTargetWindows \(writeTargets) must be in \(targets) with remoteAccessDepth "
+                + "\(remoteAccessDepth) (at most \(limit), the most grants a peer keeps)")
+        }
+        guard receiveDepth >= minimumReceiveDepth else {
+            throw .invalidConfiguration("receiveDepth \(receiveDepth) must be at least \(minimumReceiveDepth) "
+                + "(2 x max(remoteAccessDepth \(remoteAccessDepth), writeTargetWindows \(writeTargets)) + 2): "
+                + "the peer's grants, offers and notices each hold a receive slot until handled")
+        }
     }
 }

@@ -29,11 +29,19 @@ public enum ChannelError: Error, Sendable, CustomStringConvertible {
     case cancelled(String)
     /// The caller's request can't be carried out as given (the reason says
     /// why: a range outside the memory, memory of another channel, a request
-    /// already completed, every window in use).
+    /// already completed).
     case invalidRequest(String)
     /// The peer's granted buffer is smaller than the message (NCCL's
     /// "message truncated").
     case receiveBufferTooSmall(needed: Int, available: Int)
+    /// Every request (or window) of this kind is outstanding: `limit` of
+    /// `what`, as configured by `ChannelConfiguration.remoteAccessDepth`.
+    /// Nothing changed; `test` one to completion (or cancel it) and call
+    /// again. NCCL's plug-in answers it with a NULL request, which NCCL retries.
+    case tooManyOutstanding(what: String, limit: Int)
+    /// The `ChannelConfiguration` can't make a working channel; the reason
+    /// names the field and what it must be.
+    case invalidConfiguration(String)
 
     public var description: String {
         switch self {
@@ -50,6 +58,10 @@ public enum ChannelError: Error, Sendable, CustomStringConvertible {
         case .invalidRequest(let why): "invalid request: \(why)"
         case .receiveBufferTooSmall(let needed, let available):
             "the peer's receive buffer holds \(available) bytes, the message has \(needed)"
+        case .tooManyOutstanding(let what, let limit):
+            limit == 0 ? "this channel has no \(what) (remoteAccessDepth 0)"
+                : "all \(limit) \(what) are outstanding; test one to completion first"
+        case .invalidConfiguration(let why): "invalid channel configuration: \(why)"
         }
     }
 }

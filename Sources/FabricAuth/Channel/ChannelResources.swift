@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Handshake
 import Verbs
 
 /// The verbs resources of one authenticated queue pair: its PD, CQs, QP and
@@ -16,6 +17,19 @@ import Verbs
 /// next ticket, and RC completes signaled requests in posting order, so
 /// "ticket t is done" is "at least t completions were reaped". A send slot is
 /// free again once the ticket of its last use is done.
+///
+/// Slots are sized for the largest application message
+/// (`ChannelConfiguration.slotSize`), not for the handshake: a channel that
+/// sends only control messages (NCCL's plug-in) keeps hundreds of slots of
+/// a few hundred bytes for its 32 outstanding requests. An RC receive queue
+/// fills its receives strictly in posting order, so small and large receive
+/// slots can't be mixed by message kind; instead, when slots are smaller
+/// than a handshake message, the first `handshakeReceives` receives posted
+/// (before the QP can receive anything) are separate buffers of
+/// `HandshakeLimits.maxMessageSize`, which take the peer's handshake
+/// messages, and one more such buffer carries ours. A shared receive queue
+/// would also separate them but needs an SRQ per size and a QP per SRQ;
+/// this costs three 24 KiB buffers per channel.
 final class ChannelResources {
     let pd: ProtectionDomain
     let sendCompletions: CompletionQueue
@@ -25,12 +39,24 @@ final class ChannelResources {
     let slotSize: Int
     let sendDepth: Int
     let receiveDepth: Int
+    /// Handshake buffers when slots are too small for handshake messages:
+    /// `handshakeReceives` receive buffers (ids `receiveDepth...`), then one
+    /// send buffer; nil when slots hold them.
+    let handshakeRegion: MemoryRegion?
+    /// The ticket of the last send from the handshake send buffer.
+    private var handshakeSendTicket: UInt64 = 0
+
+    /// Handshake messages one side receives: M1 and M3 at the responder, M2
+    /// and M4 (or an alert) at the initiator; R1 and R3, or R2, when resuming.
+    static let handshakeReceives = 2
+    static let handshakeBufferSize = HandshakeLimits.maxMessageSize
 
     /// Work request ids of sends carry this bit so a stray completion can't be
     /// mistaken for a receive slot.
     static let sendTag: UInt64 = 1 << 63
     /// Low bits of the ids of requests that use no slot (for diagnostics).
     static let writeTag: UInt64 = 1 << 32, readTag: UInt64 = 2 << 32, windowTag: UInt64 = 3 << 32
+    static let handshakeTag: UInt64 = 4 << 32
 
     private var nextSendSlot = 0
     /// The slot of the most recent send (tests read the frame back from it).
@@ -40,35 +66,44 @@ final class ChannelResources {
     private(set) var ticketsCompleted: UInt64 = 0
     /// The ticket of each send slot's last use (0: never used).
     private var slotTicket: [UInt64]
-    /// Windows bound over application memory (RemoteAccess/), allocated once.
+    /// Windows bound over application memory (RemoteAccess/), allocated
+    /// once: the WRITE targets, then the READ offers (`WindowID.position`).
     private(set) var windows: [MemoryWindow]
 
     init(context: Context, configuration: ChannelConfiguration) throws(ChannelError) {
+        try configuration.validate()
         slotSize = configuration.slotSize
         sendDepth = configuration.sendDepth
         receiveDepth = configuration.receiveDepth
         slotTicket = [UInt64](repeating: 0, count: configuration.sendDepth)
-        guard (1...Rendezvous.peerEntryLimit).contains(configuration.remoteAccessDepth) else {
-            throw .invalidRequest("remoteAccessDepth \(configuration.remoteAccessDepth) is outside 1...\(Rendezvous.peerEntryLimit)")
-        }
-        do {
-            pd = try context.makeProtectionDomain()
-            // Signaled requests: one per send slot, one per outstanding READ,
-            // one local invalidation at a time.
-            sendCompletions = try CompletionQueue(context: context,
-                capacity: sendDepth + configuration.remoteAccessDepth + 2)
-            receiveCompletions = try CompletionQueue(context: context, capacity: receiveDepth + 1)
-            sendRing = try pd.allocateRegion(bytes: slotSize * sendDepth, access: [])
-            receiveRing = try pd.allocateRegion(bytes: slotSize * receiveDepth, access: .localWrite)
-            // A window is only an object until bound: allocating them here
-            // grants nothing, and keeps ibv_alloc_mw off the data path.
-            var windows: [MemoryWindow] = []
-            for _ in 0..<(2 * configuration.remoteAccessDepth) { windows.append(try pd.allocateWindow()) }
-            self.windows = windows
-        } catch {
-            throw .verbs(error)
-        }
+        let receiveDepth = configuration.receiveDepth, sendDepth = configuration.sendDepth, slotSize = configuration.slotSize
+        let handshakeBuffers = configuration.needsHandshakeBuffers
+        (pd, sendCompletions, receiveCompletions, sendRing, receiveRing, handshakeRegion, windows) =
+            try ChannelError.lowering { () throws(VerbsError) in
+                let pd = try context.makeProtectionDomain()
+                // Signaled requests: one per send slot, one per outstanding
+                // READ, one local invalidation at a time, one handshake send.
+                let sendCompletions = try CompletionQueue(context: context,
+                    capacity: sendDepth + configuration.remoteAccessDepth + 3)
+                let receiveCompletions = try CompletionQueue(context: context,
+                    capacity: receiveDepth + (handshakeBuffers ? Self.handshakeReceives : 0) + 1)
+                let sendRing = try pd.allocateRegion(bytes: slotSize * sendDepth, access: [])
+                let receiveRing = try pd.allocateRegion(bytes: slotSize * receiveDepth, access: .localWrite)
+                let handshakeRegion = handshakeBuffers
+                    ? try pd.allocateRegion(bytes: Self.handshakeBufferSize * (Self.handshakeReceives + 1), access: .localWrite)
+                    : nil
+                // A window is only an object until bound: allocating them here
+                // grants nothing, and keeps ibv_alloc_mw off the data path.
+                var windows: [MemoryWindow] = []
+                for _ in 0..<(configuration.writeTargets + configuration.remoteAccessDepth) {
+                    windows.append(try pd.allocateWindow())
+                }
+                return (pd, sendCompletions, receiveCompletions, sendRing, receiveRing, handshakeRegion, windows)
+            }
     }
+
+    /// Receive buffers posted: the slots, and the handshake buffers if any.
+    var receiveCount: Int { receiveDepth + (handshakeRegion == nil ? 0 : Self.handshakeReceives) }
 
     /// Deallocates the windows. Must run before the QP is destroyed: rxe
     /// (Linux 6.1) holds a reference on the QP for every window bound to it,
@@ -85,29 +120,65 @@ final class ChannelResources {
         // Per send slot one signaled SEND plus the unsignaled WRITE or bind in
         // front of it; plus outstanding READs and a local invalidation.
         qp.maxSendRequests = 2 * sendDepth + configuration.remoteAccessDepth + 4
-        qp.maxReceiveRequests = receiveDepth
+        qp.maxReceiveRequests = receiveCount
         qp.accessFlags = []
         qp.maxInlineData = 0
         return qp
     }
 
     func prepareQueuePair(configuration: ChannelConfiguration) throws(ChannelError) -> PreparedQueuePair {
-        do {
-            return try pd.makeQueuePair(sendCompletionQueue: sendCompletions, receiveCompletionQueue: receiveCompletions,
+        try ChannelError.lowering {
+            try pd.makeQueuePair(sendCompletionQueue: sendCompletions, receiveCompletionQueue: receiveCompletions,
                 configuration: queuePairConfiguration(configuration))
-        } catch {
-            throw .verbs(error)
         }
     }
 
+    /// The receive of slot `slot`: ids below `receiveDepth` are slots of the
+    /// ring, the next `handshakeReceives` the handshake buffers. A handshake
+    /// buffer is reposted like a slot once used; it then takes data frames,
+    /// which the receive pipeline refuses when longer than a slot.
     func receiveRequest(slot: Int) -> ReceiveRequest {
-        ReceiveRequest(id: UInt64(slot), element: receiveRing.element(slot * slotSize..<(slot + 1) * slotSize))
+        if slot < receiveDepth {
+            return ReceiveRequest(id: UInt64(slot), element: receiveRing.element(slot * slotSize..<(slot + 1) * slotSize))
+        }
+        let start = (slot - receiveDepth) * Self.handshakeBufferSize
+        return ReceiveRequest(id: UInt64(slot), element: handshakeRegion!.element(start..<(start + Self.handshakeBufferSize)))
     }
 
-    var allReceiveRequests: [ReceiveRequest] { (0..<receiveDepth).map { receiveRequest(slot: $0) } }
+    /// Every receive, handshake buffers first: posted before the QP reaches
+    /// RTR, so the peer's first messages, its handshake, land in them.
+    var allReceiveRequests: [ReceiveRequest] {
+        (receiveDepth..<receiveCount).map { receiveRequest(slot: $0) } + (0..<receiveDepth).map { receiveRequest(slot: $0) }
+    }
 
     func receiveSlot(_ slot: Int) -> UnsafeMutableRawBufferPointer {
-        UnsafeMutableRawBufferPointer(rebasing: receiveRing.bytes[slot * slotSize..<(slot + 1) * slotSize])
+        if slot < receiveDepth {
+            return UnsafeMutableRawBufferPointer(rebasing: receiveRing.bytes[slot * slotSize..<(slot + 1) * slotSize])
+        }
+        let start = (slot - receiveDepth) * Self.handshakeBufferSize
+        return UnsafeMutableRawBufferPointer(rebasing: handshakeRegion!.bytes[start..<(start + Self.handshakeBufferSize)])
+    }
+
+    /// Sends one handshake message of up to `HandshakeLimits.maxMessageSize`
+    /// bytes: from a send slot when slots hold it, else from the handshake
+    /// send buffer once its previous send completed (the handshake sends one
+    /// message per round trip, so this never waits in practice).
+    func postHandshakeMessage(_ bytes: [UInt8], on qp: QueuePair, deadline: UInt64) throws(ChannelError) {
+        precondition(bytes.count <= Self.handshakeBufferSize, "handshake message larger than HandshakeLimits.maxMessageSize")
+        guard let region = handshakeRegion else {
+            let slot = try acquireSendSlot(deadline: deadline)
+            let buffer = sendSlot(slot)
+            bytes.withUnsafeBytes { buffer.copyMemory(from: $0) }
+            try postSend(slot: slot, length: bytes.count, on: qp)
+            return
+        }
+        try waitFor(ticket: handshakeSendTicket, deadline: deadline)
+        let start = Self.handshakeReceives * Self.handshakeBufferSize
+        let buffer = UnsafeMutableRawBufferPointer(rebasing: region.bytes[start..<(start + Self.handshakeBufferSize)])
+        bytes.withUnsafeBytes { buffer.copyMemory(from: $0) }
+        let send = SendRequest(id: Self.sendTag | Self.handshakeTag, operation: .send,
+            element: region.element(start..<(start + bytes.count)))
+        handshakeSendTicket = try postSignaled(send, on: qp)
     }
 
     /// The next send slot, once the send that last used it has completed.
@@ -132,7 +203,7 @@ final class ChannelResources {
     /// Posts `length` bytes of send slot `slot` as one signaled SEND.
     @discardableResult
     func postSend(slot: Int, length: Int, on qp: QueuePair) throws(ChannelError) -> UInt64 {
-        do { try qp.post(sendRequest(slot: slot, length: length)) } catch { throw .verbs(error) }
+        try ChannelError.lowering { try qp.post(sendRequest(slot: slot, length: length)) }
         return issueTicket(slot: slot)
     }
 
@@ -143,11 +214,12 @@ final class ChannelResources {
     func postChain(_ first: SendRequest, thenSlot slot: Int, length: Int, on qp: QueuePair) throws(ChannelError) -> UInt64 {
         var chain = (first, sendRequest(slot: slot, length: length))
         chain.0.flags = []
-        let posted: Result<Void, VerbsError> = withUnsafeBytes(of: &chain) { raw in
-            let requests = UnsafeBufferPointer(start: raw.baseAddress!.assumingMemoryBound(to: SendRequest.self), count: 2)
-            do throws(VerbsError) { try qp.post(chain: requests); return .success(()) } catch { return .failure(error) }
+        try ChannelError.lowering {
+            try withUnsafeBytes(of: &chain) { raw in
+                let requests = UnsafeBufferPointer(start: raw.baseAddress!.assumingMemoryBound(to: SendRequest.self), count: 2)
+                try qp.post(chain: requests)
+            }
         }
-        if case .failure(let error) = posted { throw .verbs(error) }
         return issueTicket(slot: slot)
     }
 
@@ -156,13 +228,13 @@ final class ChannelResources {
     func postSignaled(_ request: SendRequest, on qp: QueuePair) throws(ChannelError) -> UInt64 {
         var r = request
         r.flags = .signaled
-        do { try qp.post(r) } catch { throw .verbs(error) }
+        try ChannelError.lowering { try qp.post(r) }
         return issueTicket(slot: nil)
     }
 
     /// Invalidates `window` with a signaled local invalidation; returns its ticket.
     func postInvalidate(_ window: MemoryWindow, on qp: QueuePair) throws(ChannelError) -> UInt64 {
-        do { try qp.invalidate(window, id: Self.sendTag | Self.windowTag, flags: .signaled) } catch { throw .verbs(error) }
+        try ChannelError.lowering { try qp.invalidate(window, id: Self.sendTag | Self.windowTag, flags: .signaled) }
         return issueTicket(slot: nil)
     }
 
@@ -191,16 +263,14 @@ final class ChannelResources {
         var mustWait = wait
         var idle = 0
         while ticketsCompleted < ticketsPosted {
-            let completion: WorkCompletion?
-            do { completion = try sendCompletions.pollOne() } catch { throw .verbs(error) }
-            guard let wc = completion else {
+            guard let wc = try ChannelError.lowering({ try sendCompletions.pollOne() }) else {
                 if !mustWait { return }
                 try Self.idle(&idle, deadline: deadline, what: what())
                 continue
             }
             ticketsCompleted += 1
             mustWait = false
-            do { try wc.check() } catch { throw .verbs(error) }
+            try ChannelError.lowering { try wc.check() }
         }
     }
 
@@ -212,11 +282,9 @@ final class ChannelResources {
 
     /// Polls one receive completion without waiting.
     func pollReceive() throws(ChannelError) -> (slot: Int, length: Int)? {
-        let completion: WorkCompletion?
-        do { completion = try receiveCompletions.pollOne() } catch { throw .verbs(error) }
-        guard let wc = completion else { return nil }
-        do { try wc.check() } catch { throw .verbs(error) }
-        guard wc.id < UInt64(receiveDepth) else {
+        guard let wc = try ChannelError.lowering({ try receiveCompletions.pollOne() }) else { return nil }
+        try ChannelError.lowering { try wc.check() }
+        guard wc.id < UInt64(receiveCount) else {
             throw .protocolViolation("receive completion with unknown id \(wc.id)")
         }
         return (Int(wc.id), Int(wc.byteLength))
@@ -226,11 +294,9 @@ final class ChannelResources {
     func nextReceive(deadline: UInt64) throws(ChannelError) -> (slot: Int, length: Int) {
         var idle = 0
         while true {
-            let completion: WorkCompletion?
-            do { completion = try receiveCompletions.pollOne() } catch { throw .verbs(error) }
-            if let wc = completion {
-                do { try wc.check() } catch { throw .verbs(error) }
-                guard wc.id < UInt64(receiveDepth) else {
+            if let wc = try ChannelError.lowering({ try receiveCompletions.pollOne() }) {
+                try ChannelError.lowering { try wc.check() }
+                guard wc.id < UInt64(receiveCount) else {
                     throw .protocolViolation("receive completion with unknown id \(wc.id)")
                 }
                 return (Int(wc.id), Int(wc.byteLength))

@@ -51,12 +51,10 @@ enum InBandHandshake {
         }
     }
 
+    /// From a send slot, or the handshake send buffer when slots are smaller
+    /// (ChannelResources: handshake buffers).
     private static func send(_ bytes: [UInt8], qp: QueuePair, resources: ChannelResources, deadline: UInt64) throws(ChannelError) {
-        precondition(bytes.count <= resources.slotSize, "handshake message larger than a slot")
-        let slot = try resources.acquireSendSlot(deadline: deadline)
-        let buffer = resources.sendSlot(slot)
-        bytes.withUnsafeBytes { buffer.copyMemory(from: $0) }
-        try resources.postSend(slot: slot, length: bytes.count, on: qp)
+        try resources.postHandshakeMessage(bytes, on: qp, deadline: deadline)
     }
 
     /// The next message from the peer; on our deadline, the machine's own timeout verdict.
@@ -74,7 +72,7 @@ enum InBandHandshake {
             throw .timedOut("handshake: \(what)")
         }
         let message = Array(UnsafeRawBufferPointer(rebasing: resources.receiveSlot(slot)[0..<length]))
-        do { try qp.post(resources.receiveRequest(slot: slot)) } catch { throw .verbs(error) }
+        try ChannelError.lowering { try qp.post(resources.receiveRequest(slot: slot)) }
         return message
     }
 }

@@ -24,12 +24,8 @@ extension AuthenticatedQueuePair {
         timeout: Duration = .seconds(10), expiresAfter: Duration? = nil) throws(ChannelError) -> ChannelRequest {
         guard !closed else { throw .closed }
         try check(memory, range)
-        let h: OfferHandle
-        do {
-            h = try rendezvous.openOffer(length: range.count, tag: tag,
-                deadline: expiresAfter.map { ChannelClock.deadline(after: $0) })
-        } catch {
-            throw refused(error)
+        let h = try ChannelError.lowering {
+            try rendezvous.openOffer(length: range.count, tag: tag, deadline: expiresAfter.map { ChannelClock.deadline(after: $0) })
         }
         let request = ChannelRequest(handle: .offer(h), size: range.count)
         do throws(ChannelError) {
@@ -47,11 +43,9 @@ extension AuthenticatedQueuePair {
         timeout: Duration) throws(ChannelError) {
         let slot = try resources.acquireSendSlot(deadline: ChannelClock.deadline(after: timeout))
         let window = resources.windows[WindowID.readOffer(h.index).position(targets: limits.targets)]
-        do {
+        try tearingDownOnError {
             try queuePair.bind(window, to: memory.region, range: range, access: [.remoteRead],
                 id: ChannelResources.sendTag | ChannelResources.windowTag, flags: [])
-        } catch {
-            throw tearDown(.verbs(error))
         }
         transfers.metrics.windowsBound += 1
         transfers.offerMemory[h.index] = memory
@@ -60,13 +54,10 @@ extension AuthenticatedQueuePair {
         let payload = resources.sendSlot(slot).baseAddress! + DataPathLimits.headerSize
         offer.encodePrefix(to: payload)
         let data = payload + ControlMessage.ReadOffer.dataOffset
-        let sealed: SealedFrame
-        do {
-            sealed = try sender.sealDetached(payload: UnsafeRawBufferPointer(rebasing: memory.bytes[range]),
+        let sealed = try ChannelError.lowering {
+            try sender.sealDetached(payload: UnsafeRawBufferPointer(rebasing: memory.bytes[range]),
                 opcode: .rdmaRead, remoteAddress: window.boundAddress, rkey: window.rkey,
                 header: data, tag: data + DataPathLimits.headerSize, now: ChannelClock.monotonicNanoseconds())
-        } catch {
-            throw .dataPath(error)
         }
         try self.sealed(sealed)
         try sendControl(.readOffer, slot: slot, length: ControlMessage.ReadOffer.size) { _ in }
@@ -103,8 +94,7 @@ extension AuthenticatedQueuePair {
         guard !closed else { throw .closed }
         try check(memory, range)
         try progressAll()
-        let found: (slot: Int, offer: PeerOffer)?
-        do { found = try rendezvous.peekOffer(tag: tag, capacity: range.count) } catch { throw refused(error) }
+        let found = try ChannelError.lowering { try rendezvous.peekOffer(tag: tag, capacity: range.count) }
         guard let (o, offer) = found else { return nil }
         let read = SendRequest(id: ChannelResources.sendTag | ChannelResources.readTag,
             operation: .read(RemoteMemory(address: offer.key.address, rkey: offer.key.rkey, length: UInt32(offer.length))),
@@ -123,8 +113,7 @@ extension AuthenticatedQueuePair {
     /// If read `h`'s READ has completed, verifies the fetched bytes and, when
     /// they are authentic, tells the owner it may close its window.
     func finishRead(_ h: ReadHandle) throws(ChannelError) {
-        let reading: Bool
-        do { reading = try rendezvous.isReading(h) } catch { throw refused(error) }
+        let reading = try ChannelError.lowering { try rendezvous.isReading(h) }
         guard reading else { return }
         guard try resources.isDone(ticket: transfers.readTicket[h.index]) else { return }
         rendezvous.readCompleted(h)

@@ -129,7 +129,7 @@ extension AuthenticatedQueuePair {
     func grantAccess(_ needed: AccessFlags) throws(ChannelError) {
         guard !transfers.access.isSuperset(of: needed) else { return }
         let flags = transfers.access.union(needed)
-        do { try queuePair.setAccessFlags(flags) } catch { throw .verbs(error) }
+        try ChannelError.lowering { try queuePair.setAccessFlags(flags) }
         transfers.access = flags
     }
 
@@ -145,15 +145,7 @@ extension AuthenticatedQueuePair {
 
     /// The channel's error for a call the machine refused.
     func refused(_ refusal: RendezvousRefusal, _ request: ChannelRequest? = nil) -> ChannelError {
-        switch refusal {
-        case .closed: return .closed
-        case .messageLargerThanGrant(let needed, let available), .offerLargerThanBuffer(let needed, let available):
-            return .receiveBufferTooSmall(needed: needed, available: available)
-        case .notOutstanding:
-            return .invalidRequest("\(request.map { "\($0)" } ?? "the request") is not outstanding")
-        default:
-            return .invalidRequest(refusal.description)
-        }
+        ChannelError(refusal: refusal, request: request)
     }
 
     /// The channel's error for a request that ended without data.
@@ -180,6 +172,25 @@ extension AuthenticatedQueuePair {
             return resources.windows[WindowID.readOffer(h.index).position(targets: limits.targets)]
         case .send, .read:
             return nil
+        }
+    }
+}
+
+extension ChannelError {
+    /// What the application is told when the rendezvous machine refused its
+    /// call (nothing changed): a full request table is its own case, so the
+    /// caller (NCCL's plug-in) can retry it rather than fail.
+    init(refusal: RendezvousRefusal, request: ChannelRequest? = nil) {
+        switch refusal {
+        case .closed: self = .closed
+        case .messageLargerThanGrant(let needed, let available), .offerLargerThanBuffer(let needed, let available):
+            self = .receiveBufferTooSmall(needed: needed, available: available)
+        case .notOutstanding:
+            self = .invalidRequest("\(request.map { "\($0)" } ?? "the request") is not outstanding")
+        case .tooManyOutstanding(let what, let limit):
+            self = .tooManyOutstanding(what: what, limit: limit)
+        case .emptyBuffer, .bufferCount, .readInFlight:
+            self = .invalidRequest(refusal.description)
         }
     }
 }

@@ -21,21 +21,15 @@ extension AuthenticatedQueuePair {
     /// Allocates `bytes` of page-aligned memory registered with this channel.
     public func allocateMemory(bytes: Int) throws(ChannelError) -> ChannelMemory {
         guard bytes > 0 else { throw .invalidRequest("memory needs at least one byte") }
-        do {
-            return ChannelMemory(region: try resources.pd.allocateRegion(bytes: bytes, access: ChannelMemory.access))
-        } catch {
-            throw .verbs(error)
-        }
+        return ChannelMemory(region: try ChannelError.lowering {
+            try resources.pd.allocateRegion(bytes: bytes, access: ChannelMemory.access)
+        })
     }
 
     /// Registers an application buffer with this channel (NCCL's `regMr`).
     /// The buffer stays alive as long as the returned memory does.
     public func registerMemory(_ buffer: RegisteredBuffer) throws(ChannelError) -> ChannelMemory {
-        do {
-            return ChannelMemory(region: try resources.pd.register(buffer, access: ChannelMemory.access))
-        } catch {
-            throw .verbs(error)
-        }
+        ChannelMemory(region: try ChannelError.lowering { try resources.pd.register(buffer, access: ChannelMemory.access) })
     }
 
     /// Grants the peer one RDMA WRITE of up to `range.count` bytes into
@@ -63,12 +57,9 @@ extension AuthenticatedQueuePair {
                 throw .dataPath(.payloadTooLarge(b.range.count))
             }
         }
-        let h: ReceiveHandle
-        do {
-            h = try rendezvous.openReceive(buffers.lazy.map { ReceiveSlotSpec(capacity: $0.range.count, tag: $0.tag) },
+        let h = try ChannelError.lowering {
+            try rendezvous.openReceive(buffers.lazy.map { ReceiveSlotSpec(capacity: $0.range.count, tag: $0.tag) },
                 deadline: expiresAfter.map { ChannelClock.deadline(after: $0) })
-        } catch {
-            throw refused(error)
         }
         let request = ChannelRequest(handle: .receive(h), size: buffers.reduce(0) { $0 + $1.range.count })
         do throws(ChannelError) {
@@ -77,11 +68,9 @@ extension AuthenticatedQueuePair {
             for (b, t) in zip(buffers, rendezvous.targets(of: h)) {
                 let slot = try resources.acquireSendSlot(deadline: deadline)
                 let window = resources.windows[WindowID.writeTarget(t).position(targets: limits.targets)]
-                do {
+                try tearingDownOnError {
                     try queuePair.bind(window, to: b.memory.region, range: b.range, access: [.remoteWrite],
                         id: ChannelResources.sendTag | ChannelResources.windowTag, flags: [])
-                } catch {
-                    throw tearDown(.verbs(error))
                 }
                 transfers.metrics.windowsBound += 1
                 transfers.targetMemory[t] = b.memory
@@ -106,20 +95,16 @@ extension AuthenticatedQueuePair {
         guard !closed else { throw .closed }
         try check(memory, range)
         try progressAll()
-        let found: Int?
-        do { found = try rendezvous.peekGrant(tag: tag, size: range.count) } catch { throw refused(error) }
+        let found = try ChannelError.lowering { try rendezvous.peekGrant(tag: tag, size: range.count) }
         guard let g = found else { return nil }
         let slot = try resources.acquireSendSlot(deadline: ChannelClock.deadline(after: timeout))
         let grant = rendezvous.useGrant(g)
         let notice = resources.sendSlot(slot).baseAddress!
         let source = UnsafeRawBufferPointer(rebasing: memory.bytes[range])
-        let sealed: SealedFrame
-        do {
-            sealed = try sender.sealDetached(payload: source, opcode: .rdmaWrite, remoteAddress: grant.key.address,
+        let sealed = try ChannelError.lowering {
+            try sender.sealDetached(payload: source, opcode: .rdmaWrite, remoteAddress: grant.key.address,
                 rkey: grant.key.rkey, header: notice, tag: notice + DataPathLimits.headerSize,
                 now: ChannelClock.monotonicNanoseconds())
-        } catch {
-            throw .dataPath(error)
         }
         try self.sealed(sealed)
         let ticket: UInt64
@@ -177,12 +162,8 @@ extension AuthenticatedQueuePair {
         _ fill: (UnsafeMutableRawPointer) -> Void) throws(ChannelError) {
         let frame = resources.sendSlot(slot)
         fill(frame.baseAddress! + DataPathLimits.headerSize)
-        let sealed: SealedFrame
-        do {
-            sealed = try sender.seal(frame: frame, payloadLength: length, opcode: opcode,
-                now: ChannelClock.monotonicNanoseconds())
-        } catch {
-            throw .dataPath(error)
+        let sealed = try ChannelError.lowering {
+            try sender.seal(frame: frame, payloadLength: length, opcode: opcode, now: ChannelClock.monotonicNanoseconds())
         }
         try self.sealed(sealed)
         try resources.postSend(slot: slot, length: sealed.frameLength, on: queuePair)

@@ -141,7 +141,8 @@ struct Rendezvous {
     var closesPending = 0
 
     init(limits: Limits) {
-        precondition(limits.requests > 0 && limits.targets > 0 && limits.peerEntries > 0)
+        // 0 requests and targets: a SEND-only channel, every call refused.
+        precondition(limits.requests >= 0 && limits.targets >= 0 && limits.peerEntries > 0)
         self.limits = limits
         targets = Array(repeating: Target(), count: limits.targets)
         receives = Array(repeating: Receive(), count: limits.requests)

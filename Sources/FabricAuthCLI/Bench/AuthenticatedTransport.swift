@@ -57,13 +57,16 @@ final class AuthenticatedTransport: BenchTransport {
         let cap = max(2, BenchLimits.authenticatedSlotBytes / max(p.maxSize, 1) / 2)
         c.sendDepth = max(2, min(p.txDepth, cap))
         c.receiveDepth = max(2, min(p.rxDepth, cap))
-        c.remoteAccessDepth = window(p)
-        if p.test.verb != .send {
+        if p.test.verb == .send {
+            // SEND only: no windows, no control traffic, so -r alone sizes the receive queue.
+            c.remoteAccessDepth = 0
+        } else {
+            c.remoteAccessDepth = window(p)
             // Room for every grant or offer the peer may have outstanding plus
             // its notices: rxe (Linux 6.1) moved the QP to ERROR when grants
             // met an empty receive queue (RNR) while windows were being bound
             // and invalidated -- measured with -r 2 -t 4, fine from -r 4.
-            c.receiveDepth = max(c.receiveDepth, 2 * c.remoteAccessDepth + 2)
+            c.receiveDepth = max(c.receiveDepth, c.minimumReceiveDepth)
         }
         c.setupTimeout = .seconds(30)
         if let mtu = p.mtu { c.connection.pathMTU = Mtu(bytes: mtu) }
