@@ -269,7 +269,9 @@ struct Opened {
 
 extension DataPathReceiver {
     mutating func openFrame(_ frame: [UInt8]) -> Opened {
-        frame.withUnsafeBytes { buf in
+        // open decrypts a control frame in place, so it gets a copy.
+        var copy = frame
+        return copy.withUnsafeMutableBytes { buf in
             switch open(frame: buf, now: 0) {
             case .delivered: return Opened(isDelivered: true)
             case .rejected(let r, _): return Opened(reason: r)
