@@ -21,7 +21,10 @@ final class CLIBenchTests: XCTestCase {
     }
 
     override class func tearDown() {
+        // Other classes (CLIMetricsTests) borrow this directory: forget it so the
+        // next one makes a fresh one instead of running in a deleted directory.
         if let dir = identities { try? FileManager.default.removeItem(at: dir) }
+        identities = nil
         super.tearDown()
     }
 
@@ -43,10 +46,25 @@ final class CLIBenchTests: XCTestCase {
         return (process, pipe)
     }
 
-    static func finish(_ process: Process, _ pipe: Pipe) -> Outcome {
+    /// Waits for `process` and reads what it said. A process still running
+    /// after `limit` seconds is killed, so a hung bench fails its test (status
+    /// 9, "killed" in the output) instead of stalling the whole device run.
+    static func finish(_ process: Process, _ pipe: Pipe, limit: TimeInterval = 300) -> Outcome {
+        final class Fired: @unchecked Sendable { var value = false }  // set before the kill it reports
+        let pid = process.processIdentifier
+        let fired = Fired()
+        let watchdog = DispatchWorkItem {
+            if kill(pid, 0) == 0 { fired.value = true; kill(pid, SIGKILL) }
+        }
+        DispatchQueue.global().asyncAfter(deadline: .now() + limit, execute: watchdog)
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return Outcome(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+        watchdog.cancel()
+        var output = String(decoding: data, as: UTF8.self)
+        if fired.value {
+            output += "\n(killed: still running after \(Int(limit)) s)"
+        }
+        return Outcome(status: process.terminationStatus, output: output)
     }
 
     /// Runs `bench TEST` as server and `bench TEST 127.0.0.1` as client.
