@@ -46,6 +46,14 @@ final class CLIBenchTests: XCTestCase {
         return (process, pipe)
     }
 
+    /// What a running process has written to its pipe so far.
+    final class Collected: @unchecked Sendable {  // every access holds the lock
+        private let lock = NSLock()
+        private var data = Data()
+        func append(_ more: Data) { lock.withLock { data.append(more) } }
+        var text: String { lock.withLock { String(decoding: data, as: UTF8.self) } }
+    }
+
     /// Waits for `process` and reads what it said. A process still running
     /// after `limit` seconds is killed, so a hung bench fails its test (status
     /// 9, "killed" in the output) instead of stalling the whole device run.
@@ -174,10 +182,20 @@ final class CLIBenchTests: XCTestCase {
         let (server, serverPipe) = try Self.start(["bench", "write_bw", "-p", port, "--auth", "off", "--once"], in: dir)
         defer { if server.isRunning { server.terminate() } }
         let (client, clientPipe) = try Self.start(["bench", "write_bw", "127.0.0.1", "-p", port, "--auth", "off", "-D", "30", "-s", "4096"], in: dir)
-        Thread.sleep(forTimeInterval: 6)
+        // Ctrl-C once the run is under way (its first progress line), not during set-up:
+        // a client interrupted before it connected leaves a --once server waiting for a
+        // client, which is what a fixed sleep did on a loaded test bed.
+        let said = Collected()
+        clientPipe.fileHandleForReading.readabilityHandler = { said.append($0.availableData) }
+        let running = Date().addingTimeInterval(120)
+        while !said.text.contains(" messages\n"), client.isRunning, Date() < running { Thread.sleep(forTimeInterval: 0.2) }
+        XCTAssertTrue(said.text.contains(" messages\n"), "the client never reported progress: \(said.text)")
         kill(client.processIdentifier, SIGINT)
         let started = Date()
-        let c = Self.finish(client, clientPipe)
+        client.waitUntilExit()
+        clientPipe.fileHandleForReading.readabilityHandler = nil
+        said.append(clientPipe.fileHandleForReading.readDataToEndOfFile())
+        let c = Outcome(status: client.terminationStatus, output: said.text)
         let s = Self.finish(server, serverPipe)
         XCTAssertLessThan(Date().timeIntervalSince(started), 10)
         XCTAssertEqual(c.status, 130, c.output)
