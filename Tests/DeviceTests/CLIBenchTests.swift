@@ -54,6 +54,26 @@ final class CLIBenchTests: XCTestCase {
         var text: String { lock.withLock { String(decoding: data, as: UTF8.self) } }
     }
 
+    /// Collects what `process` says until its first progress line ("…, N
+    /// messages"), it exits, or two minutes pass; the caller then acts on a run
+    /// that is under way and hands the collection to `finish(_:_:after:)`.
+    static func waitForProgress(_ process: Process, _ pipe: Pipe) -> Collected {
+        let said = Collected()
+        pipe.fileHandleForReading.readabilityHandler = { said.append($0.availableData) }
+        let limit = Date().addingTimeInterval(120)
+        while !said.text.contains(" messages\n"), process.isRunning, Date() < limit { Thread.sleep(forTimeInterval: 0.2) }
+        XCTAssertTrue(said.text.contains(" messages\n"), "no progress line from the bench: \(said.text)")
+        return said
+    }
+
+    /// `finish` for a process whose first words `waitForProgress` collected.
+    static func finish(_ process: Process, _ pipe: Pipe, after said: Collected) -> Outcome {
+        pipe.fileHandleForReading.readabilityHandler = nil
+        let rest = finish(process, pipe)
+        said.append(Data(rest.output.utf8))
+        return Outcome(status: rest.status, output: said.text)
+    }
+
     /// Waits for `process` and reads what it said. A process still running
     /// after `limit` seconds is killed, so a hung bench fails its test (status
     /// 9, "killed" in the output) instead of stalling the whole device run.
@@ -182,20 +202,12 @@ final class CLIBenchTests: XCTestCase {
         let (server, serverPipe) = try Self.start(["bench", "write_bw", "-p", port, "--auth", "off", "--once"], in: dir)
         defer { if server.isRunning { server.terminate() } }
         let (client, clientPipe) = try Self.start(["bench", "write_bw", "127.0.0.1", "-p", port, "--auth", "off", "-D", "30", "-s", "4096"], in: dir)
-        // Ctrl-C once the run is under way (its first progress line), not during set-up:
-        // a client interrupted before it connected leaves a --once server waiting for a
-        // client, which is what a fixed sleep did on a loaded test bed.
-        let said = Collected()
-        clientPipe.fileHandleForReading.readabilityHandler = { said.append($0.availableData) }
-        let running = Date().addingTimeInterval(120)
-        while !said.text.contains(" messages\n"), client.isRunning, Date() < running { Thread.sleep(forTimeInterval: 0.2) }
-        XCTAssertTrue(said.text.contains(" messages\n"), "the client never reported progress: \(said.text)")
+        // Ctrl-C once the run is under way, not during set-up: a client interrupted
+        // before it connected leaves a --once server waiting for a client.
+        let said = Self.waitForProgress(client, clientPipe)
         kill(client.processIdentifier, SIGINT)
         let started = Date()
-        client.waitUntilExit()
-        clientPipe.fileHandleForReading.readabilityHandler = nil
-        said.append(clientPipe.fileHandleForReading.readDataToEndOfFile())
-        let c = Outcome(status: client.terminationStatus, output: said.text)
+        let c = Self.finish(client, clientPipe, after: said)
         let s = Self.finish(server, serverPipe)
         XCTAssertLessThan(Date().timeIntervalSince(started), 10)
         XCTAssertEqual(c.status, 130, c.output)
@@ -211,10 +223,12 @@ final class CLIBenchTests: XCTestCase {
         let port = Self.freePort()
         let (server, serverPipe) = try Self.start(["bench", "send_bw", "-p", port, "--auth", "off", "--once"], in: dir)
         let (client, clientPipe) = try Self.start(["bench", "send_bw", "127.0.0.1", "-p", port, "--auth", "off", "-D", "30", "-s", "4096"], in: dir)
-        Thread.sleep(forTimeInterval: 6)
+        // Killed once the run is under way: a server killed before it listened
+        // (a fixed sleep on a loaded test bed) leaves a client retrying its connect.
+        let said = Self.waitForProgress(client, clientPipe)
         kill(server.processIdentifier, SIGKILL)
         let started = Date()
-        let c = Self.finish(client, clientPipe)
+        let c = Self.finish(client, clientPipe, after: said)
         _ = Self.finish(server, serverPipe)
         XCTAssertLessThan(Date().timeIntervalSince(started), 10, c.output)
         XCTAssertEqual(c.status, 1, c.output)
