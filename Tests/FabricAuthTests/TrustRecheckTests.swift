@@ -89,7 +89,7 @@ final class TrustRecheckTests: XCTestCase {
         let allowAll = try Policy(text: "allow domain example.org")
         XCTAssertEqual(cache.purge(keeping: passes(allowAll)), 0)
         var denied = RevocationList()
-        denied.add(fingerprint: Fingerprint(der: a.workload.chainDER[0]), entry: "compromised")
+        denied.add(fingerprint: a.workload.leafFingerprint, entry: "compromised")
         revocations.replace(with: denied)
         XCTAssertEqual(cache.purge(keeping: passes(allowAll)), 1, "the revoked peer's session goes")
         XCTAssertTrue(secrets[0].storageForTesting.allSatisfy { $0 == 0 }, "and its secret is wiped")
