@@ -40,9 +40,4 @@ public struct IdentitySources: Sendable {
         IdentityVerifier(bundles: bundleSources.map(\.value), revocations: revocations,
             maximumChainLength: maximumChainLength, clockSkewTolerance: clockSkewTolerance)
     }
-
-    /// Every source, for callers that reload them together.
-    public var all: [any ReloadableSource] {
-        [credentialSource] + bundleSources.map { $0 as any ReloadableSource } + [revocations, policySource]
-    }
 }

@@ -10,7 +10,7 @@ extension ReloadableFile where Value == RevocationList {
     /// A store reading `path`; throws if the initial load fails (start-up should fail closed).
     public convenience init(path: String, log: (@Sendable (String) -> Void)? = nil) throws(IdentityError) {
         try self.init(name: "revocations", paths: [path], log: log) { () throws(IdentityError) in
-            try Self.loadList(path)
+            try RevocationStore.loadList(path)
         }
     }
 
