@@ -57,6 +57,50 @@ final class TrustRecheckTests: XCTestCase {
         XCTAssertThrowsError(try c.validate())
     }
 
+    /// Every handshake (AuthenticatedConnector.authenticate) runs on
+    /// `resolvingSources()`: the newest credential, bundle and policy once a
+    /// reload succeeded, the previous ones when it failed.
+    func testHandshakesResolveTheNewestSources() throws {
+        let dir = NSTemporaryDirectory() + "fabricauth-sources-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func write(_ text: String, _ name: String, mode: Int = 0o644) {
+            XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/.tmp", contents: Data(text.utf8), attributes: [.posixPermissions: mode]))
+            XCTAssertEqual(rename(dir + "/.tmp", dir + "/" + name), 0)
+        }
+        let (authority, _) = try CertificateAuthority.create(trustDomain: "example.org")
+        func issue() throws -> [UInt8] {
+            let issued = try authority.issue(id: SPIFFEID("spiffe://example.org/ns/web"))
+            write(issued.chain.map(CertificateParsing.pem).joined(), "cert.pem")
+            write(try PrivateKeyFile.pem(issued.privateKey), "key.pem", mode: 0o600)
+            return CertificateParsing.der(issued.chain[0])
+        }
+        let first = try issue()
+        write(CertificateParsing.pem(authority.certificate), "bundle.pem")
+        write("allow domain example.org\n", "policy.txt")
+        let sources = IdentitySources(
+            credential: try CredentialSource(certificatePath: dir + "/cert.pem", keyPath: dir + "/key.pem"),
+            bundles: [try TrustBundleSource(trustDomain: nil, paths: [dir + "/bundle.pem"])],
+            policy: try PolicyStore(path: dir + "/policy.txt"))
+        let configuration = ChannelConfiguration(sources: sources)
+        XCTAssertEqual(configuration.resolvingSources().credential.chainDER[0], first)
+
+        let second = try issue()
+        write("allow domain other.org\n", "policy.txt")
+        for source in [sources.credentialSource, sources.policySource] as [any ReloadableSource] {
+            XCTAssertTrue(source.reloadIfChangedNow())
+        }
+        let resolved = configuration.resolvingSources()
+        XCTAssertEqual(resolved.credential.chainDER[0], second, "the rotated credential")
+        XCTAssertFalse(resolved.policy.decide(local: nil, peer: try SPIFFEID("spiffe://example.org/x")).allowed, "the new policy")
+        XCTAssertEqual(configuration.credential.chainDER[0], first, "the configuration itself is a value")
+
+        write("not a policy: [\n", "policy.txt")
+        XCTAssertFalse(sources.policySource.reloadIfChangedNow())
+        XCTAssertTrue(configuration.resolvingSources().policy.decide(local: nil, peer: try SPIFFEID("spiffe://other.org/x")).allowed,
+            "a failed reload leaves the previous policy in force")
+    }
+
     /// The listener's purge (AuthenticatedListener.purgeSessions) keeps exactly
     /// the sessions whose peer passes PeerInvalidation.evaluate.
     func testSessionCachePurgeDropsPeersThatNoLongerPass() throws {
