@@ -80,7 +80,7 @@ let package = Package(
         // HTTP endpoint and textfile writer (docs/operations.md, section Metrics).
         .target(
             name: "FabricAuthMetrics",
-            dependencies: ["FabricAuth", "Bootstrap", "Handshake", .product(name: "Prometheus", package: "swift-prometheus")]
+            dependencies: ["FabricAuth", "Bootstrap", "Handshake", "Identity", .product(name: "Prometheus", package: "swift-prometheus")]
         ),
         // MARK: NCCL network plug-in: the C ABI tables (CNCCLNet) over a Swift implementation
         .target(name: "CNCCLNet"),

@@ -27,6 +27,20 @@ struct TrustOptions: ParsableArguments {
         guard !bundle.isEmpty else { throw ValidationError("give at least one --bundle (the CA certificate, e.g. from `fabricauth ca init`)") }
     }
 
+    /// The bundle, deny list and policy as sources that reload from their files
+    /// (ReloadableFile), with `allow` rules added to the policy on every load.
+    func sources(credential: CredentialSource, allow: [String], log: (@Sendable (String) -> Void)?) throws -> IdentitySources {
+        let bundle = try TrustBundleSource(trustDomain: trustDomain, paths: self.bundle, log: log)
+        let store = try revocations.map { path throws(IdentityError) in try RevocationStore(path: path, log: log) }
+            ?? RevocationStore()
+        let extra = try allowRules(allow)
+        let policyStore = try policy.map { path throws(IdentityError) in try PolicyStore(path: path, extraRules: extra, log: log) }
+            ?? PolicyStore(policy: Policy(rules: []).adding(extra))
+        var sources = IdentitySources(credential: credential, bundles: [bundle], revocations: store, policy: policyStore)
+        sources.clockSkewTolerance = try clockSkew.map { text throws(IdentityError) in try DurationParser.parse(text) } ?? 0
+        return sources
+    }
+
     func verifier(maximumChainLength: Int = IdentityVerifier.defaultMaximumChainLength) throws -> IdentityVerifier {
         let trust = try TrustBundle(trustDomain: trustDomain, paths: bundle)
         let store = try revocations.map { path throws(IdentityError) in try RevocationStore(path: path) } ?? RevocationStore()
@@ -40,6 +54,11 @@ struct TrustOptions: ParsableArguments {
     /// per `allow` entry (named `--allow N`); an empty policy without a file.
     func loadPolicy(allow: [String] = []) throws(IdentityError) -> Policy {
         let file = try policy.map { path throws(IdentityError) in try PolicyFile.load(path: path) } ?? Policy(rules: [])
+        return file.adding(try allowRules(allow))
+    }
+
+    /// One allow rule per `allow` entry, named `--allow N`.
+    func allowRules(_ allow: [String]) throws(IdentityError) -> [PolicyRule] {
         var extra: [PolicyRule] = []
         for (index, rule) in allow.enumerated() {
             do {
@@ -48,7 +67,7 @@ struct TrustOptions: ParsableArguments {
                 throw IdentityError(.malformedPolicy, "--allow \(rule): \(error.message)")
             }
         }
-        return file.adding(extra)
+        return extra
     }
 }
 
@@ -66,6 +85,10 @@ struct IdentityOptions: ParsableArguments {
     @Option(help: "Allow rule, e.g. 'domain cluster.example' or 'prefix spiffe://cluster.example/trainer'; repeatable.")
     var allow: [String] = []
 
+    @Option(name: .customLong("reload-interval"),
+            help: "Responders: how often to look for changed --cert/--key/--bundle/--policy/--revocations files (e.g. 2s; default 5s). SIGHUP reloads at once.")
+    var reloadInterval: String?
+
     func validate() throws {
         guard cert != nil, key != nil else { throw ValidationError("give --cert and --key (make them with `fabricauth cert issue`)") }
         guard trust.policy != nil || !allow.isEmpty else {
@@ -73,11 +96,21 @@ struct IdentityOptions: ParsableArguments {
         }
     }
 
-    func channelConfiguration() throws -> ChannelConfiguration {
-        let credential = try Credential(certificatePath: cert!, keyPath: key!)
-        var c = ChannelConfiguration(credential: credential, verifier: try trust.verifier(),
-                                     policy: try trust.loadPolicy(allow: allow))
-        c.log = { line in FileHandle.standardError.write(Data("fabricauth: \(line)\n".utf8)) }
+    /// The configuration of a channel whose every handshake reads the newest
+    /// credential, bundle, deny list and policy from their files. With
+    /// `watch` (long-running responders) the files are also polled every
+    /// `--reload-interval` and reloaded on SIGHUP (ReloadWatcher), and live
+    /// channels follow trust changes (ChannelConfiguration.trustRecheckInterval).
+    func channelConfiguration(watch: Bool = false) throws -> ChannelConfiguration {
+        let log: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data("fabricauth: \(line)\n".utf8)) }
+        let credential = try CredentialSource(certificatePath: cert!, keyPath: key!, log: log)
+        var c = ChannelConfiguration(sources: try trust.sources(credential: credential, allow: allow, log: log))
+        c.log = log
+        if watch {
+            let interval = try reloadInterval.map { text throws(IdentityError) in try DurationParser.parse(text) } ?? 5
+            ReloadWatcher.shared.startPolling(every: .milliseconds(Int64(interval * 1000)))
+            try ReloadWatcher.shared.reloadOnSIGHUP()
+        }
         return c
     }
 }

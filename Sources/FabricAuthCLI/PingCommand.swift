@@ -45,7 +45,7 @@ struct PingCommand: ParsableCommand {
     }
 
     func run() throws {
-        var configuration = try identity.channelConfiguration()
+        var configuration = try identity.channelConfiguration(watch: host == nil)
         configuration.gidIndex = device.resolvedGidIndex
         // The responder echoes whatever size the initiator chose, so both ends
         // take the largest -s allowed rather than their own.

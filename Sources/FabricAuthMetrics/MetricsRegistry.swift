@@ -1,6 +1,7 @@
 import Bootstrap
 import FabricAuth
 import Handshake
+import Identity
 import Prometheus
 import Synchronization
 
@@ -40,6 +41,8 @@ public final class MetricsRegistry: ChannelObserver, Sendable {
         var closedTotals = ChannelTelemetry.Snapshot()
         var channelsOpened: UInt64 = 0
         var channelsClosed: UInt64 = 0
+        /// Channels closed by a trust recheck, by `ChannelTelemetry.trustClosureReasons` label.
+        var closedByTrust: [String: UInt64] = [:]
         /// Every (suite, MAC engine) a channel has used, so its gauge reads 0 once none is open.
         var kinds: Set<ChannelKind> = []
         var listeners: [BootstrapMetrics] = []
@@ -98,6 +101,7 @@ public final class MetricsRegistry: ChannelObserver, Sendable {
             guard s.open.removeValue(forKey: ObjectIdentifier(telemetry)) != nil else { return }
             s.closedTotals.add(telemetry.snapshot())
             s.channelsClosed += 1
+            if let reason = telemetry.trustClosureReason { s.closedByTrust[reason, default: 0] += 1 }
         }
     }
 
@@ -134,6 +138,20 @@ public final class MetricsRegistry: ChannelObserver, Sendable {
 
         set(counter("channels_opened", "total", "Channels that completed their handshake."), s.channelsOpened)
         set(counter("channels_closed", "total", "Channels closed (by either side, a failure, or release)."), s.channelsClosed)
+        let byTrust = descriptor("channels_closed_by_trust", "total",
+            "Channels this side closed because their peer no longer passed a trust recheck, by reason "
+                + "(expired, revoked, untrusted: CA left the bundle, policy).")
+        for reason in ChannelTelemetry.trustClosureReasons {
+            set(prometheus.makeCounter(descriptor: byTrust, labels: [("reason", reason)]), s.closedByTrust[reason] ?? 0)
+        }
+        let reloads = descriptor("reloads", "total",
+            "Reloads of credential, bundle, policy and revocation files, by source and outcome (a failure kept the previous value).")
+        for (source, counts) in ReloadWatcher.shared.countsByName() {
+            set(prometheus.makeCounter(descriptor: reloads, labels: [("source", source), ("outcome", "success")]),
+                UInt64(counts.succeeded))
+            set(prometheus.makeCounter(descriptor: reloads, labels: [("source", source), ("outcome", "failure")]),
+                UInt64(counts.failed))
+        }
         let activeDescriptor = descriptor("channels_active", "",
             "Open channels, by negotiated suite and the library computing its MAC.")
         for (kind, n) in active {

@@ -66,23 +66,38 @@ final class PluginRuntime: @unchecked Sendable {
 
     init(settings: PluginSettings) throws(PluginSettingsError) {
         self.settings = settings
-        let credential: Credential
-        let verifier: IdentityVerifier
-        let policy: Policy
+        // Every source reloads from its file (ReloadWatcher's tick below): each
+        // connection's handshake uses the newest credential and trust, and live
+        // comms recheck their peers against them.
+        let log: @Sendable (String) -> Void = { line in PluginLog.info(line) }
+        let credential: CredentialSource
         do {
-            credential = try Credential(certificatePath: settings.certificatePath, keyPath: settings.keyPath)
+            credential = try CredentialSource(certificatePath: settings.certificatePath, keyPath: settings.keyPath, log: log)
         } catch {
             throw PluginSettingsError("FABRICAUTH_CERT=\(settings.certificatePath) / FABRICAUTH_KEY=\(settings.keyPath): \(error)")
         }
+        let bundle: TrustBundleSource
+        let store: RevocationStore
         do {
-            let trust = try TrustBundle(trustDomain: settings.trustDomain, paths: settings.bundlePaths)
-            let store = try settings.revocationsPath.map { path throws(IdentityError) in try RevocationStore(path: path) }
+            bundle = try TrustBundleSource(trustDomain: settings.trustDomain, paths: settings.bundlePaths, log: log)
+            store = try settings.revocationsPath.map { path throws(IdentityError) in try RevocationStore(path: path, log: log) }
                 ?? RevocationStore()
-            verifier = IdentityVerifier(bundles: [trust], revocations: store)
         } catch {
             throw PluginSettingsError("FABRICAUTH_BUNDLE / FABRICAUTH_REVOCATIONS: \(error)")
         }
-        policy = try Self.loadPolicy(settings)
+        let policy = try Self.loadPolicy(settings)  // the start-up check, with its error messages
+        let policyStore: PolicyStore
+        if let path = settings.policyPath {
+            let extra = Array(policy.rules.suffix(settings.allowRule == nil ? 0 : 1))
+            do {
+                policyStore = try PolicyStore(path: path, extraRules: extra, log: log)
+            } catch {
+                throw PluginSettingsError("FABRICAUTH_POLICY=\(path): \(error)")
+            }
+        } else {
+            policyStore = PolicyStore(policy: policy)
+        }
+        let sources = IdentitySources(credential: credential, bundles: [bundle], revocations: store, policy: policyStore)
 
         do {
             var name = settings.deviceName
@@ -122,7 +137,8 @@ final class PluginRuntime: @unchecked Sendable {
                 + "(or NCCL_IB_HCA, NCCL_IB_GID_INDEX) to a device and GID `fabricauth doctor` lists")
         }
 
-        var c = Self.channelConfiguration(ChannelConfiguration(credential: credential, verifier: verifier, policy: policy))
+        var c = Self.channelConfiguration(ChannelConfiguration(sources: sources))
+        ReloadWatcher.shared.startPolling(every: .seconds(settings.reloadIntervalSeconds))
         c.gidIndex = settings.gidIndex
         c.setupTimeout = .seconds(settings.setupTimeoutSeconds)
         c.log = { line in PluginLog.info(line) }

@@ -37,6 +37,12 @@ public struct PluginSettings: Equatable, Sendable {
     public var metricsFilePath: String? = nil
     /// FABRICAUTH_METRICS_INTERVAL (seconds): time between those writes.
     public var metricsIntervalSeconds: Int = defaultMetricsIntervalSeconds
+    /// FABRICAUTH_RELOAD_INTERVAL (seconds): how often the certificate, key,
+    /// bundle, policy and deny-list files are checked for changes and
+    /// reloaded (ReloadWatcher); new connections use the newest, live comms
+    /// follow trust changes within their recheck interval.
+    public var reloadIntervalSeconds: Int = PluginSettings.defaultReloadIntervalSeconds
+    public static let defaultReloadIntervalSeconds = 5
 
     public static let defaultSetupTimeoutSeconds = 120
     public static let defaultMetricsIntervalSeconds = 5
@@ -100,6 +106,13 @@ public struct PluginSettings: Equatable, Sendable {
             }
             metricsInterval = n
         }
+        var reloadInterval = defaultReloadIntervalSeconds
+        if let text = value("FABRICAUTH_RELOAD_INTERVAL") {
+            guard let n = Int(text), n > 0 else {
+                throw PluginSettingsError("FABRICAUTH_RELOAD_INTERVAL=\(text) is not a number of seconds > 0")
+            }
+            reloadInterval = n
+        }
         let metricsFile = value("FABRICAUTH_METRICS_FILE")
         if let metricsFile, metricsFile.hasSuffix("/") {
             throw PluginSettingsError("FABRICAUTH_METRICS_FILE=\(metricsFile) is a directory; name a file, e.g. /var/lib/node_exporter/fabricauth.prom")
@@ -112,7 +125,7 @@ public struct PluginSettings: Equatable, Sendable {
             allowRule: allow, policyPath: policy, revocationsPath: value("FABRICAUTH_REVOCATIONS"),
             deviceName: device?.device, excludedDevices: excluded, gidIndex: gidIndex,
             listenAddress: value("FABRICAUTH_LISTEN_ADDRESS"), setupTimeoutSeconds: timeout,
-            metricsFilePath: metricsFile, metricsIntervalSeconds: metricsInterval)
+            metricsFilePath: metricsFile, metricsIntervalSeconds: metricsInterval, reloadIntervalSeconds: reloadInterval)
     }
 }
 

@@ -200,6 +200,39 @@ import X509
         #expect(after["fabricauth_frames_rejected_total", ["reason": "bad_tag"]] == 1)
     }
 
+    /// Reloads by source and outcome (ReloadWatcher's sources, read at scrape
+    /// time) and channels closed by a trust recheck, by reason.
+    @Test func reloadsAndTrustClosures() throws {
+        let registry = MetricsRegistry()
+        let dir = NSTemporaryDirectory() + "fabricauth-metrics-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let path = dir + "/n.txt"
+        try "1".write(toFile: path, atomically: true, encoding: .utf8)
+        let name = "test_\(UUID().uuidString.prefix(8))"
+        let source = try ReloadableFile<Int>(name: name, paths: [path]) { () throws(IdentityError) in
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8), let n = Int(text) else {
+                throw IdentityError(.io, "not a number")
+            }
+            return n
+        }
+        try "2".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try source.reloadIfChanged())
+        try "x".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(throws: IdentityError.self) { try source.reloadIfChanged() }
+        #expect(source.value == 2)
+
+        let closed = ChannelTelemetry(suite: .aes256GMAC, macEngine: .selected, resumed: false)
+        registry.channelOpened(closed)
+        closed.recordTrustClosure(.revoked("revocation.revoked"))
+        registry.channelClosed(closed)
+        let e = Exposition(registry.exposition())
+        #expect(e["fabricauth_reloads_total", ["source": name, "outcome": "success"]] == 1)
+        #expect(e["fabricauth_reloads_total", ["source": name, "outcome": "failure"]] == 1)
+        #expect(e["fabricauth_channels_closed_by_trust_total", ["reason": "revoked"]] == 1)
+        #expect(e["fabricauth_channels_closed_by_trust_total", ["reason": "expired"]] == 0)
+        #expect(e.types["fabricauth_reloads_total"] == "counter")
+    }
+
     /// A listener's screening drops, from a real listener on loopback.
     @Test func listenerScreeningDrops() throws {
         let registry = MetricsRegistry()

@@ -38,6 +38,17 @@ final class PluginSettingsTests: XCTestCase {
         XCTAssertThrowsError(try PluginSettings.parse(env)) { XCTAssertTrue("\($0)".contains("FABRICAUTH_METRICS_FILE"), "\($0)") }
     }
 
+    func testReloadInterval() throws {
+        var env = identity
+        XCTAssertEqual(try PluginSettings.parse(env).reloadIntervalSeconds, PluginSettings.defaultReloadIntervalSeconds)
+        env["FABRICAUTH_RELOAD_INTERVAL"] = "2"
+        XCTAssertEqual(try PluginSettings.parse(env).reloadIntervalSeconds, 2)
+        for bad in ["0", "-3", "2s"] {
+            env["FABRICAUTH_RELOAD_INTERVAL"] = bad
+            XCTAssertThrowsError(try PluginSettings.parse(env)) { XCTAssertTrue("\($0)".contains("FABRICAUTH_RELOAD_INTERVAL"), "\($0)") }
+        }
+    }
+
     func testEachMissingVariableIsNamed() {
         for name in ["FABRICAUTH_CERT", "FABRICAUTH_KEY", "FABRICAUTH_BUNDLE"] {
             var env = identity

@@ -12,7 +12,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         precondition(!bundle.anchors.isEmpty && bundle.anchorFingerprints.count <= bundle.anchors.count)
         _ = try? TrustBundle.declaredTrustDomain(of: bundle.anchors)
     }
-    // RevocationStore.load refuses non-UTF-8 files before parsing; so does this.
+    // RevocationStore.loadList refuses non-UTF-8 files before parsing; so does this.
     if let text = String(validating: bytes, as: UTF8.self), let list = try? RevocationList(text: text) {
         guard let again = try? RevocationList(text: list.text) else {
             preconditionFailure("a revocation list's own text does not parse")

@@ -79,6 +79,9 @@ public enum AuthenticatedConnector {
         role: ChannelBinding.Role, configuration: ChannelConfiguration, session: ResumableSession?,
         sessionCache: SessionCache?, destination: String? = nil, firstMessage: [UInt8]? = nil, timeout: Duration? = nil
     ) throws(ChannelError) -> AuthenticatedQueuePair {
+        // The newest credential, bundles, deny list and policy: a handshake
+        // never runs on values older than the last successful reload.
+        let configuration = configuration.resolvingSources()
         let timeout = timeout ?? configuration.setupTimeout
         let peerRole: ChannelBinding.Role = role == .initiator ? .responder : .initiator
         var lookup: (@Sendable ([UInt8]) -> ResumableSession?)?

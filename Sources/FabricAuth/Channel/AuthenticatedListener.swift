@@ -1,6 +1,8 @@
 import Bootstrap
+import Foundation
 import Handshake
 import Identity
+import Synchronization
 import Verbs
 
 /// The responder side of ``AuthenticatedConnector``: a TCP listener for the
@@ -22,6 +24,8 @@ public final class AuthenticatedListener: Sendable {
     public let configuration: ChannelConfiguration
     private let exchange: EndpointExchangeListener
     private let sessions: SessionCache
+    /// Monotonic time of the next purge of ``sessions`` against the trust in force.
+    private let nextPurge = Mutex<UInt64>(0)
 
     /// The TCP port clients connect to (useful when `port` was 0).
     public var port: UInt16 { exchange.port }
@@ -56,6 +60,33 @@ public final class AuthenticatedListener: Sendable {
     /// Sessions kept for resumption.
     public var cachedSessions: Int { sessions.count }
 
+    /// Drops the cached sessions whose peer no longer passes the trust in
+    /// force (`configuration.sources` when set: expired, revoked, CA left the
+    /// bundle, policy denies it). Runs before a client's setup at most once
+    /// per `trustRecheckInterval`; call it to apply a reload at once. Returns
+    /// how many sessions went.
+    @discardableResult
+    public func purgeSessions(at now: Date = Date()) -> Int {
+        let (verifier, policy) = configuration.currentTrust()
+        let local = configuration.sources?.credential.spiffeID ?? configuration.credential.spiffeID
+        let gone = sessions.purge { peer in
+            guard let peer = peer as? VerifiedWorkload else { return false }
+            return PeerInvalidation.evaluate(peer.workload, verifier: verifier, policy: policy, localID: local, at: now) == nil
+        }
+        if gone > 0 { configuration.log?("dropped \(gone) cached session(s) whose peer no longer passes") }
+        return gone
+    }
+
+    private func purgeSessionsIfDue() {
+        let now = ChannelClock.monotonicNanoseconds()
+        let due = nextPurge.withLock { next in
+            guard now >= next else { return false }
+            next = now &+ TrustRecheckSchedule.nanoseconds(configuration.trustRecheckInterval)
+            return true
+        }
+        if due { purgeSessions() }
+    }
+
     /// Waits up to `timeout` for a client that passes the screening and
     /// authenticates it as the handshake responder.
     public func accept(timeout: Duration = .seconds(60)) throws(ChannelError) -> AuthenticatedQueuePair {
@@ -71,6 +102,7 @@ public final class AuthenticatedListener: Sendable {
     /// barrier, handshake. Nothing else the listener receives meanwhile can
     /// interfere; it waits in the kernel's queue or the screening.
     private func setUp(_ client: BootstrapClient) throws -> AuthenticatedQueuePair {
+        purgeSessionsIfDue()
         // Resources only now: a connection that never spoke costs no QP.
         let resources = try ChannelResources(context: context, configuration: configuration)
         let prepared = try resources.prepareQueuePair(configuration: configuration)

@@ -19,6 +19,9 @@ extension AuthenticatedQueuePair {
     /// Handles one receive completion if there is one; false when the CQ was empty.
     func progressOnce() throws(ChannelError) -> Bool {
         guard !closed else { throw .closed }
+        // Here, not only in `send`: a channel that only receives, or waits
+        // idle in `receive`/`test`, follows trust changes too.
+        try recheckTrustIfDue(ChannelClock.monotonicNanoseconds())
         guard let (slot, length) = try resources.pollReceive() else { return false }
         // A handshake buffer, reposted, may take a data frame: never one
         // longer than a slot (a message above maxMessageSize).

@@ -42,6 +42,8 @@ public final class AuthenticatedQueuePair {
     private var telemetryRetired = false
     /// The epoch of the last sealed message; a new epoch triggers a recheck of the peer.
     private var checkedEpoch: UInt32 = 0
+    /// When the peer is next re-evaluated against the trust in force.
+    var trustSchedule: TrustRecheckSchedule
     /// Verified SEND messages waiting for `receive`.
     var inbox: Inbox
     /// The WRITE/READ rendezvous (Rendezvous/) and the memory behind it (RemoteAccess/).
@@ -86,6 +88,9 @@ public final class AuthenticatedQueuePair {
         self.limits = Rendezvous.Limits(requests: configuration.remoteAccessDepth, targets: configuration.writeTargets)
         self.rendezvous = Rendezvous(limits: limits)
         self.transfers = TransferTable(limits: limits)
+        self.trustSchedule = TrustRecheckSchedule(interval: configuration.trustRecheckInterval,
+            grace: configuration.expiryGrace, peerNotAfter: workload.workload.notAfter,
+            tolerance: configuration.verifier.clockSkewTolerance, wallNow: Date(), monotonicNow: now)
         if configuration.observer != nil {
             self.telemetry = ChannelTelemetry(suite: suite, macEngine: sender.metrics.macEngine, resumed: result.resumed)
         } else {
@@ -116,10 +121,12 @@ public final class AuthenticatedQueuePair {
             protocolViolations: transfers.metrics.protocolViolations)
     }
 
-    /// After every seal: the send counters for a scrape, then the epoch check.
+    /// After every seal: the send counters for a scrape, then the epoch check
+    /// and, when due, the trust recheck.
     func sealed(_ frame: SealedFrame) throws(ChannelError) {
         telemetry?.publishSent(sender.metrics)
         try checkEpoch(frame.epoch)
+        try recheckTrustIfDue(ChannelClock.monotonicNanoseconds())
     }
 
     /// Counters of the sending half (messages and bytes sealed, rekeys).
@@ -170,15 +177,30 @@ public final class AuthenticatedQueuePair {
         }
     }
 
-    /// Checks the peer's certificate chain again (validity, trust anchor still
-    /// in the bundle, deny list) and closes the channel when it fails. Cheap
-    /// (no signature checks); call it after reloading the deny list, e.g. on
-    /// SIGHUP. Also runs on every rekey of the sending direction.
+    /// Re-evaluates the peer against the trust in force now (its leaf's
+    /// validity, its CA still in the bundle, the deny list, the policy; the
+    /// newest values of `configuration.sources` when set) and closes the
+    /// channel, with the ``PeerInvalidation`` as the reason, when it fails.
+    /// Cheap (no signature checks). Runs on every rekey of the sending
+    /// direction and each `trustRecheckInterval` from the send and progress
+    /// paths; call it to apply a reload at once.
     public func revalidatePeer(at now: Date = Date()) throws(ChannelError) {
         guard !closed else { throw .closed }
-        if let rejection = configuration.verifier.recheck(peer, at: now) {
-            throw tearDown(.peerNoLongerValid("\(rejection.rule): \(rejection)"))
+        let (verifier, policy) = configuration.currentTrust()
+        if let invalidation = PeerInvalidation.evaluate(peer, verifier: verifier, policy: policy,
+            localID: configuration.credential.spiffeID, at: now) {
+            telemetry?.recordTrustClosure(invalidation)
+            throw tearDown(.peerNoLongerValid(invalidation.description))
         }
+    }
+
+    /// The periodic recheck, from the send and progress paths: one
+    /// comparison unless due.
+    @inline(__always)
+    func recheckTrustIfDue(_ now: UInt64) throws(ChannelError) {
+        guard trustSchedule.isDue(now) else { return }
+        trustSchedule.checked(at: now)
+        try revalidatePeer()
     }
 
     public func send(_ payload: [UInt8], timeout: Duration = .seconds(10)) throws(ChannelError) {

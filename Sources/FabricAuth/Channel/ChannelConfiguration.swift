@@ -5,12 +5,28 @@ import Verbs
 /// What an authenticated queue pair needs from its owner: who we are, whom we
 /// trust and allow, and the sizes of its buffers.
 public struct ChannelConfiguration: Sendable {
-    /// This endpoint's X.509-SVID and key.
+    /// This endpoint's X.509-SVID and key (replaced at each handshake by the
+    /// newest of ``sources`` when set).
     public var credential: Credential
-    /// Chain verification and revocation of peers.
+    /// Chain verification and revocation of peers (likewise).
     public var verifier: IdentityVerifier
-    /// Which verified peers may connect (default deny).
+    /// Which verified peers may connect (default deny; likewise).
     public var policy: Policy
+    /// Files the credential, bundles, deny list and policy are reloaded from
+    /// while the process runs. When set, every handshake uses their newest
+    /// values, and every channel rechecks its peer against them each
+    /// ``trustRecheckInterval``; nil: the three fixed values above.
+    public var sources: IdentitySources?
+    /// How often an established channel re-evaluates its peer against the
+    /// trust in force (bundle, deny list, policy; ``sources`` when set), from
+    /// its own send and progress calls: a trust change reaches a channel that
+    /// is used at least this often within this bound. Independently, a
+    /// channel closes with `peer certificate expired` within
+    /// ``expiryGrace`` of its peer's notAfter. Default 10 s; at most 30 s.
+    public var trustRecheckInterval: Duration = .seconds(10)
+    /// How long after the peer's notAfter (plus the verifier's clock-skew
+    /// tolerance) the channel closes at the latest, when it is used.
+    public var expiryGrace: Duration = .seconds(1)
     /// Data MAC suites in preference order (the handshake negotiates one).
     public var suites: [CipherSuite] = CipherSuite.defaultPreference
     /// Limits and failure policy of the per-message MAC.
@@ -69,6 +85,29 @@ public struct ChannelConfiguration: Sendable {
         self.policy = policy
     }
 
+    /// A configuration whose every handshake and trust recheck reads `sources`.
+    public init(sources: IdentitySources) {
+        self.init(credential: sources.credential, verifier: sources.verifier(), policy: sources.policy)
+        self.sources = sources
+    }
+
+    /// This configuration with the credential, verifier and policy in force
+    /// now: what one handshake uses.
+    func resolvingSources() -> ChannelConfiguration {
+        guard let sources else { return self }
+        var c = self
+        c.credential = sources.credential
+        c.verifier = sources.verifier()
+        c.policy = sources.policy
+        return c
+    }
+
+    /// The verifier and policy a live channel rechecks its peer with now.
+    func currentTrust() -> (verifier: IdentityVerifier, policy: Policy) {
+        guard let sources else { return (verifier, policy) }
+        return (sources.verifier(), sources.policy)
+    }
+
     /// 32 outstanding requests per direction: NCCL_NET_MAX_REQUESTS in
     /// NCCL's net headers (src/include/plugin/net/net_v8.h .. net_v12.h).
     public static let defaultRemoteAccessDepth = 32
@@ -112,6 +151,12 @@ public struct ChannelConfiguration: Sendable {
     /// error that names the field and what it must be.
     public func validate() throws(ChannelError) {
         try ChannelError.lowering { try dataPath.validate() }
+        guard trustRecheckInterval > .zero, trustRecheckInterval <= .seconds(30) else {
+            throw .invalidConfiguration("trustRecheckInterval \(trustRecheckInterval) must be in (0, 30 s]")
+        }
+        guard expiryGrace >= .zero, expiryGrace <= .seconds(30) else {
+            throw .invalidConfiguration("expiryGrace \(expiryGrace) must be in [0, 30 s]")
+        }
         guard maxMessageSize >= 0, maxMessageSize <= dataPath.maxPayloadBytes else {
             throw .invalidConfiguration("maxMessageSize \(maxMessageSize) must be in 0...\(dataPath.maxPayloadBytes) (dataPath.maxPayloadBytes)")
         }

@@ -1,4 +1,5 @@
 import Handshake
+import Identity
 import Synchronization
 
 /// A copy of one channel's counters that another thread may read while the
@@ -53,6 +54,8 @@ public final class ChannelTelemetry: Sendable {
     private let rekeysSent = Atomic<UInt64>(0)
     private let rekeysReceived = Atomic<UInt64>(0)
     private let protocolViolations = Atomic<UInt64>(0)
+    /// 1 + the index in ``trustClosureReasons`` of why trust closed the channel; 0: it did not.
+    private let trustClosure = Atomic<UInt8>(0)
     /// Indexed by `RejectReason.rawValue`, as `FailureCounts`.
     private let rejections = InlineArray<16, Atomic<UInt64>> { _ in Atomic<UInt64>(0) }
 
@@ -87,6 +90,23 @@ public final class ChannelTelemetry: Sendable {
         for r in RejectReason.allCases {
             rejections[Int(r.rawValue)].store(receiver.failures[r], ordering: .relaxed)
         }
+    }
+
+    /// The `reason` labels of channels closed because their peer no longer
+    /// passed (``PeerInvalidation/label``).
+    public static let trustClosureReasons = ["expired", "revoked", "untrusted", "policy"]
+
+    /// Records why a trust recheck closed the channel (once, before close).
+    func recordTrustClosure(_ invalidation: PeerInvalidation) {
+        let index = Self.trustClosureReasons.firstIndex(of: invalidation.label) ?? 0
+        trustClosure.store(UInt8(index + 1), ordering: .relaxed)
+    }
+
+    /// Why a trust recheck closed the channel (a ``trustClosureReasons``
+    /// label), nil if none did.
+    public var trustClosureReason: String? {
+        let v = Int(trustClosure.load(ordering: .relaxed))
+        return v == 0 ? nil : Self.trustClosureReasons[v - 1]
     }
 
     /// The counters now.

@@ -74,6 +74,18 @@ public final class SessionCache: Sendable {
         state.withLock { s in if let id = s.byDestination[destination] { Self.remove(id, from: &s) } }
     }
 
+    /// Forgets (and wipes) every session whose peer `stillPasses` refuses:
+    /// after a trust change, a revoked, untrusted, expired or no longer
+    /// allowed peer cannot resume the session it had. Returns how many went.
+    @discardableResult
+    public func purge(keeping stillPasses: (any VerifiedPeer) -> Bool) -> Int {
+        state.withLock { s in
+            let gone = s.sessions.filter { !stillPasses($0.value.peer) }.map(\.key)
+            for id in gone { Self.remove(id, from: &s) }
+            return gone.count
+        }
+    }
+
     /// Sessions kept now.
     public var count: Int { state.withLock { $0.sessions.count } }
 

@@ -155,7 +155,7 @@ final class BenchSession {
             if let context { return try PlainTransport.connect(context: context, settings: settings, control: control, stop: stop) }
             return try PlainTransport.connectCM(settings: settings, control: control, stop: stop)
         case .authenticated:
-            let base = try command.identityOptions().channelConfiguration()
+            let base = try command.identityOptions().channelConfiguration(watch: !isClient)
             var configuration = AuthenticatedTransport.configure(base, parameters: parameters, gidIndex: command.device.resolvedGidIndex)
             if command.metrics.enabled { MetricsRegistry.shared.instrument(&configuration) }
             // rdma_cm does not need the context; the TCP exchange does.
