@@ -43,10 +43,12 @@ import Testing
             return stat(path, &st) == 0 ? st.st_ino : nil
         }
 
+        /// Opens the file now (the log created it), before anything is written.
         func start() {
+            let first = open(path, O_RDONLY)
+            precondition(first >= 0, "the audit log creates its file when it opens")
             Thread.detachNewThread { [self] in
-                var fd = open(path, O_RDONLY)
-                while fd < 0 { usleep(1000); fd = open(path, O_RDONLY) }
+                var fd = first
                 while true {
                     drain(fd)
                     var mine = stat()
