@@ -264,6 +264,7 @@ import Testing
         let total = reports.reduce(0) { $0 + ($1["total"] as? Int ?? 0) }
         #expect(total == flood)
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        print("audit: \(flood) rejections recorded in \(elapsed) (\(Int(seconds * 1e9) / flood) ns each), \(lines.lines.count) lines")
         #expect(reports.count <= Int(seconds / 0.2) + 3, "\(reports.count) lines for \(seconds) s of flood")
         let counts = reports.map { $0["counts"] as? [String: Int] ?? [:] }
         #expect(counts.reduce(0) { $0 + ($1["replayed"] ?? 0) } == (flood + 2) / 3)
