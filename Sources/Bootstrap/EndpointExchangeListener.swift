@@ -41,6 +41,9 @@ public final class EndpointExchangeListener: @unchecked Sendable {
         public var clientTokenSize = ExchangeMessage.clientTokenSize
         /// Where each refused connection is reported (one line each).
         public var log: (@Sendable (String) -> Void)?
+        /// Told of each refused connection: the reason and the peer's
+        /// address (FabricAuth's audit trail counts them, rate-limited).
+        public var onRefused: (@Sendable (BootstrapError.Code, String) -> Void)?
 
         public init() {}
     }
@@ -226,6 +229,7 @@ public final class EndpointExchangeListener: @unchecked Sendable {
 
     private func refuse(_ connection: BootstrapConnection, _ error: BootstrapError) {
         metrics.recordRefused(error.code)
+        configuration.onRefused?(error.code, connection.peerAddress)
         configuration.log?("bootstrap: refused \(connection.peerAddress): \(error.code): \(error.reason)")
         // The connection closes when the last reference goes (deinit).
     }

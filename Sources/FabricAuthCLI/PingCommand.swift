@@ -26,6 +26,7 @@ struct PingCommand: ParsableCommand {
     @OptionGroup var identity: IdentityOptions
     @OptionGroup var device: DeviceOptions
     @OptionGroup var metrics: MetricsOptions
+    @OptionGroup var audit: AuditOptions
 
     @Option(name: .customShort("n"), help: "Number of round trips.")
     var count: Int = 100
@@ -53,6 +54,9 @@ struct PingCommand: ParsableCommand {
         let export = try metrics.start()
         defer { export?.finish() }
         export?.instrument(&configuration)
+        configuration.audit = try audit.open()
+        // Last, after the channels' closes: writes what is queued.
+        defer { configuration.audit?.close() }
         let context = try device.openContext()
         if let host {
             let channel = try AuthenticatedConnector.connect(context: context, host: host, port: device.port,

@@ -48,6 +48,8 @@ public final class MetricsRegistry: ChannelObserver, Sendable {
         var listeners: [BootstrapMetrics] = []
         /// Counts of listeners gone (nobody else held their counters any more).
         var closedListeners = BootstrapMetrics.Snapshot()
+        /// Audit logs whose written, dropped and failed lines are exported.
+        var audits: [AuditLog] = []
     }
 
     private struct ChannelKind: Hashable {
@@ -83,6 +85,14 @@ public final class MetricsRegistry: ChannelObserver, Sendable {
     public func watch(_ metrics: BootstrapMetrics) {
         state.withLock { s in
             if !s.listeners.contains(where: { $0 === metrics }) { s.listeners.append(metrics) }
+        }
+    }
+
+    /// Exports `log`'s counts as `fabricauth_audit_*` (lines written,
+    /// events dropped because its queue was full, lines that failed to write).
+    public func watch(_ log: AuditLog) {
+        state.withLock { s in
+            if !s.audits.contains(where: { $0 === log }) { s.audits.append(log) }
         }
     }
 
@@ -212,6 +222,18 @@ public final class MetricsRegistry: ChannelObserver, Sendable {
         for (reason, n) in screened {
             set(prometheus.makeCounter(descriptor: drops, labels: [("reason", reason)]), n)
         }
+
+        var audit = AuditLog.Counters(written: 0, dropped: 0, writeErrors: 0)
+        for log in s.audits {
+            let c = log.counters
+            audit.written += c.written
+            audit.dropped += c.dropped
+            audit.writeErrors += c.writeErrors
+        }
+        set(counter("audit_events_written", "total", "Audit log lines written."), audit.written)
+        set(counter("audit_events_dropped", "total", "Audit events dropped because the audit queue was full (never blocks the data path)."),
+            audit.dropped)
+        set(counter("audit_write_errors", "total", "Audit log lines the destination failed to take (lost)."), audit.writeErrors)
     }
 
     private func descriptor(_ name: String, _ unit: String, _ help: String) -> MetricNameDescriptor {

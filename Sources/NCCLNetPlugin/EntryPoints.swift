@@ -69,6 +69,8 @@ func ncclFinalize(_ ctx: UnsafeMutableRawPointer?) -> Int32 {
     PluginContext.live.withLock { $0 -= 1 }
     // The counters as the communicator leaves them, not up to an interval old.
     PluginMetrics.writeNow()
+    // The communicator's closes on disk before NCCL moves on (a job may exit right after).
+    PluginAudit.flush()
     return PluginResult.success.rawValue
 }
 

@@ -146,6 +146,9 @@ final class PluginRuntime: @unchecked Sendable {
             MetricsRegistry.shared.instrument(&c)
             PluginMetrics.start(path: path, interval: .seconds(settings.metricsIntervalSeconds))
         }
+        if let path = settings.auditLogPath {
+            c.audit = try PluginAudit.open(path: path, maxBytes: settings.auditLogMaxBytes, keep: settings.auditLogKeep)
+        }
         configuration = c
 
         deviceNameC = Self.intern(context.deviceName)!

@@ -43,9 +43,18 @@ public struct PluginSettings: Equatable, Sendable {
     /// follow trust changes within their recheck interval.
     public var reloadIntervalSeconds: Int = PluginSettings.defaultReloadIntervalSeconds
     public static let defaultReloadIntervalSeconds = 5
+    /// FABRICAUTH_AUDIT_LOG: the audit trail's file (`%p`: the process ID, so
+    /// that ranks on one host never share a file), or `-` for stderr; nil: none.
+    public var auditLogPath: String? = nil
+    /// FABRICAUTH_AUDIT_LOG_MAX_BYTES: the size at which the file is rotated.
+    public var auditLogMaxBytes: Int = defaultAuditLogMaxBytes
+    /// FABRICAUTH_AUDIT_LOG_KEEP: rotated files kept.
+    public var auditLogKeep: Int = defaultAuditLogKeep
 
     public static let defaultSetupTimeoutSeconds = 120
     public static let defaultMetricsIntervalSeconds = 5
+    public static let defaultAuditLogMaxBytes = 64 << 20
+    public static let defaultAuditLogKeep = 5
 
     /// Reads the settings from `environment`, or says which variable to set or fix.
     public static func parse(_ environment: [String: String]) throws(PluginSettingsError) -> PluginSettings {
@@ -118,7 +127,26 @@ public struct PluginSettings: Equatable, Sendable {
             throw PluginSettingsError("FABRICAUTH_METRICS_FILE=\(metricsFile) is a directory; name a file, e.g. /var/lib/node_exporter/fabricauth.prom")
         }
 
-        return PluginSettings(
+        let auditLog = value("FABRICAUTH_AUDIT_LOG")
+        if let auditLog, auditLog.hasSuffix("/") {
+            throw PluginSettingsError("FABRICAUTH_AUDIT_LOG=\(auditLog) is a directory; name a file, e.g. /var/log/fabricauth/audit-%p.jsonl, or - for stderr")
+        }
+        var auditMaxBytes = defaultAuditLogMaxBytes
+        if let text = value("FABRICAUTH_AUDIT_LOG_MAX_BYTES") {
+            guard let n = Int(text), n >= 4096 else {
+                throw PluginSettingsError("FABRICAUTH_AUDIT_LOG_MAX_BYTES=\(text) is not a number of bytes >= 4096")
+            }
+            auditMaxBytes = n
+        }
+        var auditKeep = defaultAuditLogKeep
+        if let text = value("FABRICAUTH_AUDIT_LOG_KEEP") {
+            guard let n = Int(text), n >= 1 else {
+                throw PluginSettingsError("FABRICAUTH_AUDIT_LOG_KEEP=\(text) is not a number of files >= 1")
+            }
+            auditKeep = n
+        }
+
+        var settings = PluginSettings(
             certificatePath: cert, keyPath: key,
             bundlePaths: bundle.split(separator: ":").map(String.init),
             trustDomain: value("FABRICAUTH_TRUST_DOMAIN"),
@@ -126,6 +154,10 @@ public struct PluginSettings: Equatable, Sendable {
             deviceName: device?.device, excludedDevices: excluded, gidIndex: gidIndex,
             listenAddress: value("FABRICAUTH_LISTEN_ADDRESS"), setupTimeoutSeconds: timeout,
             metricsFilePath: metricsFile, metricsIntervalSeconds: metricsInterval, reloadIntervalSeconds: reloadInterval)
+        settings.auditLogPath = auditLog
+        settings.auditLogMaxBytes = auditMaxBytes
+        settings.auditLogKeep = auditKeep
+        return settings
     }
 }
 

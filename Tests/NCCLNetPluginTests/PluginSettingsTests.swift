@@ -49,6 +49,27 @@ final class PluginSettingsTests: XCTestCase {
         }
     }
 
+    func testAuditLogSettings() throws {
+        var s = try PluginSettings.parse(identity)
+        XCTAssertNil(s.auditLogPath)
+        XCTAssertEqual(s.auditLogMaxBytes, PluginSettings.defaultAuditLogMaxBytes)
+        XCTAssertEqual(s.auditLogKeep, PluginSettings.defaultAuditLogKeep)
+        var env = identity
+        env["FABRICAUTH_AUDIT_LOG"] = "/var/log/fabricauth/audit-%p.jsonl"
+        env["FABRICAUTH_AUDIT_LOG_MAX_BYTES"] = "1048576"
+        env["FABRICAUTH_AUDIT_LOG_KEEP"] = "3"
+        s = try PluginSettings.parse(env)
+        XCTAssertEqual(s.auditLogPath, "/var/log/fabricauth/audit-%p.jsonl")
+        XCTAssertEqual(s.auditLogMaxBytes, 1_048_576)
+        XCTAssertEqual(s.auditLogKeep, 3)
+        for (name, bad) in [("FABRICAUTH_AUDIT_LOG_MAX_BYTES", "100"), ("FABRICAUTH_AUDIT_LOG_MAX_BYTES", "1M"),
+                            ("FABRICAUTH_AUDIT_LOG_KEEP", "0"), ("FABRICAUTH_AUDIT_LOG", "/var/log/")] {
+            var e = env
+            e[name] = bad
+            XCTAssertThrowsError(try PluginSettings.parse(e)) { XCTAssertTrue("\($0)".contains(name), "\($0)") }
+        }
+    }
+
     func testEachMissingVariableIsNamed() {
         for name in ["FABRICAUTH_CERT", "FABRICAUTH_KEY", "FABRICAUTH_BUNDLE"] {
             var env = identity

@@ -40,7 +40,8 @@ public enum AuthenticatedCMConnection {
         let peerInitialPSN = (path.expectedReceivePSN &- packets) & 0xFF_FFFF
         let (local, remote) = try endpoints(of: path, context: outgoing.context, remotePSN: peerInitialPSN)
         return try AuthenticatedConnector.authenticate(qp: qp, resources: resources, local: local, remote: remote,
-            role: .responder, configuration: configuration, session: nil, sessionCache: nil, firstMessage: first)
+            role: .responder, configuration: configuration, session: nil, sessionCache: nil, firstMessage: first,
+            transport: .rdmaCM)
     }
 
     /// Makes the channel's resources on `context`, lets `connect` create the

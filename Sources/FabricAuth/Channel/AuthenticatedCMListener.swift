@@ -64,6 +64,8 @@ public final class AuthenticatedCMListener: @unchecked Sendable {
     /// Requests received, rejected, torn down and authenticated so far.
     public let metrics = CMListenerMetrics()
     private let listener: ConnectionListener
+    /// Refused and torn-down connections in the audit trail; nil without `configuration.audit`.
+    private let refusals: ListenerAudit?
     /// Held by the thread that polls the listening identifier.
     private let polling = NSLock()
     /// Guards `inFlight`, `ready` and `sequence`; signalled when a channel is ready.
@@ -96,8 +98,13 @@ public final class AuthenticatedCMListener: @unchecked Sendable {
         self.screening = screening
         // The kernel queues requests while we are between polls; room for the bound and then some.
         let backlog = Int32(clamping: max(64, 2 * screening.maxPendingConnections))
-        do { listener = try ConnectionListener(address: address, port: port, backlog: backlog) } catch { throw .verbs(error) }
+        let listening: ConnectionListener
+        do { listening = try ConnectionListener(address: address, port: port, backlog: backlog) } catch { throw .verbs(error) }
+        listener = listening
+        refusals = configuration.audit.map { ListenerAudit(log: $0, transport: .rdmaCM, port: listening.port) }
     }
+
+    deinit { refusals?.finish() }
 
     /// Waits up to `timeout` for a connection that completes the handshake,
     /// meanwhile rejecting requests over the bound and tearing down those that
@@ -139,6 +146,7 @@ public final class AuthenticatedCMListener: @unchecked Sendable {
         }
         guard admitted else {
             metrics.recordRejectedOverBound()
+            refusals?.refused("too_many_pending", peer: nil)
             // Best effort: if rdma_reject fails the requester's CM times out instead.
             let rejected = Result { () throws(VerbsError) in try request.reject() }
             screening.log?("rdma_cm request #\(number) rejected: \(screening.maxPendingConnections) connections pending"
@@ -157,6 +165,7 @@ public final class AuthenticatedCMListener: @unchecked Sendable {
                 state.broadcast()
             case .failure(let error):
                 if error.isTimeout { metrics.recordTimedOut() } else { metrics.recordFailed() }
+                refusals?.refused(error.isTimeout ? "timed_out" : "failed", peer: nil)
                 screening.log?("rdma_cm connection #\(number) torn down (\(error.isTimeout ? "timed out" : "failed")): \(error)")
             }
             // On failure everything the setup made is released by now: the
@@ -184,7 +193,8 @@ public final class AuthenticatedCMListener: @unchecked Sendable {
                 throw ChannelError.timedOut("rdma_cm connection established too late for its handshake")
             }
             return try AuthenticatedConnector.authenticate(qp: qp, resources: resources, local: local, remote: remote,
-                role: .initiator, configuration: configuration, session: nil, sessionCache: nil, timeout: left)
+                role: .initiator, configuration: configuration, session: nil, sessionCache: nil, timeout: left,
+                transport: .rdmaCM)
         } catch {
             throw ChannelError(lowering: error)
         }

@@ -77,7 +77,8 @@ public enum AuthenticatedConnector {
     static func authenticate(
         qp: QueuePair, resources: ChannelResources, local: QueuePairEndpoint, remote: QueuePairEndpoint,
         role: ChannelBinding.Role, configuration: ChannelConfiguration, session: ResumableSession?,
-        sessionCache: SessionCache?, destination: String? = nil, firstMessage: [UInt8]? = nil, timeout: Duration? = nil
+        sessionCache: SessionCache?, destination: String? = nil, firstMessage: [UInt8]? = nil, timeout: Duration? = nil,
+        transport: AuditEvent.Handshake.Transport = .tcp
     ) throws(ChannelError) -> AuthenticatedQueuePair {
         // The newest credential, bundles, deny list and policy: a handshake
         // never runs on values older than the last successful reload.
@@ -86,12 +87,16 @@ public enum AuthenticatedConnector {
         let peerRole: ChannelBinding.Role = role == .initiator ? .responder : .initiator
         var lookup: (@Sendable ([UInt8]) -> ResumableSession?)?
         if let sessionCache, role == .responder { lookup = { sessionCache.lookup($0) } }
+        var verifier = CertificatePeerVerifier(verifier: configuration.verifier, policy: configuration.policy,
+            localID: configuration.credential.spiffeID, log: configuration.log)
+        let notes = configuration.audit.map { _ in HandshakeAuditNotes() }
+        verifier.auditNotes = notes
+        let localBinding = ChannelBinding(local, role: role), remoteBinding = ChannelBinding(remote, role: peerRole)
         let handshakeConfiguration = HandshakeConfiguration(
             credential: CertificateCredential(configuration.credential),
-            verifier: CertificatePeerVerifier(verifier: configuration.verifier, policy: configuration.policy,
-                localID: configuration.credential.spiffeID, log: configuration.log),
-            localBinding: ChannelBinding(local, role: role),
-            expectedRemoteBinding: ChannelBinding(remote, role: peerRole),
+            verifier: verifier,
+            localBinding: localBinding,
+            expectedRemoteBinding: remoteBinding,
             suites: configuration.suites,
             payload: configuration.handshakePayload,
             timeout: timeout,
@@ -100,18 +105,27 @@ public enum AuthenticatedConnector {
         let machine = session.map { HandshakeMachine(resuming: $0, configuration: handshakeConfiguration) }
             ?? HandshakeMachine(configuration: handshakeConfiguration)
         let started = ContinuousClock.now
+        /// The handshake's audit event, at its end (accepted once the channel exists).
+        func audit(_ outcome: Result<(suite: CipherSuite, resumed: Bool), ChannelError>) {
+            guard let log = configuration.audit, let notes else { return }
+            log.record(.handshake(.make(role: role, transport: transport, credential: configuration.credential,
+                local: localBinding, remote: remoteBinding, resuming: session != nil, notes: notes.current,
+                outcome: outcome, duration: ContinuousClock.now - started)))
+        }
         do throws(ChannelError) {
             let result = try InBandHandshake.run(machine, over: qp, resources: resources, timeout: timeout,
                 firstMessage: firstMessage)
             configuration.log?("authenticated \(result.peer.identity) on QP \(qp.number) (suite \(result.suite)\(result.resumed ? ", resumed" : ""))")
             // The cache gets its own copy: the channel wipes the result's.
             if !result.resumed { sessionCache?.insert(result.session.copied(), destination: destination) }
-            let resumed = result.resumed
+            let resumed = result.resumed, suite = result.suite
             let channel = try AuthenticatedQueuePair(queuePair: qp, resources: resources, result: result,
                 configuration: configuration)
             configuration.observer?.handshakeCompleted(resumed: resumed, duration: ContinuousClock.now - started)
+            audit(.success((suite, resumed)))
             return channel
         } catch {
+            audit(.failure(error))
             configuration.log?("handshake on QP \(qp.number) failed: \(error)")
             // The refused QP never carries anything again.
             try? qp.moveToError()

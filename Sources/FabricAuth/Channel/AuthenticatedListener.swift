@@ -26,6 +26,8 @@ public final class AuthenticatedListener: Sendable {
     private let sessions: SessionCache
     /// Monotonic time of the next purge of ``sessions`` against the trust in force.
     private let nextPurge = Mutex<UInt64>(0)
+    /// Screening refusals in the audit trail; nil without `configuration.audit`.
+    private let refusals: ListenerAudit?
 
     /// The TCP port clients connect to (useful when `port` was 0).
     public var port: UInt16 { exchange.port }
@@ -54,8 +56,21 @@ public final class AuthenticatedListener: Sendable {
         // The connector always sends a token; a listener that waived it would
         // answer any scanner that gets the framing right.
         screening.clientTokenSize = ExchangeMessage.clientTokenSize
-        exchange = try ChannelError.lowering { try EndpointExchangeListener(address: address, port: port, configuration: screening) }
+        let refusals = configuration.audit.map { ListenerAudit(log: $0, transport: .tcp, port: port) }
+        if let refusals, screening.onRefused == nil {
+            screening.onRefused = { code, peer in refusals.refused(SnakeCase.name(code), peer: peer) }
+        }
+        do {
+            exchange = try ChannelError.lowering { try EndpointExchangeListener(address: address, port: port, configuration: screening) }
+        } catch {
+            refusals?.finish()
+            throw error
+        }
+        self.refusals = refusals
+        refusals?.port = exchange.port
     }
+
+    deinit { refusals?.finish() }
 
     /// Sessions kept for resumption.
     public var cachedSessions: Int { sessions.count }

@@ -43,7 +43,7 @@ extension AuthenticatedQueuePair {
         }
         switch receiver.open(frame: frame, now: ChannelClock.monotonicNanoseconds()) {
         case .delivered(let message):
-            telemetry?.publishOpened(receiver.metrics)
+            opened()
             if message.header.opcode == .send || message.header.opcode == .sendWithImmediate {
                 inbox.push(slot: slot, length: message.payload.count)  // reposted once received
                 return true
@@ -93,6 +93,7 @@ extension AuthenticatedQueuePair {
     /// Logs a rejection; under the fatal policy closes the channel and throws.
     func handleRejection(_ reason: RejectReason, _ action: RejectAction) throws(ChannelError) {
         configuration.log?("rejected a message from \(peer.spiffeID): \(reason)")
+        audit?.rejected(reason)
         publishAllMetrics()
         if action == .tearDown { throw tearDown(.rejected(reason, tornDown: true)) }
     }
@@ -110,6 +111,7 @@ extension AuthenticatedQueuePair {
     func tearDown(_ error: ChannelError) -> ChannelError {
         if !closed {
             configuration.log?("closing channel to \(peer.spiffeID): \(error)")
+            audit?.closeReason = (error.closeReason, "\(error)")
             close()
         }
         return error

@@ -52,6 +52,8 @@ public final class AuthenticatedQueuePair {
     let limits: Rendezvous.Limits
     /// Where the counters are published for `configuration.observer`; nil without one.
     let telemetry: ChannelTelemetry?
+    /// The channel's audit events (`configuration.audit`); nil without a log.
+    let audit: ChannelAudit?
 
     init(queuePair: QueuePair, resources: ChannelResources, result: consuming HandshakeResult,
          configuration: ChannelConfiguration) throws(ChannelError) {
@@ -96,12 +98,17 @@ public final class AuthenticatedQueuePair {
         } else {
             self.telemetry = nil
         }
+        self.audit = configuration.audit.map {
+            ChannelAudit(log: $0, localID: configuration.credential.spiffeID, peer: workload.workload,
+                local: result.localBinding, remote: result.remoteBinding, failurePolicy: configuration.dataPath.failurePolicy)
+        }
         result.wipe()
         if let telemetry { configuration.observer?.channelOpened(telemetry) }
     }
 
     deinit {
-        // A channel released without `close()` still leaves the observer's count.
+        // A channel released without `close()` still leaves the observer's count and the audit trail.
+        if !closed { auditClose(.released, detail: nil) }
         retireTelemetry()
         // Windows before the QP (ChannelResources.releaseWindows).
         resources.releaseWindows()
@@ -173,6 +180,7 @@ public final class AuthenticatedQueuePair {
     func checkEpoch(_ epoch: UInt32) throws(ChannelError) {
         if epoch != checkedEpoch {
             checkedEpoch = epoch
+            audit?.epochChanged(.send, to: epoch)
             try revalidatePeer()
         }
     }
@@ -245,6 +253,8 @@ public final class AuthenticatedQueuePair {
     /// freed when the last reference goes.
     public func close() {
         guard !closed else { return }
+        let (reason, detail) = audit?.closeReason ?? (.application, nil)
+        auditClose(reason, detail: detail)
         closed = true
         rendezvous.close()
         try? queuePair.moveToError()

@@ -78,6 +78,10 @@ public struct ChannelConfiguration: Sendable {
     public var observer: (any ChannelObserver)?
     /// Where decisions and failures are reported (one line each).
     public var log: (@Sendable (String) -> Void)?
+    /// The audit trail (docs/operations.md, "Audit log"): every handshake's
+    /// outcome, each channel's close, epoch changes and rejected frames
+    /// (rate-limited), listener refusals; nil: none is kept.
+    public var audit: AuditLog?
 
     public init(credential: Credential, verifier: IdentityVerifier, policy: Policy) {
         self.credential = credential

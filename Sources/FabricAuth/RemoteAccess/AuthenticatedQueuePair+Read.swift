@@ -124,7 +124,7 @@ extension AuthenticatedQueuePair {
         guard let key = transfers.readKey[h.index] else { preconditionFailure("read \(h.index) without its admitted key") }
         switch receiver.verifyAdmittedRead(key: key, header: record, payload: payload, tag: record + DataPathLimits.headerSize) {
         case .delivered:
-            telemetry?.publishOpened(receiver.metrics)
+            opened()
             let done = rendezvous.readVerified(h)
             let slot = try resources.acquireSendSlot(deadline: ChannelClock.deadline(after: configuration.setupTimeout))
             try sendControl(.readDone, slot: slot, length: ControlMessage.ReadDone.size) { done.encode(to: $0) }

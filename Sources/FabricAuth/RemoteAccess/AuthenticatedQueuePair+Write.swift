@@ -149,7 +149,7 @@ extension AuthenticatedQueuePair {
         case .delivered(let message):
             rendezvous.writeVerified(target: t, bytes: message.payload.count)
             transfers.metrics.writesReceived += 1
-            telemetry?.publishOpened(receiver.metrics)
+            opened()
         case .rejected(let reason, let action):
             rendezvous.writeRejected(target: t, reason, tornDown: action == .tearDown)
             try handleRejection(reason, action)

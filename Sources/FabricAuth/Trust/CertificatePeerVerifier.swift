@@ -15,6 +15,9 @@ public struct CertificatePeerVerifier: PeerVerifier {
     /// This endpoint's own SPIFFE ID, for policy rules with a local selector (nil: such rules never match).
     public let localID: SPIFFEID?
     public let log: (@Sendable (String) -> Void)?
+    /// Where this handshake's audit event learns the presented leaf, the
+    /// verified ID and the policy decision (AuthenticatedConnector.authenticate).
+    var auditNotes: HandshakeAuditNotes?
 
     public init(verifier: IdentityVerifier, policy: Policy, localID: SPIFFEID? = nil, log: (@Sendable (String) -> Void)? = nil) {
         self.verifier = verifier
@@ -28,9 +31,11 @@ public struct CertificatePeerVerifier: PeerVerifier {
         // swift-certificates' verifier is async. Connection setup may run inside a Task,
         // on a thread of the cooperative pool, so the verification runs on this thread
         // instead of blocking it while another thread does the work (see CallingThreadExecutor).
+        auditNotes?.presented(chain: chain)
         let result = Self.runToCompletion { [verifier] in await verifier.verify(chain: chain, at: now.date) }
         switch result {
         case .verified(let workload):
+            auditNotes?.verified(workload)
             log?("peer \(workload.spiffeID): certificate chain verified")
             return .verified(VerifiedWorkload(workload: workload))
         case .rejected(let rejection):
@@ -44,12 +49,15 @@ public struct CertificatePeerVerifier: PeerVerifier {
             return .denied(reason: "peer was not verified by FabricAuth's certificate verifier")
         }
         let decision = policy.decide(local: localID, peer: peer.workload.spiffeID)
+        auditNotes?.verified(peer.workload)
+        auditNotes?.decided(decision)
         log?("peer \(peer.workload.spiffeID): \(decision)")
         return decision.allowed ? .allowed : .denied(reason: decision.reason)
     }
 
     public func isStillValid(_ peer: any VerifiedPeer, at now: Timestamp) -> Bool {
         guard let peer = peer as? VerifiedWorkload else { return false }
+        auditNotes?.verified(peer.workload)
         if let rejection = verifier.recheck(peer.workload, at: now.date) {
             log?("peer \(peer.workload.spiffeID) no longer valid: \(rejection.rule): \(rejection)")
             return false

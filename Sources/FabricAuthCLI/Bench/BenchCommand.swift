@@ -31,6 +31,7 @@ struct BenchCommand: ParsableCommand {
 
     @OptionGroup var device: DeviceOptions
     @OptionGroup var metrics: MetricsOptions
+    @OptionGroup var audit: AuditOptions
 
     @Option(name: [.customShort("i"), .customLong("ib-port")], help: "Port of the RDMA device (default 1).")
     var ibPort: Int = 1
@@ -172,6 +173,9 @@ struct BenchCommand: ParsableCommand {
         let parameters = try parameters()
         let export = try metrics.start()
         defer { export?.finish() }
+        let auditLog = try audit.open()
+        ProcessAudit.log.withLock { $0 = auditLog }
+        defer { auditLog?.close() }
         guard host == nil else {
             let session = BenchSession(command: self, parameters: parameters)
             return try finish(session) { try session.runClient() }

@@ -158,6 +158,7 @@ final class BenchSession {
             let base = try command.identityOptions().channelConfiguration(watch: !isClient)
             var configuration = AuthenticatedTransport.configure(base, parameters: parameters, gidIndex: command.device.resolvedGidIndex)
             if command.metrics.enabled { MetricsRegistry.shared.instrument(&configuration) }
+            configuration.audit = ProcessAudit.log.withLock { $0 }
             // rdma_cm does not need the context; the TCP exchange does.
             let ctx = try context ?? command.device.openContext()
             if isClient {
