@@ -48,6 +48,8 @@ final class ReauthenticationDataPathTests: XCTestCase {
         var rejections: [RejectReason] = []
         var errors: [HandshakeError] = []
         var completed = 0
+        /// Frames sealed under the old key still in flight at each switch of this sender.
+        var inFlightAtSwitch: [Int] = []
         /// A copy of the handshake's send secret, for the attacker who stole it.
         var handshakeSendSecretForTesting: SecretBytes?
 
@@ -91,13 +93,17 @@ final class ReauthenticationDataPathTests: XCTestCase {
                 try sendReauthentication(message)
             case .sendThenSwitchSending(let message, let secret):
                 try sendReauthentication(message)
+                inFlightAtSwitch.append(outbox.count)
                 try secret.withUnsafeBytes { try sender.switchSending(to: $0, now: 0) }
                 secret.wipe()
             case .finished(let result, let thenSend):
                 let epoch = try XCTUnwrap(carrierEpoch)
                 try result.receiveSecret.withUnsafeBytes { try receiver.installReceiving(secret: $0, afterEpoch: epoch) }
                 if let thenSend { try sendReauthentication(thenSend) }
-                if let secret = result.sendSecret { try secret.withUnsafeBytes { try sender.switchSending(to: $0, now: 0) } }
+                if let secret = result.sendSecret {
+                    inFlightAtSwitch.append(outbox.count)
+                    try secret.withUnsafeBytes { try sender.switchSending(to: $0, now: 0) }
+                }
                 result.wipe()
                 completed += 1
             case .abort(let error, let alert):
@@ -212,6 +218,11 @@ final class ReauthenticationDataPathTests: XCTestCase {
         XCTAssertEqual(bob.receiver.epoch, 3)
         XCTAssertEqual(alice.receiver.epoch, 3)
         XCTAssertEqual(bob.machine.peer.identity, "spiffe://\(Self.trustDomain)/trainer/rank0")
+        // The switches really happened with old-key frames in flight (the backlog).
+        XCTAssertEqual(alice.inFlightAtSwitch.count, 3)
+        XCTAssertEqual(bob.inFlightAtSwitch.count, 3)
+        XCTAssertTrue((alice.inFlightAtSwitch + bob.inFlightAtSwitch).allSatisfy { $0 > 10 },
+                      "\(alice.inFlightAtSwitch) \(bob.inFlightAtSwitch)")
     }
 
     /// Someone holding alice's old traffic secret (secret_0, e.g. read from a crashed
