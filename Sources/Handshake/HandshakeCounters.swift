@@ -7,6 +7,10 @@ public final class HandshakeCounters: Sendable {
     public struct Snapshot: Sendable, Equatable {
         public var fullCompleted: UInt64 = 0
         public var resumedCompleted: UInt64 = 0
+        /// In-band re-authentications completed (each side counts its own; docs/protocol.md section 14).
+        public var reauthenticationsCompleted: UInt64 = 0
+        /// A1s of the losing side ignored when both ends started at once (section 14.5).
+        public var reauthenticationCollisions: UInt64 = 0
         public var failures: [HandshakeErrorCode: UInt64] = [:]
 
         public subscript(code: HandshakeErrorCode) -> UInt64 { failures[code] ?? 0 }
@@ -22,6 +26,10 @@ public final class HandshakeCounters: Sendable {
     func recordFailure(_ code: HandshakeErrorCode) {
         state.withLock { $0.failures[code, default: 0] += 1 }
     }
+
+    func recordReauthentication() { state.withLock { $0.reauthenticationsCompleted += 1 } }
+
+    func recordReauthenticationCollision() { state.withLock { $0.reauthenticationCollisions += 1 } }
 
     func recordCompletion(resumed: Bool) {
         state.withLock {

@@ -51,6 +51,12 @@ public enum HandshakeErrorCode: UInt8, Sendable, CaseIterable, CustomStringConve
     /// Resumption with roles other than the full handshake's: a session reflected to
     /// its owner (the "selfie" attack) or resumed by the former responder.
     case sessionRoleMismatch = 23
+    /// Re-authentication: the peer's new certificate names another identity (SPIFFE ID)
+    /// than the channel's peer; the channel closes (docs/protocol.md section 14.6).
+    case peerIdentityChanged = 24
+    /// Re-authentication: an A1 of another generation than the next one (a replayed
+    /// old re-authentication request).
+    case staleGeneration = 25
 
     public var description: String {
         switch self {
@@ -77,6 +83,8 @@ public enum HandshakeErrorCode: UInt8, Sendable, CaseIterable, CustomStringConve
         case .localConfiguration: "localConfiguration"
         case .responderBindingMismatch: "responderBindingMismatch"
         case .sessionRoleMismatch: "sessionRoleMismatch"
+        case .peerIdentityChanged: "peerIdentityChanged"
+        case .staleGeneration: "staleGeneration"
         }
     }
 }

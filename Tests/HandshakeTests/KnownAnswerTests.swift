@@ -88,9 +88,13 @@ struct KATVerifier: PeerVerifier {
         #expect(ra.initiatorToResponder.bytes == KnownAnswerVector.resumedI2R && rb.initiatorToResponder.bytes == KnownAnswerVector.resumedI2R)
         #expect(ra.responderToInitiator.bytes == KnownAnswerVector.resumedR2I && rb.responderToInitiator.bytes == KnownAnswerVector.resumedR2I)
         #expect(rb.peerPayload == Array("alice rkey=0x1234".utf8) && ra.peerPayload == Array("bob rkey=0x5678".utf8))
+        // Re-authentication anchors (docs/protocol.md section 14.1).
+        #expect(a.reauthenticationAnchor.bytes == KnownAnswerVector.reauthAnchor0 && b.reauthenticationAnchor.bytes == KnownAnswerVector.reauthAnchor0)
+        #expect(ra.reauthenticationAnchor.bytes == KnownAnswerVector.resumedReauthAnchor0
+            && rb.reauthenticationAnchor.bytes == KnownAnswerVector.resumedReauthAnchor0)
     }
 
-    /// docs/protocol.md section 13 prints the resumption vector; it must be this one.
+    /// docs/protocol.md sections 13 and 14.8 print the resumption and re-authentication vectors; they must be these.
     @Test func ProtocolDocumentCarriesTheseVectors() throws {
         let doc = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
             .appendingPathComponent("../../docs/protocol.md").standardized
@@ -98,7 +102,10 @@ struct KATVerifier: PeerVerifier {
         func hexString(_ b: [UInt8]) -> String { b.map { String(format: "%02x", $0) }.joined() }
         for v in [KnownAnswerVector.sessionID, KnownAnswerVector.resumptionSecret, KnownAnswerVector.resumptionPSK,
                   KnownAnswerVector.r1, KnownAnswerVector.r2, KnownAnswerVector.r3,
-                  KnownAnswerVector.resumedI2R, KnownAnswerVector.resumedR2I] {
+                  KnownAnswerVector.resumedI2R, KnownAnswerVector.resumedR2I,
+                  KnownAnswerVector.reauthAnchor0, KnownAnswerVector.resumedReauthAnchor0,
+                  KnownAnswerVector.a1, KnownAnswerVector.a2, KnownAnswerVector.a3, KnownAnswerVector.a4,
+                  KnownAnswerVector.reauthI2R, KnownAnswerVector.reauthR2I, KnownAnswerVector.reauthAnchor1] {
             let documented = text.contains(hexString(v))
             #expect(documented, "docs/protocol.md lacks \(hexString(v).prefix(16))...")
         }

@@ -7,7 +7,7 @@ import Testing
 
 enum ParserKind: String, CaseIterable, Sendable {
     case header, initiatorHello, responderHello, initiatorAuth, responderFinished, identityBlock, resumeRequest, resumeResponse,
-        resumeFinished, alert
+        resumeFinished, alert, reauthRequest, reauthResponse, reauthAuth, reauthFinished
 }
 
 /// Valid messages of every kind, from real runs.
@@ -29,7 +29,14 @@ struct Corpus {
         c.messages[.resumeResponse] = [r.transcript[1]]
         c.messages[.resumeFinished] = [r.transcript[2]]
         c.messages[.alert] = HandshakeErrorCode.allCases.map { Alert(code: $0).encode() }
-        c.messages[.header] = o.transcript + r.transcript
+        // Re-authentication A1..A4 from a real run (docs/protocol.md section 14).
+        let channel = try! ReauthChannel(f, qp: 2)
+        let a = runReauth(channel.alice, channel.bob, credential: channel.credential(Fixture.aliceID, seed: 70)).transcript
+        c.messages[.reauthRequest] = [a[0]]
+        c.messages[.reauthResponse] = [a[1]]
+        c.messages[.reauthAuth] = [a[2]]
+        c.messages[.reauthFinished] = [a[3]]
+        c.messages[.header] = o.transcript + r.transcript + a
         let prefix = IdentityBlock.encodePrefix(algorithm: .ed25519, chain: f.aliceCredential.certificateChain)!
         let prefix3 = IdentityBlock.encodePrefix(algorithm: .ecdsaP256SHA256, chain: [[1, 2, 3], [4], [5, 6]])!
         c.messages[.identityBlock] = [
@@ -81,6 +88,21 @@ func parse(_ kind: ParserKind, _ m: [UInt8]) -> Bool {
         case .resumeFinished:
             let ct = try ResumeFinished.decode(m)
             if EncryptedMessage.encode(.resumeFinished, ciphertext: Array(ct)) != m { Issue.record("R3 round trip") }
+        case .reauthRequest:
+            let v = try ReauthRequest.decode(m)
+            if ReauthRequest.encodePrefix(generation: v.generation, requesterRole: v.requesterRole, ephemeral: v.ephemeral,
+                                          initiatorBinding: v.initiatorBinding, responderBinding: v.responderBinding) + v.tag != m {
+                Issue.record("ReauthRequest round trip")
+            }
+        case .reauthResponse:
+            let v = try ReauthResponse.decode(m)
+            if ReauthResponse.encodePrefix(ephemeral: v.ephemeral) + v.ciphertext != m { Issue.record("A2 round trip") }
+        case .reauthAuth:
+            let ct = try EncryptedMessage.decode(m, expecting: .reauthAuth)
+            if EncryptedMessage.encode(.reauthAuth, ciphertext: Array(ct)) != m { Issue.record("A3 round trip") }
+        case .reauthFinished:
+            let ct = try ReauthFinished.decode(m)
+            if EncryptedMessage.encode(.reauthFinished, ciphertext: Array(ct)) != m { Issue.record("A4 round trip") }
         case .alert:
             let a = try Alert.decode(m)
             if a.encode() != m { Issue.record("Alert round trip") }
@@ -93,7 +115,7 @@ func parse(_ kind: ParserKind, _ m: [UInt8]) -> Bool {
 }
 
 @Suite struct ParserFuzzTests {
-    static let casesPerParser = 128_100  // x 10 parsers = 1,281,000 cases
+    static let casesPerParser = 128_100  // x 14 parsers = 1,793,400 cases
 
     @Test(arguments: ParserKind.allCases)
     func MutatedMessagesNeverCrash(kind: ParserKind) throws {

@@ -21,7 +21,7 @@ import Testing
 
     /// What a finished handshake may still hold: the result's own copies.
     func handedOut(_ results: [HandshakeResult]) -> [SecretBytes] {
-        results.flatMap { [$0.initiatorToResponder, $0.responderToInitiator, $0.session.secret] }
+        results.flatMap { [$0.initiatorToResponder, $0.responderToInitiator, $0.session.secret, $0.reauthenticationAnchor] }
     }
 
     @Test func EverySecretOfAFullHandshakeIsZeroWhenItEnds() throws {
@@ -117,5 +117,34 @@ import Testing
         #expect(left.isEmpty, "\(left.count) of \(made.count) secrets (PSK, ck, k, h, keys) survived the resumption")
         // The cache's sessions are the cache's to wipe.
         #expect(!isZero(full.alice.session.secret) && !isZero(full.bob.session.secret))
+    }
+
+    /// Re-authentication (docs/protocol.md section 14): after a run, only the new
+    /// secrets handed to the data path and each machine's new anchor are non-zero; the
+    /// old anchor, ephemerals, DH outputs, ck/k/h and the finished key are zero.
+    @Test func EverySecretOfAReauthenticationIsZeroWhenItEnds() throws {
+        let c = try ReauthChannel()
+        let oldAnchors = [c.alice.anchor, c.bob.anchor]
+        let (run, made) = recording { runReauth(c.alice, c.bob, credential: c.credential(Fixture.aliceID, seed: 80)) }
+        let a = try #require(run.requesterResult), b = try #require(run.responderResult)
+        let kept: [SecretBytes] = [try #require(run.requesterSendSecret), a.receiveSecret, b.receiveSecret,
+                                   try #require(b.sendSecret), c.alice.anchor, c.bob.anchor]
+        #expect(made.count > 20, "\(made.count) secrets recorded")
+        let left = made.filter { s in !kept.contains { $0 === s } && !isZero(s) }
+        #expect(left.isEmpty, "\(left.count) of \(made.count) secrets survived the re-authentication")
+        for s in kept { #expect(!isZero(s)) }
+        for s in oldAnchors { #expect(isZero(s), "the previous generation's anchor was wiped") }
+    }
+
+    @Test func AFailedReauthenticationLeavesNoSecret() throws {
+        let c = try ReauthChannel()
+        let (run, made) = recording {
+            runReauth(c.alice, c.bob, credential: c.credential("spiffe://fabric.test/ns/train/sa/mallory", seed: 81))
+        }
+        #expect(run.responder?.error?.code == .peerIdentityChanged)
+        // Alice had switched her sender after A3 (the channel holds that secret and
+        // closes); everything else the run made is zero.
+        #expect(made.filter { $0 !== run.requesterSendSecret }.allSatisfy(isZero), "a secret survived the failed run")
+        #expect(isZero(c.alice.anchor) && isZero(c.bob.anchor))
     }
 }

@@ -73,6 +73,9 @@ extension AuthenticatedQueuePair {
                 try rendezvous.peerReadDone(index: done.index, generation: done.generation)
             case .send, .sendWithImmediate, .rdmaWrite, .rdmaWriteWithImmediate, .rdmaRead:
                 throw RendezvousViolation(what: "detached opcode \(opcode) in a SEND frame")
+            case .reauthentication:
+                // The channel does not run re-authentication yet (docs/protocol.md 14.9).
+                throw RendezvousViolation(what: "re-authentication is not supported by this channel yet")
             }
         } catch {
             throw violation(error)

@@ -23,6 +23,9 @@ public enum DataPathError: Error, Sendable, Equatable {
     /// The configured MAC engine can't run here (ipsec-mb without its
     /// VAES/AVX-512 code, MACEngine.isAvailable); use MACEngine.selected.
     case macEngineUnavailable(MACEngine)
+    /// A re-authentication's new receive key was to follow an epoch that is not
+    /// the receiver's current one (docs/protocol.md section 14.4): the channel closes.
+    case reauthenticationOutOfOrder(carrierEpoch: UInt32, currentEpoch: UInt32)
 
     public static func == (a: DataPathError, b: DataPathError) -> Bool {
         switch (a, b) {
@@ -36,6 +39,7 @@ public enum DataPathError: Error, Sendable, Equatable {
         case let (.frameTooSmall(r1, a1), .frameTooSmall(r2, a2)): return r1 == r2 && a1 == a2
         case let (.payloadTooLarge(x), .payloadTooLarge(y)): return x == y
         case let (.macEngineUnavailable(x), .macEngineUnavailable(y)): return x == y
+        case let (.reauthenticationOutOfOrder(a1, b1), .reauthenticationOutOfOrder(a2, b2)): return a1 == a2 && b1 == b2
         default: return false
         }
     }

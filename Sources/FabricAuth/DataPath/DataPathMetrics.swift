@@ -10,6 +10,9 @@ public struct DataPathMetrics: Sendable, Equatable {
     public internal(set) var bytesOpened: UInt64 = 0
     /// Epoch changes: sender rekeys, or receiver promotions to the peer's next epoch.
     public internal(set) var rekeys: UInt64 = 0
+    /// Of those, the switches to a re-authentication's new secret (sender:
+    /// `switchSending`; receiver: `installReceiving`, docs/protocol.md 14.4).
+    public internal(set) var reauthenticationSwitches: UInt64 = 0
     /// Previous-epoch keys the receiver wiped (grace over).
     public internal(set) var epochsRetired: UInt64 = 0
     /// Rejections by reason.

@@ -21,6 +21,10 @@ public enum DataPathOpcode: UInt8, Sendable, CaseIterable {
     case readDone = 6
     /// RDMA READ: the header the owner sealed its data under.
     case rdmaRead = 7
+    /// Control: one in-band re-authentication message (A1..A4 or an alert,
+    /// docs/protocol.md section 14), MAC only: its identities travel inside the
+    /// message's own AEAD. Contiguous layout, any length up to the slot.
+    case reauthentication = 8
 
     /// Whether the payload of frames of this opcode is encrypted: the
     /// rendezvous control messages, which carry rkeys and virtual addresses

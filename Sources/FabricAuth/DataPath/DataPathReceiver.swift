@@ -358,6 +358,31 @@ public struct DataPathReceiver: ~Copyable {
         metrics.rekeys &+= 1
     }
 
+    /// Re-authentication (docs/protocol.md section 14.4): the peer will send
+    /// the epoch after `carrierEpoch` (the epoch of the frame that carried its
+    /// last re-authentication message, just verified) under `secret` instead of
+    /// the chain's next secret. Replaces the precomputed next epoch (its key and
+    /// secret are wiped); the current epoch stays current until the first
+    /// authentic frame under the new key, then stays as previous for the grace,
+    /// so frames sealed before the peer switched are delivered. Throws
+    /// `.reauthenticationOutOfOrder` when `carrierEpoch` is not the current
+    /// epoch (frames verified out of order: the switch point is unknown) and
+    /// `.epochsExhausted` at the last epoch.
+    public mutating func installReceiving(secret: UnsafeRawBufferPointer, afterEpoch carrierEpoch: UInt32)
+        throws(DataPathError)
+    {
+        guard carrierEpoch == current.epoch else {
+            throw .reauthenticationOutOfOrder(carrierEpoch: carrierEpoch, currentEpoch: current.epoch)
+        }
+        guard carrierEpoch < configuration.maxEpoch else { throw .epochsExhausted }
+        let newSecret = try TrafficSecret(copying: secret)
+        let newKey = try EpochKey(suite: suite, engine: current.key.engine, epoch: carrierEpoch + 1, secret: newSecret)
+        nextSecret?.wipe()
+        nextSecret = newSecret
+        next = newKey  // the chain's key is released and wiped in its deinit
+        metrics.reauthenticationSwitches &+= 1
+    }
+
     /// Drops (and so wipes) the previous epoch's key.
     private mutating func retirePrevious() {
         previousDeadline = .max

@@ -83,6 +83,28 @@ public struct DataPathSender: ~Copyable {
         metrics.rekeys += 1
     }
 
+    /// Re-authentication (docs/protocol.md section 14.4): moves this direction
+    /// to the next epoch under `secret`, a fresh secret the re-authentication
+    /// derived, instead of the chain's secret_{e+1}. Call it right after sealing
+    /// the frame that carried this side's last re-authentication message (A3 or
+    /// A4), with no seal in between: the peer installs the same secret for the
+    /// epoch after that frame's. Later rekeys continue the chain from `secret`.
+    /// The old secret and key are wiped. No frame is lost: frames sealed before
+    /// this verify under the old key, which the receiver keeps until the first
+    /// frame of the new epoch and then for its grace.
+    public mutating func switchSending(to secret: UnsafeRawBufferPointer, now: UInt64) throws(DataPathError) {
+        guard key.epoch < configuration.maxEpoch else { throw .epochsExhausted }
+        let nextSecret = try TrafficSecret(copying: secret)
+        let nextKey = try EpochKey(suite: suite, engine: key.engine, epoch: key.epoch + 1, secret: nextSecret)
+        self.secret.wipe()
+        self.secret = nextSecret
+        key = nextKey
+        sequence = 0
+        epochStartNanoseconds = now
+        metrics.rekeys += 1
+        metrics.reauthenticationSwitches &+= 1
+    }
+
     /// Seals the frame in place: writes the header before and the tag after the
     /// `payloadLength` payload bytes the caller placed at `frame[40...]`.
     /// A rendezvous control message (`opcode.isEncrypted`, at most

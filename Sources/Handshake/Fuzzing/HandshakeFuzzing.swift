@@ -29,15 +29,24 @@ public enum HandshakeFuzzing {
         attempt { _ = try ResumeFinished.decode(bytes) }
         attempt { _ = try Alert.decode(bytes) }
         attempt { _ = try IdentityBlock.decode(bytes) }
+        // Re-authentication A1..A4 (docs/protocol.md section 14.2).
+        attempt { _ = try ReauthRequest.decode(bytes) }
+        attempt { _ = try ReauthResponse.decode(bytes) }
+        attempt { _ = try EncryptedMessage.decode(bytes, expecting: .reauthAuth) }
+        attempt { _ = try ReauthFinished.decode(bytes) }
         // Also read the input as the payload of every message type (header + body).
         if bytes.count < HandshakeLimits.maxMessageSize - 2 {
-            for type in [MessageType.initiatorHello, .responderHello, .resumeRequest, .resumeResponse, .resumeFinished] {
+            for type in [MessageType.initiatorHello, .responderHello, .resumeRequest, .resumeResponse, .resumeFinished,
+                         .reauthRequest, .reauthResponse, .reauthFinished] {
                 let framed = [fabricAuthHandshakeVersion, type.rawValue] + bytes
                 attempt { _ = try InitiatorHello.decode(framed) }
                 attempt { _ = try ResponderHello.decode(framed) }
                 attempt { _ = try ResumeRequest.decode(framed) }
                 attempt { _ = try ResumeResponse.decode(framed) }
                 attempt { _ = try ResumeFinished.decode(framed) }
+                attempt { _ = try ReauthRequest.decode(framed) }
+                attempt { _ = try ReauthResponse.decode(framed) }
+                attempt { _ = try ReauthFinished.decode(framed) }
             }
         }
         return accepted

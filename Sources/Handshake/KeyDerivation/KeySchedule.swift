@@ -10,6 +10,9 @@ enum KeySchedule {
     static let sessionIDLabel = "fabricauth session id"
     static let finishedKeyLabel = "fabricauth finished key"
     static let resumptionPSKLabel = "fabricauth resumption psk"
+    /// The re-authentication anchor (docs/protocol.md section 14.1), from every
+    /// handshake's, resumption's and re-authentication's final PRK.
+    static let reauthAnchorLabel = "fabricauth reauth secret"
 
     /// The key a resumption mixes in, bound to the roles of the full handshake:
     /// psk = Expand(resumption_secret, label || role_i || role_r, 32), where role_i and
@@ -55,6 +58,9 @@ enum KeySchedule {
         let responderToInitiator: SecretBytes
         let resumptionSecret: SecretBytes
         let finishedKey: SecretBytes
+        /// anchor_0 (or anchor_{g+1} after a re-authentication): binds the next
+        /// re-authentication of the channel to this session (section 14).
+        let reauthAnchor: SecretBytes
         let sessionID: [UInt8]
 
         /// Zeroes the secrets for every holder (they are not copy-on-write values).
@@ -63,6 +69,7 @@ enum KeySchedule {
             responderToInitiator.wipe()
             resumptionSecret.wipe()
             finishedKey.wipe()
+            reauthAnchor.wipe()
         }
     }
 
@@ -74,6 +81,7 @@ enum KeySchedule {
             responderToInitiator: .expand(prk: prk, label: responderToInitiatorLabel, length: 32),
             resumptionSecret: .expand(prk: prk, label: resumptionSecretLabel, length: 32),
             finishedKey: .expand(prk: prk, label: finishedKeyLabel, length: 32),
+            reauthAnchor: .expand(prk: prk, label: reauthAnchorLabel, length: 32),
             sessionID: prk.withUnsafeBytes { p in
                 var id = [UInt8](repeating: 0, count: HandshakeLimits.sessionIDSize)
                 let info = Array(sessionIDLabel.utf8)

@@ -213,7 +213,8 @@ public final class HandshakeMachine {
                         initiatorToResponder: keys.initiatorToResponder.copy(),
                         responderToInitiator: keys.responderToInitiator.copy(),
                         peer: session.peer, peerPayload: peerPayload, session: session.copied(), resumed: resumed,
-                        localBinding: config.localBinding, remoteBinding: config.expectedRemoteBinding)
+                        localBinding: config.localBinding, remoteBinding: config.expectedRemoteBinding,
+                        reauthenticationAnchor: keys.reauthAnchor.copy())
     }
 
     func finish(_ result: HandshakeResult) -> HandshakeResult {

@@ -7,6 +7,11 @@ enum MessageType: UInt8, Sendable {
     case resumeRequest = 5       // R1
     case resumeResponse = 6      // R2
     case resumeFinished = 7      // R3 (version 2)
+    // In-band re-authentication, carried in data-path frames of opcode 8 (docs/protocol.md section 14).
+    case reauthRequest = 0x10    // A1
+    case reauthResponse = 0x11   // A2
+    case reauthAuth = 0x12       // A3
+    case reauthFinished = 0x13   // A4
     case alert = 0x7F
 }
 

@@ -20,10 +20,14 @@ public struct HandshakeResult: Sendable {
     public let resumed: Bool
     public let localBinding: ChannelBinding
     public let remoteBinding: ChannelBinding
+    /// 32-byte re-authentication anchor (docs/protocol.md section 14.1): the channel
+    /// keeps it (or hands it to a ``ReauthenticationMachine``) for in-band
+    /// re-authentication and wipes it with this result otherwise.
+    public let reauthenticationAnchor: SecretBytes
 
     init(role: ChannelBinding.Role, suite: CipherSuite, initiatorToResponder: SecretBytes, responderToInitiator: SecretBytes,
          peer: any VerifiedPeer, peerPayload: [UInt8], session: ResumableSession, resumed: Bool,
-         localBinding: ChannelBinding, remoteBinding: ChannelBinding) {
+         localBinding: ChannelBinding, remoteBinding: ChannelBinding, reauthenticationAnchor: SecretBytes) {
         self.role = role
         self.suite = suite
         self.epoch = 0
@@ -35,6 +39,7 @@ public struct HandshakeResult: Sendable {
         self.resumed = resumed
         self.localBinding = localBinding
         self.remoteBinding = remoteBinding
+        self.reauthenticationAnchor = reauthenticationAnchor
     }
 
     /// The secret this side sends with.
@@ -42,8 +47,9 @@ public struct HandshakeResult: Sendable {
     /// The secret this side receives with.
     public var receiveSecret: SecretBytes { role == .initiator ? responderToInitiator : initiatorToResponder }
 
-    /// Zeroes both traffic secrets and this result's copy of the session secret.
+    /// Zeroes both traffic secrets, the re-authentication anchor and this result's copy of the session secret.
     public func wipe() {
+        reauthenticationAnchor.wipe()
         initiatorToResponder.wipe()
         responderToInitiator.wipe()
         session.wipe()
