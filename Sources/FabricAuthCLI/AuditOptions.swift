@@ -34,6 +34,7 @@ struct AuditOptions: ParsableArguments {
             ? .standardError : .file(path: auditLog, maxBytes: auditLogMaxBytes, keep: auditLogKeep)
         let log = try AuditLog(destination: destination)
         MetricsRegistry.shared.watch(log)
+        log.recordReloads()
         return log
     }
 }

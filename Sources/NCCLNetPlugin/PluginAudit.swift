@@ -18,6 +18,7 @@ enum PluginAudit {
                 let made = try AuditLog(destination: destination)
                 current = made
                 MetricsRegistry.shared.watch(made)
+                made.recordReloads()
                 PluginLog.info("audit trail written to \(made.target)")
                 return .success(made)
             } catch {

@@ -180,4 +180,37 @@ public final class ReloadWatcher: @unchecked Sendable {
     }
 
     private var sighupObserver: @Sendable () -> Void = {}
+
+    private var reloadObservers: [@Sendable (ReloadReport) -> Void] = []
+
+    /// Calls `observer` after every reload attempt of any source of the process, successful or
+    /// not (the audit trail's `reload` events). Observers stay for the life of the process.
+    public func observeReloads(_ observer: @escaping @Sendable (ReloadReport) -> Void) {
+        lock.lock()
+        reloadObservers.append(observer)
+        lock.unlock()
+    }
+
+    func report(_ report: ReloadReport) {
+        lock.lock()
+        let observers = reloadObservers
+        lock.unlock()
+        for observer in observers { observer(report) }
+    }
+}
+
+/// One reload attempt of one source, as ``ReloadWatcher/observeReloads(_:)`` reports it.
+public struct ReloadReport: Sendable {
+    /// The source's name ("credential", "bundle", "policy", "revocations").
+    public let source: String
+    /// The files it loads from.
+    public let paths: [String]
+    /// Nil when the new value is in force; otherwise why the previous one was kept.
+    public let error: IdentityError?
+
+    public init(source: String, paths: [String], error: IdentityError?) {
+        self.source = source
+        self.paths = paths
+        self.error = error
+    }
 }

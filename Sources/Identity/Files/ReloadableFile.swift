@@ -108,6 +108,7 @@ public final class ReloadableFile<Value: Sendable>: ReloadableSource, @unchecked
             stamps = fresh
             lock.unlock()
             log?("reload of \(name) (\(paths.joined(separator: ", "))) failed, keeping the previous one: \(error)")
+            ReloadWatcher.shared.report(ReloadReport(source: name, paths: paths, error: error))
             throw error
         }
         lock.lock()
@@ -116,6 +117,7 @@ public final class ReloadableFile<Value: Sendable>: ReloadableSource, @unchecked
         stamps = fresh
         lock.unlock()
         log?("reloaded \(name) from \(paths.joined(separator: ", "))")
+        ReloadWatcher.shared.report(ReloadReport(source: name, paths: paths, error: nil))
         return loaded
     }
 
