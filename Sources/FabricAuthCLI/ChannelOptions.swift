@@ -66,6 +66,14 @@ struct IdentityOptions: ParsableArguments {
     @Option(help: "Allow rule, e.g. 'domain cluster.example' or 'prefix spiffe://cluster.example/trainer'; repeatable.")
     var allow: [String] = []
 
+    @Option(name: .customLong("quarantine-file"),
+        help: "Shared quarantine list (SPIFFE IDs, `fabricauth quarantine add`): listed peers are refused and cut off; the file is watched, no restart needed.")
+    var quarantineFile: String?
+
+    @Option(name: .customLong("quarantine-for"),
+        help: "How long a peer whose authentic messages break the protocol (or whose handshakes the policy keeps denying) is quarantined.")
+    var quarantineFor: String = "10m"
+
     func validate() throws {
         guard cert != nil, key != nil else { throw ValidationError("give --cert and --key (make them with `fabricauth cert issue`)") }
         guard trust.policy != nil || !allow.isEmpty else {
@@ -77,7 +85,10 @@ struct IdentityOptions: ParsableArguments {
         let credential = try Credential(certificatePath: cert!, keyPath: key!)
         var c = ChannelConfiguration(credential: credential, verifier: try trust.verifier(),
                                      policy: try trust.loadPolicy(allow: allow))
-        c.log = { line in FileHandle.standardError.write(Data("fabricauth: \(line)\n".utf8)) }
+        let log: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data("fabricauth: \(line)\n".utf8)) }
+        c.log = log
+        c.quarantine = try ProcessIsolation.quarantine(file: quarantineFile,
+            duration: try DurationParser.parse(quarantineFor), log: log)
         return c
     }
 }

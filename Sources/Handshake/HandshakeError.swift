@@ -51,6 +51,9 @@ public enum HandshakeErrorCode: UInt8, Sendable, CaseIterable, CustomStringConve
     /// Resumption with roles other than the full handshake's: a session reflected to
     /// its owner (the "selfie" attack) or resumed by the former responder.
     case sessionRoleMismatch = 23
+    /// The peer's SPIFFE ID is quarantined in this process (misbehaviour, or
+    /// the shared quarantine list): refused without looking at the policy.
+    case quarantined = 24
 
     public var description: String {
         switch self {
@@ -77,6 +80,7 @@ public enum HandshakeErrorCode: UInt8, Sendable, CaseIterable, CustomStringConve
         case .localConfiguration: "localConfiguration"
         case .responderBindingMismatch: "responderBindingMismatch"
         case .sessionRoleMismatch: "sessionRoleMismatch"
+        case .quarantined: "quarantined"
         }
     }
 }

@@ -37,6 +37,11 @@ public struct PluginSettings: Equatable, Sendable {
     public var metricsFilePath: String? = nil
     /// FABRICAUTH_METRICS_INTERVAL (seconds): time between those writes.
     public var metricsIntervalSeconds: Int = defaultMetricsIntervalSeconds
+    /// FABRICAUTH_QUARANTINE_FILE: the shared quarantine list (SPIFFE IDs,
+    /// `fabricauth quarantine add`), watched while the job runs; listed peers
+    /// are refused and their comms cut off. nil: only this process's own
+    /// quarantines (misbehaving peers) apply.
+    public var quarantineFilePath: String? = nil
 
     public static let defaultSetupTimeoutSeconds = 120
     public static let defaultMetricsIntervalSeconds = 5
@@ -112,7 +117,8 @@ public struct PluginSettings: Equatable, Sendable {
             allowRule: allow, policyPath: policy, revocationsPath: value("FABRICAUTH_REVOCATIONS"),
             deviceName: device?.device, excludedDevices: excluded, gidIndex: gidIndex,
             listenAddress: value("FABRICAUTH_LISTEN_ADDRESS"), setupTimeoutSeconds: timeout,
-            metricsFilePath: metricsFile, metricsIntervalSeconds: metricsInterval)
+            metricsFilePath: metricsFile, metricsIntervalSeconds: metricsInterval,
+            quarantineFilePath: value("FABRICAUTH_QUARANTINE_FILE"))
     }
 }
 

@@ -86,7 +86,7 @@ public enum AuthenticatedConnector {
         let handshakeConfiguration = HandshakeConfiguration(
             credential: CertificateCredential(configuration.credential),
             verifier: CertificatePeerVerifier(verifier: configuration.verifier, policy: configuration.policy,
-                localID: configuration.credential.spiffeID, log: configuration.log),
+                localID: configuration.credential.spiffeID, quarantine: configuration.quarantine, log: configuration.log),
             localBinding: ChannelBinding(local, role: role),
             expectedRemoteBinding: ChannelBinding(remote, role: peerRole),
             suites: configuration.suites,

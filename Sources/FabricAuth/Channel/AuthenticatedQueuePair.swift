@@ -50,6 +50,11 @@ public final class AuthenticatedQueuePair {
     let limits: Rendezvous.Limits
     /// Where the counters are published for `configuration.observer`; nil without one.
     let telemetry: ChannelTelemetry?
+    /// This channel's registration with `configuration.quarantine`; nil without one.
+    let cutoff: ChannelCutoff?
+    /// The peer's QP and GID as bound in the handshake, for fabric alarms.
+    let remoteQPN: UInt32
+    let remoteGID: [UInt8]
 
     init(queuePair: QueuePair, resources: ChannelResources, result: consuming HandshakeResult,
          configuration: ChannelConfiguration) throws(ChannelError) {
@@ -80,6 +85,8 @@ public final class AuthenticatedQueuePair {
         self.resumed = result.resumed
         self.peerPayload = result.peerPayload
         self.queuePair = queuePair
+        self.remoteQPN = result.remoteBinding.qpn
+        self.remoteGID = result.remoteBinding.gid
         self.resources = resources
         self.configuration = configuration
         self.inbox = Inbox(capacity: resources.receiveCount)
@@ -92,12 +99,26 @@ public final class AuthenticatedQueuePair {
             self.telemetry = nil
         }
         result.wipe()
+        if let quarantine = configuration.quarantine {
+            let cutoff = ChannelCutoff(peer: workload.workload.spiffeID.description) { try? queuePair.moveToError() }
+            // The peer may have been quarantined while its handshake ran.
+            if let entry = quarantine.register(cutoff, peer: workload.workload.spiffeID, now: Date()) {
+                self.cutoff = nil
+                self.closed = true
+                try? queuePair.moveToError()
+                throw .peerQuarantined(entry.reason)
+            }
+            self.cutoff = cutoff
+        } else {
+            self.cutoff = nil
+        }
         if let telemetry { configuration.observer?.channelOpened(telemetry) }
     }
 
     deinit {
         // A channel released without `close()` still leaves the observer's count.
         retireTelemetry()
+        if let cutoff { configuration.quarantine?.unregister(cutoff) }
         // Windows before the QP (ChannelResources.releaseWindows).
         resources.releaseWindows()
     }
@@ -145,6 +166,7 @@ public final class AuthenticatedQueuePair {
     /// reused only after its completion, which later sends collect.
     public func send(_ payload: UnsafeRawBufferPointer, timeout: Duration = .seconds(10)) throws(ChannelError) {
         guard !closed else { throw .closed }
+        try checkCutoff()
         guard payload.count <= configuration.maxMessageSize else {
             throw .dataPath(.payloadTooLarge(payload.count))
         }
@@ -227,5 +249,6 @@ public final class AuthenticatedQueuePair {
         rendezvous.close()
         try? queuePair.moveToError()
         retireTelemetry()
+        if let cutoff { configuration.quarantine?.unregister(cutoff) }
     }
 }

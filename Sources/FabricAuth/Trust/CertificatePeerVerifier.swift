@@ -15,11 +15,16 @@ public struct CertificatePeerVerifier: PeerVerifier {
     /// This endpoint's own SPIFFE ID, for policy rules with a local selector (nil: such rules never match).
     public let localID: SPIFFEID?
     public let log: (@Sendable (String) -> Void)?
+    /// Refuses quarantined peers before the policy is asked, and counts the
+    /// policy's denials towards its threshold; nil: no isolation.
+    public let quarantine: PeerQuarantine?
 
-    public init(verifier: IdentityVerifier, policy: Policy, localID: SPIFFEID? = nil, log: (@Sendable (String) -> Void)? = nil) {
+    public init(verifier: IdentityVerifier, policy: Policy, localID: SPIFFEID? = nil,
+                quarantine: PeerQuarantine? = nil, log: (@Sendable (String) -> Void)? = nil) {
         self.verifier = verifier
         self.policy = policy
         self.localID = localID
+        self.quarantine = quarantine
         self.log = log
     }
 
@@ -43,9 +48,19 @@ public struct CertificatePeerVerifier: PeerVerifier {
         guard let peer = peer as? VerifiedWorkload else {
             return .denied(reason: "peer was not verified by FabricAuth's certificate verifier")
         }
-        let decision = policy.decide(local: localID, peer: peer.workload.spiffeID)
-        log?("peer \(peer.workload.spiffeID): \(decision)")
-        return decision.allowed ? .allowed : .denied(reason: decision.reason)
+        // Asked after the transcript signature verified (full handshake) or
+        // on resumption with a session only this peer holds: the identity is
+        // proven, so a quarantine applies and a denial counts against it.
+        let id = peer.workload.spiffeID
+        if let entry = quarantine?.entry(for: id, at: now.date) {
+            log?("peer \(id): quarantined: \(entry.reason)")
+            return .quarantined(reason: entry.reason)
+        }
+        let decision = policy.decide(local: localID, peer: id)
+        log?("peer \(id): \(decision)")
+        if decision.allowed { return .allowed }
+        quarantine?.recordDeniedHandshake(id, reason: decision.reason, now: now.date)
+        return .denied(reason: decision.reason)
     }
 
     public func isStillValid(_ peer: any VerifiedPeer, at now: Timestamp) -> Bool {
