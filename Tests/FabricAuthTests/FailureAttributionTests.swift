@@ -71,9 +71,7 @@ import Testing
         forged[forged.count - 1] ^= 1
         var reasons: [RejectReason] = []
         for f in [forged, frame, frame] {
-            var copy = f
-            let result = copy.withUnsafeMutableBytes { receiver.open(frame: $0, now: 0) }
-            if case .rejected(let reason, _) = result { reasons.append(reason) }
+            if let reason = receiver.openFrame(f).reason { reasons.append(reason) }
         }
         #expect(reasons == [.badTag, .replayed])
         #expect(reasons.allSatisfy { $0.attribution == .fabricAlarm })

@@ -8,6 +8,20 @@ import Synchronization
 import Testing
 @testable import FabricAuth
 
+/// A registered channel stand-in: counts how often its QP was stopped.
+final class FakeChannel: Sendable {
+    final class Counter: Sendable {
+        let value = Atomic<Int>(0)
+    }
+    let counter = Counter()
+    let cutoff: ChannelCutoff
+    init(_ id: SPIFFEID) {
+        let counter = self.counter
+        cutoff = ChannelCutoff(peer: id.description) { counter.value.add(1, ordering: .relaxed) }
+    }
+    var stops: Int { counter.value.load(ordering: .relaxed) }
+}
+
 @Suite struct PeerQuarantineTests {
     let peer = try! SPIFFEID("spiffe://cluster.example/node/7")
     let other = try! SPIFFEID("spiffe://cluster.example/node/8")
@@ -19,16 +33,6 @@ import Testing
         c.deniedHandshakeThreshold = threshold
         c.deniedHandshakeWindow = .seconds(60)
         return PeerQuarantine(configuration: c)
-    }
-
-    /// A registered channel stand-in: counts how often its QP was stopped.
-    final class FakeChannel: Sendable {
-        let stops = Atomic<Int>(0)
-        let cutoff: ChannelCutoff
-        init(_ id: SPIFFEID) {
-            let stops = self.stops
-            cutoff = ChannelCutoff(peer: id.description) { stops.add(1, ordering: .relaxed) }
-        }
     }
 
     @Test func endsByItselfAfterItsTime() {
@@ -84,12 +88,12 @@ import Testing
         for ch in [a, b] {
             #expect(ch.cutoff.isCut)
             #expect(ch.cutoff.reason == "protocol violation: READ done for offer 9")
-            #expect(ch.stops.load(ordering: .relaxed) == 1)
+            #expect(ch.stops == 1)
         }
-        #expect(!c.cutoff.isCut && c.stops.load(ordering: .relaxed) == 0)
+        #expect(!c.cutoff.isCut && c.stops == 0)
         // A second quarantine doesn't stop a QP twice; a new channel is refused.
         q.quarantine(peer, reason: "again", now: t0 + 1)
-        #expect(a.stops.load(ordering: .relaxed) == 1)
+        #expect(a.stops == 1)
         #expect(q.register(FakeChannel(peer).cutoff, peer: peer, now: t0 + 2)?.reason == "again")
         q.unregister(a.cutoff)
         q.unregister(b.cutoff)

@@ -70,7 +70,8 @@ final class QuarantineListTests: XCTestCase {
         XCTAssertEqual(store.list.entries[id]?.reason, "first")
         XCTAssertFalse(try store.reloadIfChanged())
         // No temporary file is left behind; the watching store sees the new version.
-        try QuarantineStore.update(path) { $0.add(try SPIFFEID("spiffe://a.org/v"), until: nil, reason: "") }
+        let v = try SPIFFEID("spiffe://a.org/v")
+        try QuarantineStore.update(path) { $0.add(v, until: nil, reason: "") }
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains(".tmp-") }
         XCTAssertEqual(leftovers, [])
         XCTAssertTrue(try store.reloadIfChanged())
@@ -86,19 +87,33 @@ final class QuarantineListTests: XCTestCase {
 
     // MARK: CLI
 
+    func fabricauth(_ arguments: String..., file: StaticString = #filePath, line: UInt = #line) throws -> CLITests.Run {
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: CLITests.binary),
+                      "build the CLI first (swift build); looked for \(CLITests.binary)", file: file, line: line)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CLITests.binary)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: dir)
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return CLITests.Run(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
+    }
+
     func testCLIAddListLift() throws {
-        let cli = CLITests()
-        cli.dir = dir
-        let add = try cli.fabricauth("quarantine", "add", "q.txt", "--id", "spiffe://a.org/node/7", "--for", "10m",
+        let add = try fabricauth("quarantine", "add", "q.txt", "--id", "spiffe://a.org/node/7", "--for", "10m",
             "--reason", "forged grants")
         XCTAssertEqual(add.status, 0, add.output)
         XCTAssertTrue(add.output.hasPrefix("quarantined spiffe://a.org/node/7 until 20"), add.output)
         XCTAssertTrue(add.output.contains("(in 10m 0s)") || add.output.contains("(in 9m 59s)"), add.output)
-        let forever = try cli.fabricauth("quarantine", "add", "q.txt", "--id", "spiffe://a.org/node/9")
+        let forever = try fabricauth("quarantine", "add", "q.txt", "--id", "spiffe://a.org/node/9")
         XCTAssertEqual(forever.status, 0, forever.output)
         XCTAssertTrue(forever.output.contains("quarantined spiffe://a.org/node/9 until lifted\nq.txt: 2 entries"), forever.output)
 
-        let list = try cli.fabricauth("quarantine", "list", "q.txt")
+        let list = try fabricauth("quarantine", "list", "q.txt")
         XCTAssertEqual(list.status, 0, list.output)
         let lines = list.output.split(separator: "\n")
         XCTAssertEqual(lines.count, 3, list.output)
@@ -106,27 +121,27 @@ final class QuarantineListTests: XCTestCase {
         XCTAssertEqual(lines[1], "spiffe://a.org/node/9  until lifted")
         XCTAssertEqual(lines[2], "q.txt: 2 quarantined, 0 expired")
 
-        let lift = try cli.fabricauth("quarantine", "lift", "q.txt", "--id", "spiffe://a.org/node/7")
+        let lift = try fabricauth("quarantine", "lift", "q.txt", "--id", "spiffe://a.org/node/7")
         XCTAssertEqual(lift.status, 0, lift.output)
         XCTAssertEqual(lift.output, "lifted spiffe://a.org/node/7\nq.txt: 1 entries\n")
-        let again = try cli.fabricauth("quarantine", "lift", "q.txt", "--id", "spiffe://a.org/node/7")
+        let again = try fabricauth("quarantine", "lift", "q.txt", "--id", "spiffe://a.org/node/7")
         XCTAssertEqual(again.status, 1, again.output)
         XCTAssertTrue(again.output.contains("spiffe://a.org/node/7 is not in q.txt"), again.output)
         let file = try String(contentsOfFile: dir + "/q.txt", encoding: .utf8)
         XCTAssertEqual(try QuarantineList(text: file).count, 1)
 
         // Bad input: a precise message and a nonzero status, the file untouched.
-        let badID = try cli.fabricauth("quarantine", "add", "q.txt", "--id", "node7")
+        let badID = try fabricauth("quarantine", "add", "q.txt", "--id", "node7")
         XCTAssertNotEqual(badID.status, 0, badID.output)
         XCTAssertTrue(badID.output.contains("--id node7:"), badID.output)
-        let badFor = try cli.fabricauth("quarantine", "add", "q.txt", "--id", "spiffe://a.org/x", "--for", "soon")
+        let badFor = try fabricauth("quarantine", "add", "q.txt", "--id", "spiffe://a.org/x", "--for", "soon")
         XCTAssertNotEqual(badFor.status, 0, badFor.output)
         XCTAssertEqual(try String(contentsOfFile: dir + "/q.txt", encoding: .utf8), file)
         try "spiffe://a.org/x until=never\n".write(toFile: dir + "/bad.txt", atomically: true, encoding: .utf8)
-        let badFile = try cli.fabricauth("quarantine", "list", "bad.txt")
+        let badFile = try fabricauth("quarantine", "list", "bad.txt")
         XCTAssertEqual(badFile.status, 1, badFile.output)
         XCTAssertTrue(badFile.output.contains("bad.txt: line 1: until= must be an RFC 3339 UTC time"), badFile.output)
-        let missing = try cli.fabricauth("quarantine", "lift", "none.txt", "--id", "spiffe://a.org/x")
+        let missing = try fabricauth("quarantine", "lift", "none.txt", "--id", "spiffe://a.org/x")
         XCTAssertEqual(missing.status, 1, missing.output)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/none.txt"))
     }

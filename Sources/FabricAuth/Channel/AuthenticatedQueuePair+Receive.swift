@@ -28,7 +28,7 @@ extension AuthenticatedQueuePair {
             // Cut off from another thread between the check and the poll: the
             // flushed completion is the quarantine's doing, say so.
             try checkCutoff()
-            throw tearDown(error)
+            throw error
         }
         guard let (slot, length) = polled else { return false }
         // A handshake buffer, reposted, may take a data frame: never one

@@ -32,7 +32,7 @@ final class ChannelCutoff: Sendable {
 
     /// Cuts the channel off: from any thread, once is enough.
     func cutOff(_ reason: String) {
-        let first = why.withLock { current -> Bool in
+        let first = why.withLock { (current: inout String) -> Bool in
             guard current.isEmpty else { return false }
             current = reason
             return true

@@ -143,7 +143,7 @@ public final class PeerQuarantine: Sendable {
             fresh[e.id] = Entry(id: e.id, reason: e.reason.isEmpty ? "listed in the quarantine file" : e.reason,
                 cause: .listFile, until: e.until)
         }
-        let cut = state.withLock { s -> [(Entry, [ChannelCutoff])] in
+        let cut = state.withLock { (s: inout State) -> [(Entry, [ChannelCutoff])] in
             let added = fresh.values.filter { s.listed[$0.id] == nil }
             s.listed = fresh
             s.events[.listFile, default: 0] += UInt64(added.count)
