@@ -81,7 +81,7 @@ struct QuarantineAddCommand: ParsableCommand {
         let now = Date()
         let until = try duration.map { text throws(IdentityError) in now.addingTimeInterval(try DurationParser.parse(text)) }
         // Whole seconds: what the file holds.
-        let stored = until.map { Date(timeIntervalSince1970: $0.timeIntervalSince1970.rounded(.up)) }
+        let stored = until.map { Date(timeIntervalSince1970: $0.timeIntervalSince1970.rounded(.down)) }
         let list = try QuarantineStore.update(file) { list in
             list.removeExpired(at: now)
             list.add(id, until: stored, reason: reason ?? "")
