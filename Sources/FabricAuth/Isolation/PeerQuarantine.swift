@@ -143,12 +143,14 @@ public final class PeerQuarantine: Sendable {
             fresh[e.id] = Entry(id: e.id, reason: e.reason.isEmpty ? "listed in the quarantine file" : e.reason,
                 cause: .listFile, until: e.until)
         }
-        let cut = state.withLock { (s: inout State) -> [(Entry, [ChannelCutoff])] in
+        let (cut, removed) = state.withLock { (s: inout State) -> ([(Entry, [ChannelCutoff])], [SPIFFEID]) in
             let added = fresh.values.filter { s.listed[$0.id] == nil }
+            let removed = s.listed.keys.filter { fresh[$0] == nil }
             s.listed = fresh
             s.events[.listFile, default: 0] += UInt64(added.count)
-            return added.map { ($0, Array(s.channels[$0.id.description, default: [:]].values)) }
+            return (added.map { ($0, Array(s.channels[$0.id.description, default: [:]].values)) }, removed)
         }
+        for id in removed.sorted() { log?("\(id) is no longer in the quarantine list") }
         for (entry, cutoffs) in cut {
             log?("quarantined \(entry.id) by the quarantine list: \(entry.reason); closing \(cutoffs.count) channel(s)")
             for c in cutoffs { c.cutOff(entry.reason) }
