@@ -89,6 +89,14 @@ struct IdentityOptions: ParsableArguments {
             help: "Responders: how often to look for changed --cert/--key/--bundle/--policy/--revocations files (e.g. 2s; default 5s). SIGHUP reloads at once.")
     var reloadInterval: String?
 
+    @Option(name: .customLong("quarantine-file"),
+        help: "Shared quarantine list (SPIFFE IDs, `fabricauth quarantine add`): listed peers are refused and cut off; the file is watched, no restart needed.")
+    var quarantineFile: String?
+
+    @Option(name: .customLong("quarantine-for"),
+        help: "How long a peer whose authentic messages break the protocol (or whose handshakes the policy keeps denying) is quarantined.")
+    var quarantineFor: String = "10m"
+
     func validate() throws {
         guard cert != nil, key != nil else { throw ValidationError("give --cert and --key (make them with `fabricauth cert issue`)") }
         guard trust.policy != nil || !allow.isEmpty else {
@@ -106,6 +114,8 @@ struct IdentityOptions: ParsableArguments {
         let credential = try CredentialSource(certificatePath: cert!, keyPath: key!, log: log)
         var c = ChannelConfiguration(sources: try trust.sources(credential: credential, allow: allow, log: log))
         c.log = log
+        c.quarantine = try ProcessIsolation.quarantine(file: quarantineFile,
+            duration: try DurationParser.parse(quarantineFor), log: log)
         if watch {
             let interval = try reloadInterval.map { text throws(IdentityError) in try DurationParser.parse(text) } ?? 5
             ReloadWatcher.shared.startPolling(every: .milliseconds(Int64(interval * 1000)))

@@ -9,6 +9,6 @@ struct FabricAuthCommand: AsyncParsableCommand {
         version: "0.1.0",
         // Each subcommand lives in its own file, named after the command.
         subcommands: [CACommand.self, CertCommand.self, DoctorCommand.self, PingCommand.self, DemoCommand.self, BenchCommand.self,
-                      PolicyCommand.self]
+                      PolicyCommand.self, QuarantineCommand.self]
     )
 }

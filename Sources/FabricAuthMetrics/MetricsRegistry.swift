@@ -1,5 +1,6 @@
 import Bootstrap
 import FabricAuth
+import Foundation
 import Handshake
 import Identity
 import Prometheus
@@ -50,6 +51,10 @@ public final class MetricsRegistry: ChannelObserver, Sendable {
         var closedListeners = BootstrapMetrics.Snapshot()
         /// Audit logs whose written, dropped and failed lines are exported.
         var audits: [AuditLog] = []
+        /// Frames that raised a fabric alarm, by reason.
+        var alarms = FailureCounts()
+        /// The process's quarantine, if it has one (`watch(_:)`).
+        var quarantine: PeerQuarantine?
     }
 
     private struct ChannelKind: Hashable {
@@ -96,7 +101,17 @@ public final class MetricsRegistry: ChannelObserver, Sendable {
         }
     }
 
+    /// Reports `quarantine` in `fabricauth_quarantined_peers` and
+    /// `fabricauth_quarantine_events_total` (one quarantine per process).
+    public func watch(_ quarantine: PeerQuarantine) {
+        state.withLock { $0.quarantine = quarantine }
+    }
+
     // MARK: ChannelObserver
+
+    public func fabricAlarm(_ alarm: FabricAlarm) {
+        state.withLock { $0.alarms[alarm.reason] &+= 1 }
+    }
 
     public func channelOpened(_ telemetry: ChannelTelemetry) {
         state.withLock { s in
@@ -196,6 +211,22 @@ public final class MetricsRegistry: ChannelObserver, Sendable {
             "Handshakes that ended without keys, by the reason this side detected (a received alert: peer_aborted).")
         for code in HandshakeErrorCode.allCases {
             set(prometheus.makeCounter(descriptor: refused, labels: [("reason", MetricLabel.value(code))]), handshakes[code])
+        }
+
+        let alarms = descriptor("fabric_alarms", "total",
+            "Frames that failed verification and so prove nothing about the peer (forgeable by an on-fabric injector), by reason: alarms, never quarantines.")
+        for reason in RejectReason.allCases where reason.attribution == .fabricAlarm {
+            set(prometheus.makeCounter(descriptor: alarms, labels: [("reason", MetricLabel.value(reason))]), s.alarms[reason])
+        }
+        if let quarantine = s.quarantine {
+            prometheus.makeGauge(descriptor: descriptor("quarantined_peers", "",
+                "Peers (SPIFFE IDs) quarantined now: by this process or by the shared quarantine list."),
+                labels: []).set(Int64(quarantine.active(at: Date()).count))
+            let events = descriptor("quarantine_events", "total", "Quarantines started, by cause.")
+            let counts = quarantine.events
+            for cause in PeerQuarantine.Cause.allCases {
+                set(prometheus.makeCounter(descriptor: events, labels: [("cause", cause.rawValue)]), counts[cause] ?? 0)
+            }
         }
 
         // A listener's counters that only this registry still holds can no

@@ -57,6 +57,9 @@ public enum HandshakeErrorCode: UInt8, Sendable, CaseIterable, CustomStringConve
     /// Re-authentication: an A1 of another generation than the next one (a replayed
     /// old re-authentication request).
     case staleGeneration = 25
+    /// The peer's SPIFFE ID is quarantined in this process (misbehaviour, or
+    /// the shared quarantine list): refused without looking at the policy.
+    case quarantined = 26
 
     public var description: String {
         switch self {
@@ -85,6 +88,7 @@ public enum HandshakeErrorCode: UInt8, Sendable, CaseIterable, CustomStringConve
         case .sessionRoleMismatch: "sessionRoleMismatch"
         case .peerIdentityChanged: "peerIdentityChanged"
         case .staleGeneration: "staleGeneration"
+        case .quarantined: "quarantined"
         }
     }
 }

@@ -142,6 +142,7 @@ final class PluginRuntime: @unchecked Sendable {
         c.gidIndex = settings.gidIndex
         c.setupTimeout = .seconds(settings.setupTimeoutSeconds)
         c.log = { line in PluginLog.info(line) }
+        c.quarantine = try PluginIsolation.quarantine(file: settings.quarantineFilePath)
         if let path = settings.metricsFilePath {
             MetricsRegistry.shared.instrument(&c)
             PluginMetrics.start(path: path, interval: .seconds(settings.metricsIntervalSeconds))

@@ -50,6 +50,11 @@ public struct PluginSettings: Equatable, Sendable {
     public var auditLogMaxBytes: Int = defaultAuditLogMaxBytes
     /// FABRICAUTH_AUDIT_LOG_KEEP: rotated files kept.
     public var auditLogKeep: Int = defaultAuditLogKeep
+    /// FABRICAUTH_QUARANTINE_FILE: the shared quarantine list (SPIFFE IDs,
+    /// `fabricauth quarantine add`), watched while the job runs; listed peers
+    /// are refused and their comms cut off. nil: only this process's own
+    /// quarantines (misbehaving peers) apply.
+    public var quarantineFilePath: String? = nil
 
     public static let defaultSetupTimeoutSeconds = 120
     public static let defaultMetricsIntervalSeconds = 5
@@ -153,7 +158,8 @@ public struct PluginSettings: Equatable, Sendable {
             allowRule: allow, policyPath: policy, revocationsPath: value("FABRICAUTH_REVOCATIONS"),
             deviceName: device?.device, excludedDevices: excluded, gidIndex: gidIndex,
             listenAddress: value("FABRICAUTH_LISTEN_ADDRESS"), setupTimeoutSeconds: timeout,
-            metricsFilePath: metricsFile, metricsIntervalSeconds: metricsInterval, reloadIntervalSeconds: reloadInterval)
+            metricsFilePath: metricsFile, metricsIntervalSeconds: metricsInterval, reloadIntervalSeconds: reloadInterval,
+            quarantineFilePath: value("FABRICAUTH_QUARANTINE_FILE"))
         settings.auditLogPath = auditLog
         settings.auditLogMaxBytes = auditMaxBytes
         settings.auditLogKeep = auditKeep

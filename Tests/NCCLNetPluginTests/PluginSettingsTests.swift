@@ -70,6 +70,15 @@ final class PluginSettingsTests: XCTestCase {
         }
     }
 
+    func testQuarantineFile() throws {
+        XCTAssertNil(try PluginSettings.parse(identity).quarantineFilePath)
+        var env = identity
+        env["FABRICAUTH_QUARANTINE_FILE"] = " /shared/fabricauth/quarantine.txt "
+        XCTAssertEqual(try PluginSettings.parse(env).quarantineFilePath, "/shared/fabricauth/quarantine.txt")
+        env["FABRICAUTH_QUARANTINE_FILE"] = ""
+        XCTAssertNil(try PluginSettings.parse(env).quarantineFilePath)
+    }
+
     func testEachMissingVariableIsNamed() {
         for name in ["FABRICAUTH_CERT", "FABRICAUTH_KEY", "FABRICAUTH_BUNDLE"] {
             var env = identity

@@ -88,7 +88,7 @@ public enum AuthenticatedConnector {
         var lookup: (@Sendable ([UInt8]) -> ResumableSession?)?
         if let sessionCache, role == .responder { lookup = { sessionCache.lookup($0) } }
         var verifier = CertificatePeerVerifier(verifier: configuration.verifier, policy: configuration.policy,
-            localID: configuration.credential.spiffeID, log: configuration.log)
+            localID: configuration.credential.spiffeID, quarantine: configuration.quarantine, log: configuration.log)
         let notes = configuration.audit.map { _ in HandshakeAuditNotes() }
         verifier.auditNotes = notes
         let localBinding = ChannelBinding(local, role: role), remoteBinding = ChannelBinding(remote, role: peerRole)

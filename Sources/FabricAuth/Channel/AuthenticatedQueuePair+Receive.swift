@@ -1,3 +1,4 @@
+import Foundation
 import Verbs
 
 // The receive pipeline (read top to bottom, as wireguard-go's receive.go):
@@ -22,7 +23,17 @@ extension AuthenticatedQueuePair {
         // Here, not only in `send`: a channel that only receives, or waits
         // idle in `receive`/`test`, follows trust changes too.
         try recheckTrustIfDue(ChannelClock.monotonicNanoseconds())
-        guard let (slot, length) = try resources.pollReceive() else { return false }
+        try checkCutoff()
+        let polled: (slot: Int, length: Int)?
+        do {
+            polled = try resources.pollReceive()
+        } catch {
+            // Cut off from another thread between the check and the poll: the
+            // flushed completion is the quarantine's doing, say so.
+            try checkCutoff()
+            throw error
+        }
+        guard let (slot, length) = polled else { return false }
         // A handshake buffer, reposted, may take a data frame: never one
         // longer than a slot (a message above maxMessageSize).
         guard length <= resources.slotSize else {
@@ -93,18 +104,41 @@ extension AuthenticatedQueuePair {
         try closeWindows()
     }
 
-    /// Logs a rejection; under the fatal policy closes the channel and throws.
+    /// A frame failed verification: never proven to be the peer's
+    /// (FailureAttribution), so it raises a fabric alarm and never
+    /// quarantines; under the fatal policy the channel closes and throws.
     func handleRejection(_ reason: RejectReason, _ action: RejectAction) throws(ChannelError) {
-        configuration.log?("rejected a message from \(peer.spiffeID): \(reason)")
         audit?.rejected(reason)
         publishAllMetrics()
+        if reason.attribution == .fabricAlarm {
+            let failures = receiver.metrics.failures
+            let alarm = FabricAlarm(reason: reason, peer: peer.spiffeID.description, localQPN: queuePair.number,
+                remoteQPN: remoteQPN, remoteGID: remoteGID, count: failures[reason], total: failures.total)
+            configuration.observer?.fabricAlarm(alarm)
+            if FabricAlarm.shouldLog(count: alarm.count) { configuration.log?("\(alarm)") }
+        } else {
+            configuration.log?("rejected a message from \(peer.spiffeID): \(reason)")
+        }
         if action == .tearDown { throw tearDown(.rejected(reason, tornDown: true)) }
     }
 
-    /// An authentic peer broke the rendezvous protocol: count it and close.
+    /// An authentic peer broke the rendezvous protocol: count it, quarantine
+    /// the peer (which cuts off its other channels too) and close.
     func violation(_ v: RendezvousViolation) -> ChannelError {
         transfers.metrics.protocolViolations += 1
-        return tearDown(.protocolViolation(v.what))
+        let error = tearDown(.protocolViolation(v.what))
+        if v.attribution == .peerMisbehaviour {
+            configuration.quarantine?.quarantine(peer.spiffeID, reason: "protocol violation: \(v.what)",
+                cause: .misbehaviour, now: Date())
+        }
+        return error
+    }
+
+    /// Closes the channel with `.peerQuarantined` once its peer has been
+    /// quarantined (from any thread, ChannelCutoff).
+    @inline(__always)
+    func checkCutoff() throws(ChannelError) {
+        if let cutoff, cutoff.isCut { throw tearDown(.peerQuarantined(cutoff.reason)) }
     }
 
     /// The one way a channel ends: no request completes after it, the QP is

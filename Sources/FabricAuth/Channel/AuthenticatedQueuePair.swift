@@ -54,6 +54,11 @@ public final class AuthenticatedQueuePair {
     let telemetry: ChannelTelemetry?
     /// The channel's audit events (`configuration.audit`); nil without a log.
     let audit: ChannelAudit?
+    /// This channel's registration with `configuration.quarantine`; nil without one.
+    let cutoff: ChannelCutoff?
+    /// The peer's QP and GID as bound in the handshake, for fabric alarms.
+    let remoteQPN: UInt32
+    let remoteGID: [UInt8]
 
     init(queuePair: QueuePair, resources: ChannelResources, result: consuming HandshakeResult,
          configuration: ChannelConfiguration) throws(ChannelError) {
@@ -84,6 +89,8 @@ public final class AuthenticatedQueuePair {
         self.resumed = result.resumed
         self.peerPayload = result.peerPayload
         self.queuePair = queuePair
+        self.remoteQPN = result.remoteBinding.qpn
+        self.remoteGID = result.remoteBinding.gid
         self.resources = resources
         self.configuration = configuration
         self.inbox = Inbox(capacity: resources.receiveCount)
@@ -103,6 +110,19 @@ public final class AuthenticatedQueuePair {
                 local: result.localBinding, remote: result.remoteBinding, failurePolicy: configuration.dataPath.failurePolicy)
         }
         result.wipe()
+        if let quarantine = configuration.quarantine {
+            let cutoff = ChannelCutoff(peer: workload.workload.spiffeID.description) { try? queuePair.moveToError() }
+            // The peer may have been quarantined while its handshake ran.
+            if let entry = quarantine.register(cutoff, peer: workload.workload.spiffeID, now: Date()) {
+                self.cutoff = nil
+                self.closed = true
+                try? queuePair.moveToError()
+                throw .peerQuarantined(entry.reason)
+            }
+            self.cutoff = cutoff
+        } else {
+            self.cutoff = nil
+        }
         if let telemetry { configuration.observer?.channelOpened(telemetry) }
     }
 
@@ -110,6 +130,7 @@ public final class AuthenticatedQueuePair {
         // A channel released without `close()` still leaves the observer's count and the audit trail.
         if !closed { auditClose(.released, detail: nil) }
         retireTelemetry()
+        if let cutoff { configuration.quarantine?.unregister(cutoff) }
         // Windows before the QP (ChannelResources.releaseWindows).
         resources.releaseWindows()
     }
@@ -159,6 +180,7 @@ public final class AuthenticatedQueuePair {
     /// reused only after its completion, which later sends collect.
     public func send(_ payload: UnsafeRawBufferPointer, timeout: Duration = .seconds(10)) throws(ChannelError) {
         guard !closed else { throw .closed }
+        try checkCutoff()
         guard payload.count <= configuration.maxMessageSize else {
             throw .dataPath(.payloadTooLarge(payload.count))
         }
@@ -259,5 +281,6 @@ public final class AuthenticatedQueuePair {
         rendezvous.close()
         try? queuePair.moveToError()
         retireTelemetry()
+        if let cutoff { configuration.quarantine?.unregister(cutoff) }
     }
 }

@@ -76,6 +76,12 @@ public struct ChannelConfiguration: Sendable {
     /// Told of each channel's opening and closing and each handshake's
     /// duration (FabricAuthMetrics' registry); nil: nobody is.
     public var observer: (any ChannelObserver)?
+    /// The process's quarantine (Isolation/): channels register with it, a
+    /// peer whose authentic messages break the protocol (or whose handshakes
+    /// the policy keeps denying) is quarantined there, and handshakes with a
+    /// quarantined peer are refused. nil: no isolation (each failure closes
+    /// its own channel only). Share one instance across the process.
+    public var quarantine: PeerQuarantine?
     /// Where decisions and failures are reported (one line each).
     public var log: (@Sendable (String) -> Void)?
     /// The audit trail (docs/operations.md, "Audit log"): every handshake's

@@ -19,6 +19,10 @@ public enum ChannelError: Error, Sendable, CustomStringConvertible {
     /// The peer's certificate was revoked, expired, or its CA left the trust
     /// bundle after the channel was set up; the channel has been closed.
     case peerNoLongerValid(String)
+    /// The peer was quarantined (``PeerQuarantine``: misbehaviour on some
+    /// channel of this process, too many denied handshakes, or the shared
+    /// quarantine list); the channel has been closed. The text says why.
+    case peerQuarantined(String)
     /// Nothing arrived before the deadline.
     case timedOut(String)
     /// The peer's exchange did not follow the protocol.
@@ -51,6 +55,7 @@ public enum ChannelError: Error, Sendable, CustomStringConvertible {
         case .rejected(let r, let down): "message rejected (\(r))\(down ? "; queue pair torn down" : "; dropped")"
         case .dataPath(let e): "data path: \(e)"
         case .peerNoLongerValid(let why): "peer no longer valid, channel closed: \(why)"
+        case .peerQuarantined(let why): "peer quarantined: \(why)"
         case .timedOut(let what): "timed out: \(what)"
         case .protocolViolation(let what): "protocol violation: \(what)"
         case .closed: "channel closed after an earlier fatal error"

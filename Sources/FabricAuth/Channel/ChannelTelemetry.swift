@@ -137,4 +137,14 @@ public protocol ChannelObserver: AnyObject, Sendable {
     func channelClosed(_ telemetry: ChannelTelemetry)
     /// A handshake produced keys, `duration` after it started on the connected QP.
     func handshakeCompleted(resumed: Bool, duration: Duration)
+    /// A frame failed verification (FabricAlarm.swift): count it; called for
+    /// every rejected frame, on the channel's thread.
+    func fabricAlarm(_ alarm: FabricAlarm)
 }
+
+extension ChannelObserver {
+    /// A frame failed verification on a channel (never the peer's proven
+    /// doing); the default ignores it.
+    public func fabricAlarm(_ alarm: FabricAlarm) {}
+}
+

@@ -18,11 +18,16 @@ public struct CertificatePeerVerifier: PeerVerifier {
     /// Where this handshake's audit event learns the presented leaf, the
     /// verified ID and the policy decision (AuthenticatedConnector.authenticate).
     var auditNotes: HandshakeAuditNotes?
+    /// Refuses quarantined peers before the policy is asked, and counts the
+    /// policy's denials towards its threshold; nil: no isolation.
+    public let quarantine: PeerQuarantine?
 
-    public init(verifier: IdentityVerifier, policy: Policy, localID: SPIFFEID? = nil, log: (@Sendable (String) -> Void)? = nil) {
+    public init(verifier: IdentityVerifier, policy: Policy, localID: SPIFFEID? = nil,
+                quarantine: PeerQuarantine? = nil, log: (@Sendable (String) -> Void)? = nil) {
         self.verifier = verifier
         self.policy = policy
         self.localID = localID
+        self.quarantine = quarantine
         self.log = log
     }
 
@@ -48,11 +53,21 @@ public struct CertificatePeerVerifier: PeerVerifier {
         guard let peer = peer as? VerifiedWorkload else {
             return .denied(reason: "peer was not verified by FabricAuth's certificate verifier")
         }
-        let decision = policy.decide(local: localID, peer: peer.workload.spiffeID)
+        // Asked after the transcript signature verified (full handshake) or
+        // on resumption with a session only this peer holds: the identity is
+        // proven, so a quarantine applies and a denial counts against it.
+        let id = peer.workload.spiffeID
         auditNotes?.verified(peer.workload)
+        if let entry = quarantine?.entry(for: id, at: now.date) {
+            log?("peer \(id): quarantined: \(entry.reason)")
+            return .quarantined(reason: entry.reason)
+        }
+        let decision = policy.decide(local: localID, peer: id)
         auditNotes?.decided(decision)
-        log?("peer \(peer.workload.spiffeID): \(decision)")
-        return decision.allowed ? .allowed : .denied(reason: decision.reason)
+        log?("peer \(id): \(decision)")
+        if decision.allowed { return .allowed }
+        quarantine?.recordDeniedHandshake(id, reason: decision.reason, now: now.date)
+        return .denied(reason: decision.reason)
     }
 
     public func isStillValid(_ peer: any VerifiedPeer, at now: Timestamp) -> Bool {

@@ -94,6 +94,11 @@ struct BenchCommand: ParsableCommand {
     var policy: String?
     @Option(help: "Allow rule, e.g. 'prefix spiffe://cluster.example/trainer'; repeatable.")
     var allow: [String] = []
+    @Option(name: .customLong("quarantine-file"),
+        help: "Shared quarantine list (`fabricauth quarantine add`): listed peers are refused and cut off; watched, no restart needed.")
+    var quarantineFile: String?
+    @Option(name: .customLong("quarantine-for"), help: "How long a misbehaving peer is quarantined (default 10m).")
+    var quarantineFor: String?
 
     func validate() throws {
         _ = try parameters()
@@ -160,6 +165,8 @@ struct BenchCommand: ParsableCommand {
         if let revocations { arguments += ["--revocations", revocations] }
         if let policy { arguments += ["--policy", policy] }
         for a in allow { arguments += ["--allow", a] }
+        if let quarantineFile { arguments += ["--quarantine-file", quarantineFile] }
+        if let quarantineFor { arguments += ["--quarantine-for", quarantineFor] }
         do {
             return try IdentityOptions.parse(arguments)
         } catch {

@@ -201,8 +201,10 @@ public final class HandshakeMachine {
     }
 
     func authorize(_ p: any VerifiedPeer, now: Timestamp) throws(HandshakeError) {
-        if case .denied(let reason) = config.verifier.authorize(p, at: now) {
-            throw HandshakeError(.policyDenied, "\(p.identity): \(reason)")
+        switch config.verifier.authorize(p, at: now) {
+        case .allowed: break
+        case .denied(let reason): throw HandshakeError(.policyDenied, "\(p.identity): \(reason)")
+        case .quarantined(let reason): throw HandshakeError(.quarantined, "\(p.identity): \(reason)")
         }
     }
 

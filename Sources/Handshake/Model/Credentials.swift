@@ -50,6 +50,9 @@ public enum PeerVerificationResult: Sendable {
 public enum PolicyDecision: Sendable, Equatable {
     case allowed
     case denied(reason: String)
+    /// The peer is quarantined (isolated for misbehaviour or by an operator):
+    /// refused with `HandshakeErrorCode.quarantined`.
+    case quarantined(reason: String)
 }
 
 /// Everything the handshake asks about the peer. The Identity module is adapted to this by glue code.

@@ -25,6 +25,8 @@ public struct IdentityError: Error, Hashable, Sendable, CustomStringConvertible 
         case invalidCACertificate
         /// A revocation-list line could not be parsed.
         case malformedRevocationList
+        /// A quarantine-list line could not be parsed.
+        case malformedQuarantineList
         /// A policy rule could not be parsed.
         case malformedPolicy
         /// A duration such as `24h` could not be parsed, or is out of range.
