@@ -196,7 +196,7 @@ public final class MetricsRegistry: ChannelObserver, Sendable {
         set(prometheus.makeCounter(descriptor: rekeys, labels: [("direction", "receive")]), traffic.rekeysReceived)
         let rejected = descriptor("frames_rejected", "total", "Frames refused before delivery, by reason; never delivered.")
         for reason in RejectReason.allCases {
-            set(prometheus.makeCounter(descriptor: rejected, labels: [("reason", MetricLabel.value(reason))]),
+            set(prometheus.makeCounter(descriptor: rejected, labels: [("reason", SnakeCase.name(reason))]),
                 traffic.rejections[reason])
         }
         set(counter("protocol_violations", "total",
@@ -210,13 +210,13 @@ public final class MetricsRegistry: ChannelObserver, Sendable {
         let refused = descriptor("handshakes_refused", "total",
             "Handshakes that ended without keys, by the reason this side detected (a received alert: peer_aborted).")
         for code in HandshakeErrorCode.allCases {
-            set(prometheus.makeCounter(descriptor: refused, labels: [("reason", MetricLabel.value(code))]), handshakes[code])
+            set(prometheus.makeCounter(descriptor: refused, labels: [("reason", SnakeCase.name(code))]), handshakes[code])
         }
 
         let alarms = descriptor("fabric_alarms", "total",
             "Frames that failed verification and so prove nothing about the peer (forgeable by an on-fabric injector), by reason: alarms, never quarantines.")
         for reason in RejectReason.allCases where reason.attribution == .fabricAlarm {
-            set(prometheus.makeCounter(descriptor: alarms, labels: [("reason", MetricLabel.value(reason))]), s.alarms[reason])
+            set(prometheus.makeCounter(descriptor: alarms, labels: [("reason", SnakeCase.name(reason))]), s.alarms[reason])
         }
         if let quarantine = s.quarantine {
             prometheus.makeGauge(descriptor: descriptor("quarantined_peers", "",
@@ -245,7 +245,7 @@ public final class MetricsRegistry: ChannelObserver, Sendable {
         let connections = screening.connectionsAccepted
         let handedOver = screening.clientsHandedOver
         var screened: [String: UInt64] = [:]
-        for (code, n) in screening.refused { screened[MetricLabel.value(code), default: 0] += n }
+        for (code, n) in screening.refused { screened[SnakeCase.name(code), default: 0] += n }
         set(counter("listener_connections", "total", "TCP connections the listeners accepted, before screening."), connections)
         set(counter("listener_clients_handed_over", "total", "Connections whose first message passed the screening."),
             handedOver)

@@ -273,11 +273,11 @@ import X509
     }
 
     @Test func labelValuesAreSnakeCase() {
-        #expect(MetricLabel.value(RejectReason.badTag) == "bad_tag")
-        #expect(MetricLabel.value(RejectReason.wrongQPN) == "wrong_qpn")
-        #expect(MetricLabel.value(HandshakeErrorCode.policyDenied) == "policy_denied")
-        #expect(MetricLabel.value(HandshakeErrorCode.unsupportedVersion) == "unsupported_version")
-        #expect(MetricLabel.value(BootstrapError.Code.missingClientToken) == "missing_client_token")
+        #expect(SnakeCase.name(RejectReason.badTag) == "bad_tag")
+        #expect(SnakeCase.name(RejectReason.wrongQPN) == "wrong_qpn")
+        #expect(SnakeCase.name(HandshakeErrorCode.policyDenied) == "policy_denied")
+        #expect(SnakeCase.name(HandshakeErrorCode.unsupportedVersion) == "unsupported_version")
+        #expect(SnakeCase.name(BootstrapError.Code.missingClientToken) == "missing_client_token")
     }
 }
 
