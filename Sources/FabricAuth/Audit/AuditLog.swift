@@ -160,7 +160,10 @@ public final class AuditLog: Sendable {
     /// Makes the writer ask `source` for due reports on every tick, and for
     /// everything it holds at close; kept until `source` says it is done.
     func register(_ source: any AuditRateLimitedSource) {
-        queue.withLock { $0.sources.append(source) }
+        queue.withLock { q in
+            // After close nothing would ask it, and holding it would keep the log alive.
+            if !q.stopping { q.sources.append(source) }
+        }
     }
 
     // MARK: The writer thread
@@ -210,6 +213,9 @@ public final class AuditLog: Sendable {
             progress.unlock()
             if stopping && count == 0 && dropped == 0 { break }
         }
+        // Each source holds the log: forget them all once closed, so that a source whose
+        // owner never finished it (a listener still open at close) does not keep both alive.
+        queue.withLock { $0.sources.removeAll() }
         output.close()
         finished.signal()
     }
