@@ -213,6 +213,14 @@ public final class MetricsRegistry: ChannelObserver, Sendable {
             set(prometheus.makeCounter(descriptor: refused, labels: [("reason", SnakeCase.name(code))]), handshakes[code])
         }
 
+        set(counter("reauthentications", "total",
+            "In-band re-authentications of live channels that completed (either side started them); a failed one "
+                + "counts in handshakes_refused by its reason and closes its channel."),
+            handshakes.reauthenticationsCompleted)
+        set(counter("reauthentication_collisions", "total",
+            "Re-authentications both ends started at once, where this side's request lost the tie-break and was answered instead."),
+            handshakes.reauthenticationCollisions)
+
         let alarms = descriptor("fabric_alarms", "total",
             "Frames that failed verification and so prove nothing about the peer (forgeable by an on-fabric injector), by reason: alarms, never quarantines.")
         for reason in RejectReason.allCases where reason.attribution == .fabricAlarm {

@@ -8,7 +8,8 @@ import Verbs
 /// the log's writer.
 final class ChannelAudit {
     let log: AuditLog
-    let channel: AuditEvent.Channel
+    /// Who the channel is between; the peer's certificate changes with each re-authentication.
+    private(set) var channel: AuditEvent.Channel
     let rejections: RateLimitedAudit<RejectReason>
     /// Monotonic time the channel opened.
     let opened: UInt64
@@ -32,6 +33,11 @@ final class ChannelAudit {
                 windowStart: report.start.iso8601, windowEnd: report.end.iso8601, failurePolicy: policy))
         }
         opened = ChannelClock.monotonicNanoseconds()
+    }
+
+    /// A re-authentication verified the peer's new leaf: later events name it.
+    func peerCertificateChanged(to sha256: String) {
+        channel.peerCertSHA256 = sha256
     }
 
     func rejected(_ reason: RejectReason) {
@@ -62,6 +68,7 @@ extension ChannelError {
         case .rejected: .rejectedFrame
         case .protocolViolation: .protocolViolation
         case .peerNoLongerValid: .peerNoLongerValid
+        case .reauthenticationFailed: .reauthenticationFailed
         default: .error
         }
     }

@@ -22,8 +22,10 @@ extension AuthenticatedQueuePair {
         guard !closed else { throw .closed }
         // Here, not only in `send`: a channel that only receives, or waits
         // idle in `receive`/`test`, follows trust changes too.
-        try recheckTrustIfDue(ChannelClock.monotonicNanoseconds())
+        let now = ChannelClock.monotonicNanoseconds()
+        try recheckTrustIfDue(now)
         try checkCutoff()
+        try maintainReauthentication(now)
         let polled: (slot: Int, length: Int)?
         do {
             polled = try resources.pollReceive()
@@ -60,6 +62,10 @@ extension AuthenticatedQueuePair {
                 return true
             }
             defer { repost(slot) }
+            if message.header.opcode == .reauthentication {
+                try receiveReauthentication(message.payload, epoch: message.header.epoch)
+                return true
+            }
             try dispatchControl(message.header.opcode, message.payload)
             return true
         case .rejected(let reason, let action):
@@ -85,8 +91,7 @@ extension AuthenticatedQueuePair {
             case .send, .sendWithImmediate, .rdmaWrite, .rdmaWriteWithImmediate, .rdmaRead:
                 throw RendezvousViolation(what: "detached opcode \(opcode) in a SEND frame")
             case .reauthentication:
-                // The channel does not run re-authentication yet (docs/protocol.md 14.9).
-                throw RendezvousViolation(what: "re-authentication is not supported by this channel yet")
+                preconditionFailure("opcode 8 is handled by the receive pipeline before dispatch")
             }
         } catch {
             throw violation(error)

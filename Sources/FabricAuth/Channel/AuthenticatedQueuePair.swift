@@ -21,8 +21,9 @@ import Verbs
 ///
 /// Not thread-safe: one thread drives a channel, as one thread polls a CQ.
 public final class AuthenticatedQueuePair {
-    /// The peer's verified identity.
-    public let peer: WorkloadIdentity
+    /// The peer's verified identity: from the handshake, then from each
+    /// re-authentication (same SPIFFE ID, its newest certificate).
+    public internal(set) var peer: WorkloadIdentity
     /// The negotiated MAC.
     public let suite: CipherSuite
     /// Whether keys came from a resumed session (no certificates checked this time).
@@ -44,6 +45,8 @@ public final class AuthenticatedQueuePair {
     private var checkedEpoch: UInt32 = 0
     /// When the peer is next re-evaluated against the trust in force.
     var trustSchedule: TrustRecheckSchedule
+    /// In-band re-authentication (docs/protocol.md section 14).
+    let reauth: ChannelReauthentication
     /// Verified SEND messages waiting for `receive`.
     var inbox: Inbox
     /// The WRITE/READ rendezvous (Rendezvous/) and the memory behind it (RemoteAccess/).
@@ -105,6 +108,12 @@ public final class AuthenticatedQueuePair {
         } else {
             self.telemetry = nil
         }
+        let machine = ReauthenticationMachine(handshake: copy result, credential: CertificateCredential(configuration.credential),
+            verifier: CertificatePeerVerifier(verifier: configuration.verifier, policy: configuration.policy,
+                localID: configuration.credential.spiffeID, quarantine: configuration.quarantine, log: configuration.log),
+            timeout: configuration.reauthentication.timeout, counters: configuration.handshakeCounters)
+        self.reauth = ChannelReauthentication(machine: machine, settings: configuration.reauthentication,
+            presenting: configuration.credential, monotonicNow: now)
         self.audit = configuration.audit.map {
             ChannelAudit(log: $0, localID: configuration.credential.spiffeID, peer: workload.workload,
                 local: result.localBinding, remote: result.remoteBinding, failurePolicy: configuration.dataPath.failurePolicy)
@@ -181,6 +190,7 @@ public final class AuthenticatedQueuePair {
     public func send(_ payload: UnsafeRawBufferPointer, timeout: Duration = .seconds(10)) throws(ChannelError) {
         guard !closed else { throw .closed }
         try checkCutoff()
+        try serviceReauthenticationIfDue()
         guard payload.count <= configuration.maxMessageSize else {
             throw .dataPath(.payloadTooLarge(payload.count))
         }

@@ -27,6 +27,10 @@ public struct ChannelConfiguration: Sendable {
     /// How long after the peer's notAfter (plus the verifier's clock-skew
     /// tolerance) the channel closes at the latest, when it is used.
     public var expiryGrace: Duration = .seconds(1)
+    /// When the channel re-authenticates in band under a rotating credential
+    /// (docs/protocol.md section 14): by default at a new credential, at 2/3
+    /// of its own certificate's lifetime and at 5/6 of the peer's.
+    public var reauthentication = ReauthenticationSettings()
     /// Data MAC suites in preference order (the handshake negotiates one).
     public var suites: [CipherSuite] = CipherSuite.defaultPreference
     /// Limits and failure policy of the per-message MAC.
@@ -164,6 +168,7 @@ public struct ChannelConfiguration: Sendable {
         guard trustRecheckInterval > .zero, trustRecheckInterval <= .seconds(30) else {
             throw .invalidConfiguration("trustRecheckInterval \(trustRecheckInterval) must be in (0, 30 s]")
         }
+        try reauthentication.validate()
         guard expiryGrace >= .zero, expiryGrace <= .seconds(30) else {
             throw .invalidConfiguration("expiryGrace \(expiryGrace) must be in [0, 30 s]")
         }

@@ -11,6 +11,11 @@ public enum ChannelError: Error, Sendable, CustomStringConvertible {
     case bootstrap(BootstrapError)
     /// The handshake failed on this side or the peer said why it gave up.
     case handshake(HandshakeError)
+    /// An in-band re-authentication of the live channel failed (docs/protocol.md
+    /// section 14.6: the peer presented another identity, a certificate that
+    /// no longer verifies, no answer in time, or it aborted with an alert);
+    /// the channel has been closed.
+    case reauthenticationFailed(HandshakeError)
     /// A received message failed verification and was not delivered; with
     /// the fatal failure policy the queue pair has been moved to ERROR.
     case rejected(RejectReason, tornDown: Bool)
@@ -52,6 +57,7 @@ public enum ChannelError: Error, Sendable, CustomStringConvertible {
         case .verbs(let e): "verbs: \(e)"
         case .bootstrap(let e): "bootstrap: \(e)"
         case .handshake(let e): "\(e)"
+        case .reauthenticationFailed(let e): "re-authentication failed: \(e)"
         case .rejected(let r, let down): "message rejected (\(r))\(down ? "; queue pair torn down" : "; dropped")"
         case .dataPath(let e): "data path: \(e)"
         case .peerNoLongerValid(let why): "peer no longer valid, channel closed: \(why)"

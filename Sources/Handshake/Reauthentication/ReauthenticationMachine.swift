@@ -64,6 +64,13 @@ public final class ReauthenticationMachine {
     /// A new local credential: the next A2 or A3 is signed with it.
     public func updateCredential(_ credential: any HandshakeCredential) { config.credential = credential }
 
+    /// The trust in force now (bundle, deny list, policy after a reload): the
+    /// next A2 or A3 received is verified with it.
+    public func updateVerifier(_ verifier: any PeerVerifier) { config.verifier = verifier }
+
+    /// The run's deadline while one is under way (the channel checks it on its own clock).
+    public var runDeadline: Timestamp? { isRunning ? deadline : nil }
+
     /// Starts a re-authentication as requester with `credential` (which also becomes
     /// the credential for later runs): A1 out. Refused without an alert while a run is
     /// under way or after close (`.localConfiguration`; the channel need not close).
