@@ -3,6 +3,7 @@
 // fragments that fit a slot and put together again (ReauthenticationReassembly).
 import Foundation
 import Handshake
+import Identity
 import XCTest
 
 @testable import FabricAuth
@@ -52,6 +53,24 @@ final class ReauthenticationScheduleTests: XCTestCase {
         XCTAssertEqual(s.reason(now: Self.t0 + 100, presented: own, newest: own, peer: renewed), .peerExpiring)
     }
 
+    /// A CA backdates notBefore against clock skew (ours by 60 s): the fractions are of the
+    /// lifetime from when the channel saw the leaf, or a 20 s leaf would be due at once.
+    func testBackdatedLeafCountsFromWhenItWasObserved() throws {
+        let authority = try CertificateAuthority.create(trustDomain: "cluster.test", now: Self.t0).authority
+        let issued = try authority.issue(id: try SPIFFEID("spiffe://cluster.test/a"), ttl: 20, now: Self.t0)
+        let credential = try Credential(chain: issued.chain, privateKey: issued.privateKey)
+        XCTAssertEqual(credential.leaf.notValidBefore, Self.t0 - CertificateAuthority.backdate)
+        let own = Validity(credential, observed: Self.t0)
+        XCTAssertEqual(own.notBefore, Self.t0)
+        XCTAssertEqual(own.notAfter, Self.t0 + 20)
+        var s = ReauthenticationSchedule()
+        let peer = Self.leaf("peer", lifetime: 3600)
+        XCTAssertNil(s.reason(now: Self.t0 + 13, presented: own, newest: own, peer: peer))
+        XCTAssertEqual(s.reason(now: Self.t0 + 13.4, presented: own, newest: own, peer: peer), .ownLifetime)
+        // Observed before its notBefore (a leaf issued for later): notBefore stands.
+        XCTAssertEqual(Validity(credential, observed: Self.t0 - 100).notBefore, Self.t0 - CertificateAuthority.backdate)
+    }
+
     func testFractionsAreConfigurable() {
         var s = ReauthenticationSchedule(ownLifetimeFraction: 0.5, peerLifetimeFraction: 0.9)
         let own = Self.leaf("own", lifetime: 20), peer = Self.leaf("peer", lifetime: 100)
@@ -70,7 +89,7 @@ final class ReauthenticationScheduleTests: XCTestCase {
         settings.checkInterval = .zero
         XCTAssertThrowsError(try settings.validate()) { XCTAssertTrue("\($0)".contains("checkInterval"), "\($0)") }
         settings = ReauthenticationSettings()
-        settings.timeout = .seconds(121)
+        settings.timeout = .seconds(3601)
         XCTAssertThrowsError(try settings.validate()) { XCTAssertTrue("\($0)".contains("timeout"), "\($0)") }
     }
 }

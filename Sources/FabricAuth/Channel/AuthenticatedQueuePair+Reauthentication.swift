@@ -46,18 +46,20 @@ extension AuthenticatedQueuePair {
     }
 
     /// From the send path: a channel that only sends still answers the
-    /// peer's re-authentication (within `checkInterval`) and finishes its own.
+    /// peer's re-authentication (within `checkInterval`) and finishes its own
+    /// (polling each millisecond while a run is under way).
     @inline(__always)
     func serviceReauthenticationIfDue() throws(ChannelError) {
         if reauth.needsService(ChannelClock.monotonicNanoseconds()) { try progressAll() }
     }
 
-    /// From the progress path, each call: a run's deadline, and each
-    /// `checkInterval` the schedule's triggers.
+    /// From the progress path, each call (one comparison between looks): a
+    /// run's deadline, and each `checkInterval` the schedule's triggers.
     @inline(__always)
     func maintainReauthentication(_ now: UInt64) throws(ChannelError) {
         guard reauth.needsService(now) else { return }
         if reauth.machine.isRunning {
+            reauth.nextCheck = now &+ ChannelReauthentication.runPollInterval
             if let expired = reauth.machine.checkTimeout(now: ChannelClock.wall()) {
                 try perform(expired, carrierEpoch: nil)
             }
@@ -65,8 +67,9 @@ extension AuthenticatedQueuePair {
         }
         reauth.nextCheck = now &+ reauth.checkInterval
         guard reauth.settings.automatic else { return }
-        if let trigger = reauth.schedule.reason(now: Date(), presented: reauth.presented,
-            newest: ReauthenticationSchedule.Validity(newestCredential), peer: ReauthenticationSchedule.Validity(peer))
+        let wall = Date()
+        if let trigger = reauth.schedule.reason(now: wall, presented: reauth.presented,
+            newest: ReauthenticationSchedule.Validity(newestCredential, observed: wall), peer: reauth.peerValidity)
         {
             try startReauthentication(trigger)
         }
@@ -79,6 +82,7 @@ extension AuthenticatedQueuePair {
         let credential = newestCredential
         configuration.log?("re-authenticating with \(peer.spiffeID) on QP \(queuePair.number) (\(trigger))")
         reauth.begin(presenting: credential, trigger: trigger, audited: audit != nil)
+        reauth.nextCheck = ChannelClock.monotonicNanoseconds() &+ ChannelReauthentication.runPollInterval
         reauth.machine.updateVerifier(currentPeerVerifier())
         try perform(reauth.machine.start(with: CertificateCredential(credential), now: ChannelClock.wall()),
             carrierEpoch: nil)
@@ -108,6 +112,7 @@ extension AuthenticatedQueuePair {
             // The peer's A1 (or something the machine will refuse): answer with what is newest.
             let credential = newestCredential
             reauth.begin(presenting: credential, trigger: nil, audited: audit != nil)
+            reauth.nextCheck = ChannelClock.monotonicNanoseconds() &+ ChannelReauthentication.runPollInterval
             reauth.machine.updateCredential(CertificateCredential(credential))
         }
         reauth.machine.updateVerifier(currentPeerVerifier())
@@ -156,8 +161,8 @@ extension AuthenticatedQueuePair {
         guard let workload = result.peer as? VerifiedWorkload else {
             throw tearDown(.protocolViolation("re-authenticated peer was not verified by FabricAuth's verifier"))
         }
-        reauth.finish()
         peer = workload.workload
+        reauth.finish(peer: peer)
         // The expiry cut-off follows the new certificate.
         trustSchedule = TrustRecheckSchedule(interval: configuration.trustRecheckInterval,
             grace: configuration.expiryGrace, peerNotAfter: peer.notAfter,

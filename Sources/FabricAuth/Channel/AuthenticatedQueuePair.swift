@@ -113,7 +113,7 @@ public final class AuthenticatedQueuePair {
                 localID: configuration.credential.spiffeID, quarantine: configuration.quarantine, log: configuration.log),
             timeout: configuration.reauthentication.timeout, counters: configuration.handshakeCounters)
         self.reauth = ChannelReauthentication(machine: machine, settings: configuration.reauthentication,
-            presenting: configuration.credential, monotonicNow: now)
+            presenting: configuration.credential, peer: workload.workload, monotonicNow: now)
         self.audit = configuration.audit.map {
             ChannelAudit(log: $0, localID: configuration.credential.spiffeID, peer: workload.workload,
                 local: result.localBinding, remote: result.remoteBinding, failurePolicy: configuration.dataPath.failurePolicy)

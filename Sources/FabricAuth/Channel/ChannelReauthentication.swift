@@ -14,6 +14,8 @@ final class ChannelReauthentication {
     var schedule: ReauthenticationSchedule
     /// The leaf this side last presented to the peer (handshake or re-authentication).
     var presented: ReauthenticationSchedule.Validity
+    /// The peer's leaf as last verified.
+    var peerValidity: ReauthenticationSchedule.Validity
     /// The credential the run under way presents; it becomes `presented` when the run completes.
     var pending: Credential?
     /// Why the run under way started; nil when the peer started it.
@@ -23,50 +25,57 @@ final class ChannelReauthentication {
     /// Monotonic time of the next look at the triggers.
     var nextCheck: UInt64
     let checkInterval: UInt64
-    /// Runs this side started, and runs completed (either side started them).
-    private(set) var started: UInt64 = 0
-    private(set) var completed: UInt64 = 0
 
     init(machine: ReauthenticationMachine, settings: ReauthenticationSettings, presenting credential: Credential,
-         monotonicNow: UInt64) {
+         peer: WorkloadIdentity, monotonicNow: UInt64) {
         self.machine = machine
         self.settings = settings
         self.schedule = ReauthenticationSchedule(ownLifetimeFraction: settings.ownLifetimeFraction,
             peerLifetimeFraction: settings.peerLifetimeFraction)
-        self.presented = ReauthenticationSchedule.Validity(credential)
+        let now = Date()
+        self.presented = ReauthenticationSchedule.Validity(credential, observed: now)
+        self.peerValidity = ReauthenticationSchedule.Validity(peer, observed: now)
         self.checkInterval = TrustRecheckSchedule.nanoseconds(settings.checkInterval)
         self.nextCheck = monotonicNow &+ checkInterval
     }
 
-    /// Whether the send path should poll now: a run is under way (its next
-    /// message may be waiting), or the triggers are due for a look.
+    /// While a run is under way the channel looks this often (its deadline;
+    /// from the send path, the peer's next message), instead of `checkInterval`.
+    static let runPollInterval: UInt64 = 1_000_000
+
+    /// Whether the triggers, or the run under way, are due for a look: one comparison.
     @inline(__always)
-    func needsService(_ now: UInt64) -> Bool { now >= nextCheck || machine.isRunning }
+    func needsService(_ now: UInt64) -> Bool { now >= nextCheck }
 
     /// A run starts presenting `credential`; `trigger` nil: the peer asked.
     func begin(presenting credential: Credential, trigger: ReauthenticationSchedule.Reason?, audited: Bool) {
         pending = credential
         self.trigger = trigger
         notes = audited ? HandshakeAuditNotes() : nil
-        if trigger != nil { started += 1 }
     }
 
-    /// The run completed: what it presented is now what the peer knows.
-    func finish() {
-        if let pending { presented = ReauthenticationSchedule.Validity(pending) }
+    /// The run completed: what it presented is now what the peer knows, and
+    /// `peer` is the peer's leaf just verified.
+    func finish(peer: WorkloadIdentity) {
+        let now = Date()
+        if let pending { presented = ReauthenticationSchedule.Validity(pending, observed: now) }
+        peerValidity = ReauthenticationSchedule.Validity(peer, observed: now)
         pending = nil
-        completed += 1
     }
 }
 
 extension ReauthenticationSchedule.Validity {
-    init(_ credential: Credential) {
+    /// A leaf's validity from when the channel `observed` it (presented or
+    /// verified it) at the earliest: CAs backdate notBefore (ours by 60 s,
+    /// CertificateAuthority.backdate) against clock skew, which would put
+    /// the fractions of a short-lived leaf's lifetime in the past.
+    init(_ credential: Credential, observed: Date) {
         self.init(fingerprint: Fingerprint(der: credential.chainDER[0]).description,
-            notBefore: credential.leaf.notValidBefore, notAfter: credential.leaf.notValidAfter)
+            notBefore: max(credential.leaf.notValidBefore, observed), notAfter: credential.leaf.notValidAfter)
     }
 
-    init(_ workload: WorkloadIdentity) {
-        self.init(fingerprint: workload.leafFingerprint.description, notBefore: workload.notBefore,
+    init(_ workload: WorkloadIdentity, observed: Date) {
+        self.init(fingerprint: workload.leafFingerprint.description, notBefore: max(workload.notBefore, observed),
             notAfter: workload.notAfter)
     }
 }

@@ -16,8 +16,14 @@ public struct ReauthenticationSettings: Sendable {
     /// answers a peer's request within this bound.
     public var checkInterval: Duration = .seconds(1)
     /// From this side's first message of a run (A1 sent or received) to its
-    /// end; a run that takes longer fails with `timeout` and closes the channel.
-    public var timeout: Duration = HandshakeLimits.defaultTimeout
+    /// end; a run that takes longer fails with `timeout` and closes the
+    /// channel. Long by default (5 min), because a run advances only while
+    /// both applications drive their channels, and a training job's may sit
+    /// idle between collectives (NCCL's proxy calls `test` only while
+    /// operations are pending): a stalled run keeps the old keys, which stay
+    /// bound to the old certificates, and the trust recheck still cuts a peer
+    /// off at its certificate's expiry, whatever the run is doing.
+    public var timeout: Duration = .seconds(300)
     /// Share of the own leaf's validity after which a re-authentication starts (2/3).
     public var ownLifetimeFraction = 2.0 / 3.0
     /// Share of the peer leaf's validity after which this side asks the peer
@@ -30,8 +36,8 @@ public struct ReauthenticationSettings: Sendable {
         guard checkInterval > .zero, checkInterval <= .seconds(30) else {
             throw .invalidConfiguration("reauthentication.checkInterval \(checkInterval) must be in (0, 30 s]")
         }
-        guard timeout > .zero, timeout <= .seconds(120) else {
-            throw .invalidConfiguration("reauthentication.timeout \(timeout) must be in (0, 120 s]")
+        guard timeout > .zero, timeout <= .seconds(3600) else {
+            throw .invalidConfiguration("reauthentication.timeout \(timeout) must be in (0, 3600 s]")
         }
         for (name, value) in [("ownLifetimeFraction", ownLifetimeFraction), ("peerLifetimeFraction", peerLifetimeFraction)] {
             guard value > 0, value < 1 else {
