@@ -241,4 +241,51 @@ final class OperationsAuditDeviceTests: XCTestCase {
         XCTAssertTrue((closed?["detail"] as? String)?.contains("policy denies peer") == true)
         XCTAssertEqual(closed?["messages_opened"] as? Int, sent, "every message sent before the close arrived")
     }
+
+    /// `fabricauth ping --quarantine-file --audit-log`: the CLI's wiring. The
+    /// responder applies the list before it opens its log, so the entry in
+    /// force is written as started when the log subscribes; the quarantined
+    /// initiator's handshake is refused with `quarantined` and written too.
+    func testPingAuditsItsQuarantineList() throws {
+        _ = try DeviceTestSupport.openContext()
+        let binary = CLIPingTests.binary
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: binary.path), "build fabricauth first: \(binary.path)")
+        let dir = try CLIPingTests.makeIdentities(["a", "b"], in: "quarantine-audit")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "spiffe://ping.test/b  # detector: forged grants\n".write(to: dir.appendingPathComponent("quarantine.txt"),
+            atomically: true, encoding: .utf8)
+        let port = String(20000 + Int(getpid() % 20000) + Int.random(in: 0..<1000))
+        let responder = Process()
+        responder.executableURL = binary
+        responder.currentDirectoryURL = dir
+        responder.arguments = ["ping", "--cert", "a.pem", "--key", "a.key", "--bundle", "ca.pem", "--allow", "id spiffe://ping.test/b",
+            "-p", port, "-n", "3", "--wait", "60", "--once", "--quarantine-file", "quarantine.txt", "--audit-log", "server.jsonl"]
+        let output = Pipe()
+        responder.standardOutput = output
+        responder.standardError = output
+        try responder.run()
+        defer { if responder.isRunning { responder.terminate() } }
+        var initiator: (status: Int32, output: String) = (1, "")
+        for _ in 0..<20 {
+            initiator = try CLIPingTests.run(["ping", "127.0.0.1", "--cert", "b.pem", "--key", "b.key", "--bundle", "ca.pem",
+                "--allow", "id spiffe://ping.test/a", "-p", port, "-n", "3"], in: dir)
+            if !initiator.output.contains("Connection refused") { break }
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+        responder.waitUntilExit()
+        let served = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertNotEqual(initiator.status, 0, initiator.output)
+        XCTAssertTrue(initiator.output.contains("quarantined"), initiator.output)
+        XCTAssertNotEqual(responder.terminationStatus, 0, served)
+
+        let lines = try AuditTrailDeviceTests.validatedLines(dir.appendingPathComponent("server.jsonl").path)
+        let quarantines = Self.events(lines, "quarantine")
+        XCTAssertEqual(quarantines.count, 1, "\(lines)")
+        XCTAssertEqual(quarantines.first?["action"] as? String, "started")
+        XCTAssertEqual(quarantines.first?["peer_id"] as? String, "spiffe://ping.test/b")
+        XCTAssertEqual(quarantines.first?["origin"] as? String, "list_file")
+        XCTAssertEqual(quarantines.first?["detail"] as? String, "detector: forged grants")
+        let refused = Self.events(lines, "handshake").filter { $0["outcome"] as? String == "refused" }
+        XCTAssertEqual(refused.first?["reason"] as? String, "quarantined", "\(lines)")
+    }
 }
