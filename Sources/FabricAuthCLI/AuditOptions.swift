@@ -9,7 +9,7 @@ import Synchronization
 /// (docs/operations.md, section "Audit log").
 struct AuditOptions: ParsableArguments {
     @Option(name: .customLong("audit-log"),
-        help: "Write the audit trail (one JSON object per line: handshakes, closes, epoch changes, rejected frames) to this file, or to stderr with '-'. '%p' in the path is the process ID.")
+        help: "Write the audit trail (one JSON object per line: handshakes, closes, epoch changes, rejected frames, fabric alarms, reloads, quarantines) to this file, or to stderr with '-'. '%p' in the path is the process ID.")
     var auditLog: String?
 
     @Option(name: .customLong("audit-log-max-bytes"), help: "Rotate the --audit-log file before it grows past this many bytes.")
@@ -27,7 +27,8 @@ struct AuditOptions: ParsableArguments {
     }
 
     /// Opens the log (a path that cannot be opened fails the command at once);
-    /// nil when none was asked for. Its counts go to the metrics registry.
+    /// nil when none was asked for. Its counts go to the metrics registry; it
+    /// records reloads and the process's quarantines.
     func open() throws -> AuditLog? {
         guard let auditLog else { return nil }
         let destination: AuditLog.Destination = auditLog == "-"
@@ -35,6 +36,7 @@ struct AuditOptions: ParsableArguments {
         let log = try AuditLog(destination: destination)
         MetricsRegistry.shared.watch(log)
         log.recordReloads()
+        ProcessIsolation.audit(log)
         return log
     }
 }

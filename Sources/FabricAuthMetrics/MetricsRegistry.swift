@@ -16,7 +16,7 @@ import Synchronization
 /// telemetry, folds a channel's final counters into a total when it closes
 /// (so no counter ever goes backwards), and sums both at scrape time.
 /// Handshake outcomes come from its `HandshakeCounters`, listener screening
-/// from the `BootstrapMetrics` it watches. Every metric is listed in
+/// from the `BootstrapMetrics` (TCP) and `CMListenerMetrics` (rdma_cm) it watches. Every metric is listed in
 /// docs/operations.md, section Metrics.
 public final class MetricsRegistry: ChannelObserver, Sendable {
     /// The registry of this process (the CLI's responders, the NCCL plug-in).
@@ -49,6 +49,9 @@ public final class MetricsRegistry: ChannelObserver, Sendable {
         var listeners: [BootstrapMetrics] = []
         /// Counts of listeners gone (nobody else held their counters any more).
         var closedListeners = BootstrapMetrics.Snapshot()
+        /// rdma_cm listeners' counts, and those of the ones gone.
+        var cmListeners: [CMListenerMetrics] = []
+        var closedCMListeners = CMListenerMetrics.Snapshot()
         /// Audit logs whose written, dropped and failed lines are exported.
         var audits: [AuditLog] = []
         /// Frames that raised a fabric alarm, by reason.
@@ -90,6 +93,14 @@ public final class MetricsRegistry: ChannelObserver, Sendable {
     public func watch(_ metrics: BootstrapMetrics) {
         state.withLock { s in
             if !s.listeners.contains(where: { $0 === metrics }) { s.listeners.append(metrics) }
+        }
+    }
+
+    /// Counts an rdma_cm listener's requests (`AuthenticatedCMListener.metrics`) in
+    /// `fabricauth_cm_listener_*`; kept as `watch(_: BootstrapMetrics)` keeps a TCP listener's.
+    public func watch(_ metrics: CMListenerMetrics) {
+        state.withLock { s in
+            if !s.cmListeners.contains(where: { $0 === metrics }) { s.cmListeners.append(metrics) }
         }
     }
 
@@ -262,6 +273,8 @@ public final class MetricsRegistry: ChannelObserver, Sendable {
             set(prometheus.makeCounter(descriptor: drops, labels: [("reason", reason)]), n)
         }
 
+        collectCMListeners(&s)
+
         var audit = AuditLog.Counters(written: 0, dropped: 0, writeErrors: 0)
         for log in s.audits {
             let c = log.counters
@@ -273,6 +286,31 @@ public final class MetricsRegistry: ChannelObserver, Sendable {
         set(counter("audit_events_dropped", "total", "Audit events dropped because the audit queue was full (never blocks the data path)."),
             audit.dropped)
         set(counter("audit_write_errors", "total", "Audit log lines the destination failed to take (lost)."), audit.writeErrors)
+    }
+
+    /// The rdma_cm listeners' requests: received, refused before authentication by
+    /// reason (the `listener_refused` audit event's reasons), authenticated.
+    private func collectCMListeners(_ s: inout State) {
+        var i = 0
+        while i < s.cmListeners.count {
+            if isKnownUniquelyReferenced(&s.cmListeners[i]) {
+                s.closedCMListeners.add(s.cmListeners.remove(at: i).snapshot())
+            } else {
+                i += 1
+            }
+        }
+        var cm = s.closedCMListeners
+        for listener in s.cmListeners { cm.add(listener.snapshot()) }
+        set(counter("cm_listener_requests", "total", "rdma_cm connect requests the listeners received, before authentication."),
+            cm.requests)
+        let refused = descriptor("cm_listener_refused", "total",
+            "rdma_cm connections refused or torn down before authentication, by reason "
+                + "(too_many_pending: rejected over the bound of unauthenticated connections; timed_out; failed).")
+        for (reason, n) in [("too_many_pending", cm.rejectedOverBound), ("timed_out", cm.timedOut), ("failed", cm.failed)] {
+            set(prometheus.makeCounter(descriptor: refused, labels: [("reason", reason)]), n)
+        }
+        set(counter("cm_listener_authenticated", "total", "rdma_cm connections that completed their handshake at a listener."),
+            cm.authenticated)
     }
 
     private func descriptor(_ name: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
@@ -296,5 +334,15 @@ extension BootstrapMetrics.Snapshot {
         connectionsAccepted += other.connectionsAccepted
         clientsHandedOver += other.clientsHandedOver
         for (code, n) in other.refused { refused[code, default: 0] += n }
+    }
+}
+
+extension CMListenerMetrics.Snapshot {
+    mutating func add(_ other: Self) {
+        requests += other.requests
+        rejectedOverBound += other.rejectedOverBound
+        timedOut += other.timedOut
+        failed += other.failed
+        authenticated += other.authenticated
     }
 }

@@ -19,6 +19,7 @@ enum PluginAudit {
                 current = made
                 MetricsRegistry.shared.watch(made)
                 made.recordReloads()
+                PluginIsolation.audit(made)
                 PluginLog.info("audit trail written to \(made.target)")
                 return .success(made)
             } catch {

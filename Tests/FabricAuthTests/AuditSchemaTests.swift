@@ -106,6 +106,7 @@ import Testing
         #expect(accepted[1].event.peer.spiffeID == "spiffe://example.org/trainer/rank0")
         #expect(accepted[1].event.peer.certSHA256 == Fingerprint(der: a.credential.chainDER[0]).description)
         #expect(accepted[1].event.policy?.version == "2026-12-02")
+        #expect(accepted[1].event.policy?.sha256 == PolicyFile.sha256Hex(Array(Self.allowTrainers.utf8)))
 
         // Refused by policy: rank0 denies rank1 and names the deny rule; rank1 learns why from the alert.
         let (c, d) = try Self.endpoints(policy: Self.denyRank1)
@@ -113,6 +114,8 @@ import Testing
         for (event, _) in refused { log.record(.handshake(event)) }
         #expect(refused[1].event.outcome == .refused && refused[1].event.reason == "policy_denied")
         #expect(refused[1].event.policy?.rule == "no-rank1" && refused[1].event.policy?.decision == .deny)
+        #expect(refused[1].event.policy?.version == "2026-12-02b")
+        #expect(refused[1].event.policy?.sha256 == PolicyFile.sha256Hex(Array(Self.denyRank1.utf8)))
         #expect(refused[1].event.peer.spiffeID == "spiffe://example.org/trainer/rank1")
         #expect(refused[0].event.reason == "peer_aborted" && refused[0].event.peerReason == "policy_denied")
 
@@ -138,22 +141,25 @@ import Testing
         let rejected = receiver.openFrame(forged)
         #expect(rejected.reason == .badTag)
         audit.rejected(try #require(rejected.reason))
+        // The same frame's fabric alarm (AuthenticatedQueuePair.handleRejection).
+        audit.fabricAlarm(try #require(rejected.reason))
         audit.closed(.rejectedFrame, detail: "message rejected (bad tag)", qpState: .error, sent: sender.metrics,
             received: receiver.metrics)
         let listener = ListenerAudit(log: log, transport: .tcp, port: 18515)
         listener.refused("bad_magic", peer: "192.0.2.9:40000")
 
-        // The events other features emit (issue 15 and 16), from their types.
+        // A quarantine of the peer, from the quarantine the log records.
+        let quarantine = PeerQuarantine()
+        log.recordQuarantines(of: quarantine)
+        quarantine.quarantine(workload.spiffeID, reason: "protocol violation: READ done for nothing", cause: .misbehaviour,
+            now: Date())
+
+        // The events other features emit (issue 15), from their types.
         let channel = audit.channel
         log.record(.reauthentication(.init(channel: channel, outcome: .accepted, epoch: 7,
             peerCertSHA256: channel.peerCertSHA256, policy: accepted[1].event.policy)))
         log.record(.reload(.init(source: .policy, path: "/etc/fabricauth/policy.yaml", outcome: .failed,
             error: "policy.yaml:3:9: effect must be allow or deny")))
-        log.record(.quarantine(.init(action: .started, peerID: "spiffe://example.org/trainer/rank1", origin: .local,
-            reason: "protocol_violation", until: AuditInstant.iso8601(wallNanoseconds: 1_900_000_600_000_000_000),
-            channelsClosed: 2)))
-        log.record(.fabricUnderAttack(.init(channel: channel, counts: ["bad_tag": 3, "replayed": 1], total: 4,
-            windowStart: AuditInstant.now().iso8601, windowEnd: AuditInstant.now().iso8601)))
         log.record(.eventsDropped(.init(dropped: 5, droppedTotal: 12)))
         log.close()
 
@@ -167,6 +173,10 @@ import Testing
         let rejectedLine = try #require(lines.objects.first { $0["event"] as? String == "rejected_frames" })
         #expect((rejectedLine["counts"] as? [String: Int]) == ["bad_tag": 1])
         #expect((rejectedLine["channel"] as? [String: Any])?["peer_id"] as? String == "spiffe://example.org/trainer/rank0")
+        let alarmLine = try #require(lines.objects.first { $0["event"] as? String == "fabric_under_attack" })
+        #expect((alarmLine["counts"] as? [String: Int]) == ["bad_tag": 1])
+        let quarantineLine = try #require(lines.objects.first { $0["event"] as? String == "quarantine" })
+        #expect(quarantineLine["peer_id"] as? String == "spiffe://example.org/trainer/rank0")
     }
 
     /// The validator is not vacuous: a line missing a required field, with a

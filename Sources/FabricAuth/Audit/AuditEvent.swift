@@ -6,9 +6,9 @@
 ///
 /// Events are made where a decision is taken (set-up, close, rekey, the
 /// receive pipeline's rejections) and handed to an ``AuditLog``, which writes
-/// them on a thread of its own. Cases no code emits yet (``reauthentication``,
-/// ``reload``, ``quarantine``, ``fabricUnderAttack``) are the schema other
-/// features write to.
+/// them on a thread of its own; reloads and quarantines reach a log that
+/// subscribed to them (``AuditLog/recordReloads()``,
+/// ``AuditLog/recordQuarantines(of:)``).
 public enum AuditEvent: Sendable {
     /// A handshake ended: keys for a channel, or a refusal with its reason.
     case handshake(Handshake)
@@ -178,7 +178,7 @@ extension AuditEvent {
             case peerNoLongerValid = "peer_no_longer_valid"
             /// A verbs call failed (a bind the device refused).
             case error
-            /// The peer's SPIFFE ID was quarantined (issue 16; not emitted yet).
+            /// The peer's SPIFFE ID was quarantined (`ChannelError.peerQuarantined`).
             case quarantined
             /// In-band re-authentication failed (issue 15; not emitted yet).
             case reauthenticationFailed = "reauthentication_failed"
@@ -351,12 +351,15 @@ extension AuditEvent {
         public var action: Action
         public var peerID: String
         public var origin: Origin
-        /// What the peer did, snake_case (`protocol_violation`, `policy_denied_repeatedly`, ...).
+        /// The cause, as `fabricauth_quarantine_events_total` labels it:
+        /// `misbehaviour`, `denied_handshakes`, `list_file`, `manual`.
         public var reason: String?
+        /// What the peer did, in the quarantine's own words (the list entry's comment).
         public var detail: String?
         /// When the quarantine ends (ISO 8601, ms).
         public var until: String?
-        /// Channels closed because of it.
+        /// Started: the channels of the peer closed because of it (absent for a
+        /// quarantine already in force when the log subscribed).
         public var channelsClosed: Int?
 
         public init(action: Action, peerID: String, origin: Origin, reason: String? = nil, detail: String? = nil,

@@ -3,7 +3,8 @@ import Identity
 extension AuditLog {
     /// Records every reload attempt of the process's credential, bundle, policy and deny-list
     /// files (``ReloadWatcher``) as a `reload` event: loaded, or failed with the error while
-    /// the previous content stays in force. The log is held weakly: a released log records
+    /// the previous content stays in force. A policy loaded carries its `version` and the
+    /// SHA-256 of its file, the same as the handshakes' decisions under it. The log is held weakly: a released log records
     /// nothing more. Call once per log.
     public func recordReloads() {
         ReloadWatcher.shared.observeReloads { [weak self] report in
@@ -24,6 +25,7 @@ extension AuditEvent.Reload {
         default: .trustBundle
         }
         self.init(source: source, path: report.paths.isEmpty ? nil : report.paths.joined(separator: ":"),
-                  outcome: report.error == nil ? .loaded : .failed, error: report.error.map { "\($0)" })
+                  outcome: report.error == nil ? .loaded : .failed, error: report.error.map { "\($0)" },
+                  version: report.version, sha256: report.sha256)
     }
 }

@@ -3,7 +3,8 @@ import Identity
 import Verbs
 
 /// One channel's link to the audit log: who it is between (for every event
-/// about it), its rejected-frame rate limit, and what its close reports.
+/// about it), its rate limits for rejected frames and fabric alarms, and what
+/// its close reports.
 /// Used by the channel's one thread; the rate limiter inside is shared with
 /// the log's writer.
 final class ChannelAudit {
@@ -11,6 +12,10 @@ final class ChannelAudit {
     /// Who the channel is between; the peer's certificate changes with each re-authentication.
     private(set) var channel: AuditEvent.Channel
     let rejections: RateLimitedAudit<RejectReason>
+    /// The rejections that raised a fabric alarm (bad tags, replays: forgeable
+    /// by an injector), as `fabric_under_attack` events under the same rate
+    /// limit, so a flood of forgeries costs at most one line per interval.
+    let alarms: RateLimitedAudit<RejectReason>
     /// Monotonic time the channel opened.
     let opened: UInt64
     /// The receive epoch last reported.
@@ -32,6 +37,11 @@ final class ChannelAudit {
                 counts: AuditEvent.counts(report) { SnakeCase.name($0) }, total: report.total,
                 windowStart: report.start.iso8601, windowEnd: report.end.iso8601, failurePolicy: policy))
         }
+        alarms = RateLimitedAudit(log: log) { report, _ in
+            .fabricUnderAttack(AuditEvent.FabricUnderAttack(channel: channel,
+                counts: AuditEvent.counts(report) { SnakeCase.name($0) }, total: report.total,
+                windowStart: report.start.iso8601, windowEnd: report.end.iso8601))
+        }
         opened = ChannelClock.monotonicNanoseconds()
     }
 
@@ -42,6 +52,11 @@ final class ChannelAudit {
 
     func rejected(_ reason: RejectReason) {
         rejections.record(reason)
+    }
+
+    /// A rejection that raised a fabric alarm (`FabricAlarm`): counted towards the next `fabric_under_attack` event.
+    func fabricAlarm(_ reason: RejectReason) {
+        alarms.record(reason)
     }
 
     func epochChanged(_ direction: AuditEvent.EpochChange.Direction, to epoch: UInt32) {
@@ -58,6 +73,7 @@ final class ChannelAudit {
             qpState: qpState.map { "\($0)".lowercased() }, messagesSealed: sent.messagesSealed,
             messagesOpened: received.messagesOpened, framesRejected: received.failures.total, openSeconds: open)))
         rejections.finish()
+        alarms.finish()
     }
 }
 
@@ -69,6 +85,7 @@ extension ChannelError {
         case .protocolViolation: .protocolViolation
         case .peerNoLongerValid: .peerNoLongerValid
         case .reauthenticationFailed: .reauthenticationFailed
+        case .peerQuarantined: .quarantined
         default: .error
         }
     }

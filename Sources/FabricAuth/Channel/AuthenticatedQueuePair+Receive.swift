@@ -120,6 +120,7 @@ extension AuthenticatedQueuePair {
             let alarm = FabricAlarm(reason: reason, peer: peer.spiffeID.description, localQPN: queuePair.number,
                 remoteQPN: remoteQPN, remoteGID: remoteGID, count: failures[reason], total: failures.total)
             configuration.observer?.fabricAlarm(alarm)
+            audit?.fabricAlarm(reason)
             if FabricAlarm.shouldLog(count: alarm.count) { configuration.log?("\(alarm)") }
         } else {
             configuration.log?("rejected a message from \(peer.spiffeID): \(reason)")

@@ -19,6 +19,8 @@ public final class CMListenerMetrics: Sendable {
         /// Channels authenticated and handed to `accept`'s callers (or waiting for one).
         public var authenticated: UInt64 = 0
 
+        public init() {}
+
         /// Connections torn down before authentication, for any reason.
         public var tornDown: UInt64 { timedOut + failed }
     }

@@ -103,6 +103,7 @@ final class AuthenticatedTransport: BenchTransport {
             screening.handshakeTimeout = configuration.setupTimeout
             let listener = try AuthenticatedCMListener(address: "0.0.0.0", port: 0, configuration: configuration,
                 screening: screening)
+            (configuration.observer as? MetricsRegistry)?.watch(listener.metrics)
             control.tell("AUTHPORT \(listener.port)")
             for _ in 0..<parameters.queuePairs { channels.append(try listener.accept(timeout: .seconds(60))) }
         } else {

@@ -207,10 +207,28 @@ public struct ReloadReport: Sendable {
     public let paths: [String]
     /// Nil when the new value is in force; otherwise why the previous one was kept.
     public let error: IdentityError?
+    /// The new value's version, when it has one (a policy file's `version`; ``VersionedContent``).
+    public let version: String?
+    /// SHA-256 of the file the new value was read from, lowercase hex, when the value keeps it (a policy).
+    public let sha256: String?
 
-    public init(source: String, paths: [String], error: IdentityError?) {
+    public init(source: String, paths: [String], error: IdentityError?, version: String? = nil, sha256: String? = nil) {
         self.source = source
         self.paths = paths
         self.error = error
+        self.version = version
+        self.sha256 = sha256
     }
+}
+
+/// A reloadable value that knows which version of its file it is: the policy, whose
+/// `version` and content hash each reload reports (the audit trail's `reload` events).
+public protocol VersionedContent {
+    var contentVersion: String? { get }
+    var contentSHA256: String? { get }
+}
+
+extension Policy: VersionedContent {
+    public var contentVersion: String? { version }
+    public var contentSHA256: String? { contentHash }
 }

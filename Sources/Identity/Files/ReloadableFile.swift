@@ -117,7 +117,9 @@ public final class ReloadableFile<Value: Sendable>: ReloadableSource, @unchecked
         stamps = fresh
         lock.unlock()
         log?("reloaded \(name) from \(paths.joined(separator: ", "))")
-        ReloadWatcher.shared.report(ReloadReport(source: name, paths: paths, error: nil))
+        let versioned = loaded as? any VersionedContent
+        ReloadWatcher.shared.report(ReloadReport(source: name, paths: paths, error: nil,
+            version: versioned?.contentVersion, sha256: versioned?.contentSHA256))
         return loaded
     }
 
