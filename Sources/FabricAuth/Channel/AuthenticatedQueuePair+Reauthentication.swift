@@ -150,7 +150,8 @@ extension AuthenticatedQueuePair {
                 // A start the machine refused (one under way, generations used up): nothing changed.
                 throw .invalidRequest("re-authentication not started: \(error)")
             }
-            if let alert { try? sendReauthenticationMessage(alert) }
+            // Best effort: the peer should learn why; the channel closes either way, for this reason.
+            if let alert { try? sendReauthenticationMessage(alert, closingOnFailure: false) }
             auditReauthentication(refused: error)
             throw tearDown(.reauthenticationFailed(error))
         }
@@ -199,8 +200,9 @@ extension AuthenticatedQueuePair {
     }
 
     /// Sends one re-authentication message as opcode-8 frames that each fit
-    /// a slot (ReauthenticationReassembly), under the current sending key.
-    func sendReauthenticationMessage(_ message: [UInt8]) throws(ChannelError) {
+    /// a slot (ReauthenticationReassembly), under the current sending key. A
+    /// failure closes the channel unless the caller is closing it already.
+    func sendReauthenticationMessage(_ message: [UInt8], closingOnFailure: Bool = true) throws(ChannelError) {
         let capacity = min(resources.slotSize - DataPathLimits.frameOverhead, configuration.dataPath.maxPayloadBytes)
         let pieces = ReauthenticationReassembly.fragments(of: message, capacity: capacity)
         let deadline = ChannelClock.deadline(after: reauth.settings.timeout)
@@ -219,7 +221,7 @@ extension AuthenticatedQueuePair {
                 try resources.postSend(slot: slot, length: sealed.frameLength, on: queuePair)
             }
         } catch {
-            throw tearDown(error)
+            throw closingOnFailure ? tearDown(error) : error
         }
     }
 }
