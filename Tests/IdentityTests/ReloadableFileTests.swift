@@ -188,5 +188,12 @@ final class ReloadableFileTests: XCTestCase {
         guard case .policyDenies = denies else { return XCTFail("\(String(describing: denies))") }
         XCTAssertTrue(denies!.description.hasPrefix("policy denies peer"), denies!.description)
         XCTAssertEqual(denies?.label, "policy")
+        // A policy file's version and hash say which version closed the channel.
+        let yaml = "version: \"2026-12-03a\"\nrules:\n  - name: everyone\n    effect: allow\n    peer: {domain: example.org}\n"
+            + "  - name: no-ns\n    effect: deny\n    peer: {prefix: spiffe://example.org/ns}\n"
+        let versioned = try PolicyFile.parse(Array(yaml.utf8), file: "policy.yaml")
+        let named = PeerInvalidation.evaluate(peer, verifier: verifier, policy: versioned, localID: nil, at: now)
+        XCTAssertTrue(named!.description.hasSuffix(
+            "[policy version \"2026-12-03a\" sha256 \(PolicyFile.sha256Hex(Array(yaml.utf8)).prefix(16))]"), named!.description)
     }
 }

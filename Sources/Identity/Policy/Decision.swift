@@ -15,15 +15,16 @@ public struct Decision: Hashable, Sendable, CustomStringConvertible {
     /// The deciding rule's name, or `default deny`.
     public var ruleName: String { rule?.name ?? "default deny" }
 
-    public var description: String {
-        var text = "\(allowed ? "allow" : "deny"): \(reason)"
-        if policyVersion != nil || policyHash != nil {
-            text += " [policy"
-            if let policyVersion { text += " version \(SPIFFEID.quoted(policyVersion))" }
-            // The first 16 hex digits tell file versions apart in a log; the field has all 64.
-            if let policyHash { text += " sha256 \(policyHash.prefix(16))" }
-            text += "]"
-        }
-        return text
+    public var description: String { "\(allowed ? "allow" : "deny"): \(reason)\(provenance)" }
+
+    /// ` [policy version "v" sha256 0123456789abcdef]`, or empty for a policy built in
+    /// code: which file version decided, for a log line or a close reason.
+    public var provenance: String {
+        guard policyVersion != nil || policyHash != nil else { return "" }
+        var text = " [policy"
+        if let policyVersion { text += " version \(SPIFFEID.quoted(policyVersion))" }
+        // The first 16 hex digits tell file versions apart in a log; the field has all 64.
+        if let policyHash { text += " sha256 \(policyHash.prefix(16))" }
+        return text + "]"
     }
 }

@@ -49,6 +49,7 @@ public enum PeerInvalidation: Sendable, Equatable, CustomStringConvertible {
             }
         }
         let decision = policy.decide(local: localID, peer: peer.spiffeID)
-        return decision.allowed ? nil : .policyDenies(decision.reason)
+        // Which policy version denied it travels with the close reason (audit `channel_closed` detail).
+        return decision.allowed ? nil : .policyDenies(decision.reason + decision.provenance)
     }
 }
