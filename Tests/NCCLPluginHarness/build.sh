@@ -7,5 +7,5 @@ out=${1:-$root/.build/nccl-plugin-harness}
 mkdir -p "$(dirname "$out")"
 ${CC:-gcc} -std=c11 -O2 -g -Wall -Wextra -Werror \
     -I"$root/Sources/CNCCLNet/include" \
-    "$root/Tests/NCCLPluginHarness/harness.c" -o "$out" -ldl
+    "$root/Tests/NCCLPluginHarness/harness.c" "$root/Tests/NCCLPluginHarness/phases.c" -o "$out" -ldl
 echo "$out"
