@@ -130,6 +130,25 @@ final class NCCLPluginTests: XCTestCase {
         }
     }
 
+    /// The harness's benchmark mode (bench.c), run for its output, not its
+    /// figures: for every size from 4 KiB to 4 MiB a row with positive times
+    /// and bandwidths through the plug-in and over plain verbs, each mode's
+    /// last iteration checked byte for byte (the harness fails otherwise).
+    func testBenchModeMeasuresAuthAndPlainSideBySide() throws {
+        _ = try DeviceTestSupport.openContext()
+        let (dir, harness) = try Self.prepare("bench")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let result = try Self.run(harness, [Self.library.path, "--bench", "--bench-iterations", "2", "--loads", "1"],
+            environment: Self.environment(in: dir, rank1: "rank1"), in: dir)
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.output.contains("harness: PASS"), result.output)
+        let rows = result.output.split(separator: "\n").filter { $0.hasPrefix("bench: ") }.map {
+            $0.dropFirst(7).split(separator: " ").compactMap { Double($0) }
+        }.filter { $0.count == 6 }
+        XCTAssertEqual(rows.map { Int($0[0]) }, [4096, 16384, 65536, 262_144, 1_048_576, 4_194_304], result.output)
+        for row in rows { XCTAssertTrue(row.dropFirst().allSatisfy { $0 > 0 }, "\(row): \(result.output)") }
+    }
+
     /// v12 runs above; each older table (NCCL 2.19-2.29 pick one of them) gets the same ring, grouped and burst phases.
     func testOlderABIVersionsV8ToV11() throws {
         _ = try DeviceTestSupport.openContext()

@@ -43,11 +43,17 @@ struct session {
 };
 
 double now(void);
+/* The socketpair to the other rank (harness.c): swap n bytes; wait for each other. */
+void exchange(int fd, const void* mine, void* theirs, size_t n);
+void barrier(int fd);
 
 /* Phases (phases.c): both directions at once, every byte and reported size checked. */
 void phase_ring(struct session* s, size_t size);
 void phase_grouped(struct session* s, int n);
 void phase_burst(struct session* s);
 void phase_grouped_burst(struct session* s);
+
+/* --bench (bench.c): sendrecv through the plug-in against plain verbs, 4 KiB .. 4 MiB. */
+void run_bench(struct session* s, int fd, int iterations);
 
 #endif
