@@ -8,10 +8,10 @@ import Synchronization
 /// NCCL opens channels x peers connections between the same two processes
 /// (often dozens), so a line per connection would bury the one fact an
 /// operator looks for, who this rank talks to. The first verified connection
-/// to a SPIFFE ID is logged at INFO; later ones, and the channel's own
-/// per-connection lines, at TRACE (shown by NCCL_DEBUG=TRACE only). Refusals
-/// are WARN lines, one per refused connection, each naming its reason in a
-/// fixed phrase (`reason(of:)`) before the full error.
+/// to a SPIFFE ID is logged at INFO; later ones, and the channel's own lines
+/// about each set-up (`channelLine`), at TRACE (shown by NCCL_DEBUG=TRACE
+/// only). Refusals are WARN lines, one per refused connection, each naming
+/// its reason in a fixed phrase (`reason(of:)`) before the full error.
 enum PluginPeerLog {
     /// SPIFFE IDs announced by this process. The library stays mapped across
     /// NCCL's dlclose/dlopen (-z nodelete), so this lasts as long as the process.
@@ -25,6 +25,24 @@ enum PluginPeerLog {
         let line = "peer \(peer) verified; \(detail)"
         if first { PluginLog.info(line) } else { PluginLog.trace(line) }
         return first
+    }
+
+    /// A line from the channel layer (ChannelConfiguration.log). The lines
+    /// every connection's set-up writes, accepted or refused, go to TRACE:
+    /// "authenticated <peer> on QP n", the verifier's "certificate chain
+    /// verified" / "peer rejected: ...", the policy's "allow: ..." /
+    /// "deny: ...", and "handshake on QP n failed" (the plug-in's own lines
+    /// carry the peer and the refusal's reason). Everything else the channel
+    /// reports (forged frames, fabric alarms, channels closed on a trust
+    /// change, quarantines) stays at INFO.
+    static func channelLine(_ line: String) {
+        if isPerConnectionSetup(line) { PluginLog.trace(line) } else { PluginLog.info(line) }
+    }
+
+    static func isPerConnectionSetup(_ line: String) -> Bool {
+        line.hasPrefix("authenticated ") || line.hasPrefix("handshake on QP ") || line.hasPrefix("peer rejected: ")
+            || (line.hasPrefix("peer ") && (line.hasSuffix(": certificate chain verified")
+                || line.contains(": allow: ") || line.contains(": deny: ")))
     }
 
     /// Logs a refused connect or accept (`what`: "connect to HOST:PORT",

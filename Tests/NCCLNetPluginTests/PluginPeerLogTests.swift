@@ -36,6 +36,30 @@ final class PluginPeerLogTests: XCTestCase {
         XCTAssertEqual(PluginPeerLog.reason(of: .handshake(HandshakeError(.badSignature))), "handshake failed (badSignature)")
     }
 
+    /// The channel's lines about each connection's set-up are TRACE; its events stay INFO.
+    /// (Texts from AuthenticatedConnector, CertificatePeerVerifier, Decision and the receive path.)
+    func testChannelSetUpLinesAreTraceAndEventsStayInfo() {
+        for line in [
+            "authenticated spiffe://a.test/rank1 on QP 17 (suite aes256gmac)",
+            "handshake on QP 17 failed: handshake failed: peerRejected: expired",
+            "peer rejected: validity.expired: certificate expired",
+            "peer spiffe://a.test/rank1: certificate chain verified",
+            "peer spiffe://a.test/rank1: allow: rule FABRICAUTH_ALLOW",
+            "peer spiffe://a.test/outsider: deny: no rule matches",
+        ] {
+            XCTAssertTrue(PluginPeerLog.isPerConnectionSetup(line), line)
+        }
+        for line in [
+            "rejected a message from spiffe://a.test/rank1: bad tag",
+            "closing channel to spiffe://a.test/rank1: peer no longer valid",
+            "peer spiffe://a.test/rank1 no longer valid: revocation: revoked",
+            "peer spiffe://a.test/rank1: quarantined: 3 denied handshakes",
+            "dropped 2 cached session(s) whose peer no longer passes",
+        ] {
+            XCTAssertFalse(PluginPeerLog.isPerConnectionSetup(line), line)
+        }
+    }
+
     func testEachPeerIsAnnouncedOncePerProcess() {
         let peer = "spiffe://log.test/\(UUID().uuidString)"
         XCTAssertTrue(PluginPeerLog.verified(peer: peer, "send comm to 10.0.0.1:1, QP 1"))
