@@ -19,7 +19,7 @@ let package = Package(
         .library(name: "FabricAuthMetrics", targets: ["FabricAuthMetrics"]),
         .executable(name: "fabricauth", targets: ["FabricAuthCLI"]),
         // The NCCL network plug-in, libnccl-net-fabricauth.so (docs/nccl.md).
-        .library(name: "nccl-net-fabricauth", type: .dynamic, targets: ["NCCLNetPlugin"]),
+        .library(name: "nccl-net-fabricauth", type: .dynamic, targets: ["NCCLNetPluginLibrary"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -86,10 +86,28 @@ let package = Package(
         .target(name: "CNCCLNet"),
         .target(
             name: "NCCLNetPlugin",
-            dependencies: ["CNCCLNet", "FabricAuth", "FabricAuthMetrics", "Identity", "Verbs"],
-            // NCCL dlcloses the plug-in and may dlopen it again; the Swift runtime keeps
-            // pointers into every image it registered, so the library stays mapped (-z nodelete).
-            linkerSettings: [.unsafeFlags(["-Xlinker", "-z", "-Xlinker", "nodelete"])]
+            dependencies: ["CNCCLNet", "FabricAuth", "FabricAuthMetrics", "Handshake", "Identity", "Verbs"]
+        ),
+        // The shared object NCCL loads, and only it: a target of its own so that its linker
+        // flags reach the .so and not the test bundle, which imports NCCLNetPlugin and shares
+        // the toolchain's dynamic Swift runtime with XCTest.
+        //   -static-stdlib: the Swift runtime and Foundation are linked in (their symbols kept
+        //     local by the driver's --exclude-libs ALL), so a training node needs no Swift
+        //     toolchain, only Debian's runtime packages (docs/nccl.md, "Build and install").
+        //   -lCoreFoundation .. -l_FoundationCollections: Foundation's own static dependencies.
+        //     The objects were compiled against the dynamic Foundation, whose autolink entries
+        //     name only Foundation itself; without these the .so links with undefined symbols
+        //     (swift_uloc_*, _FoundationCollections) and dlopen fails (PluginLibraryTests).
+        //   -z nodelete: NCCL dlcloses the plug-in and may dlopen it again; the runtime inside
+        //     keeps thread-local destructors and registered images, so the library stays mapped.
+        .target(
+            name: "NCCLNetPluginLibrary",
+            dependencies: ["NCCLNetPlugin"],
+            linkerSettings: [.unsafeFlags([
+                "-static-stdlib",
+                "-lCoreFoundation", "-l_FoundationICU", "-l_FoundationCShims", "-l_FoundationCollections",
+                "-Xlinker", "-z", "-Xlinker", "nodelete",
+            ])]
         ),
         .executableTarget(
             name: "FabricAuthCLI",
@@ -105,7 +123,7 @@ let package = Package(
         .testTarget(name: "IdentityTests", dependencies: ["Identity"]),
         .testTarget(name: "HandshakeTests", dependencies: ["Handshake"], exclude: ["Vectors/handshake_vector.py"]),
         .testTarget(name: "FabricAuthTests", dependencies: ["FabricAuth", "Bootstrap", "Verbs", "Handshake", "Identity"]),
-        .testTarget(name: "NCCLNetPluginTests", dependencies: ["NCCLNetPlugin", "FabricAuth", "Identity"]),
+        .testTarget(name: "NCCLNetPluginTests", dependencies: ["NCCLNetPlugin", "FabricAuth", "Handshake", "Identity"]),
         .testTarget(name: "FabricAuthMetricsTests", dependencies: ["FabricAuthMetrics", "FabricAuth", "Handshake", "Bootstrap", "Verbs"]),
 
         // MARK: Tests that need a real verbs device (run inside Hardware/softroce; they fail without one)

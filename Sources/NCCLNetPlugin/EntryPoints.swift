@@ -155,12 +155,12 @@ func ncclConnect(_ ctx: UnsafeMutableRawPointer?, _ device: Int32, _ handle: Uns
     ListenHandle.setSetupID(0, in: raw)
     switch outcome {
     case .success(let channel):
-        PluginLog.info("send comm to \(target.host):\(target.port): peer \(channel.peer.spiffeID) verified, QP \(channel.queuePairNumber)"
-            + (channel.resumed ? " (resumed)" : ""))
+        PluginPeerLog.verified(peer: "\(channel.peer.spiffeID)",
+            "send comm to \(target.host):\(target.port), QP \(channel.queuePairNumber)" + (channel.resumed ? " (resumed)" : ""))
         sendComm.pointee = Unmanaged.passRetained(PluginComm(role: .send, runtime: runtime, channel: channel)).toOpaque()
         return PluginResult.success.rawValue
     case .failure(let error):
-        return PluginLog.fail(.systemError, "connect to \(target.host):\(target.port) refused: \(error)")
+        return PluginPeerLog.refused("connect to \(target.host):\(target.port)", error)
     }
 }
 
@@ -174,12 +174,12 @@ func ncclAccept(_ listenComm: UnsafeMutableRawPointer?, _ recvComm: UnsafeMutabl
     listen.accepted = true
     switch outcome {
     case .success(let channel):
-        PluginLog.info("recv comm on port \(listen.port): peer \(channel.peer.spiffeID) verified, QP \(channel.queuePairNumber)"
-            + (channel.resumed ? " (resumed)" : ""))
+        PluginPeerLog.verified(peer: "\(channel.peer.spiffeID)",
+            "recv comm on port \(listen.port), QP \(channel.queuePairNumber)" + (channel.resumed ? " (resumed)" : ""))
         recvComm.pointee = Unmanaged.passRetained(PluginComm(role: .receive, runtime: listen.runtime, channel: channel)).toOpaque()
         return PluginResult.success.rawValue
     case .failure(let error):
-        return PluginLog.fail(.systemError, "accept on port \(listen.port) refused: \(error)")
+        return PluginPeerLog.refused("accept on port \(listen.port)", error)
     }
 }
 

@@ -34,6 +34,12 @@ enum PluginLog {
         fabricauth_nccl_log(NCCL_LOG_INFO, FABRICAUTH_NCCL_NET, message)
     }
 
+    /// Lines NCCL shows only with NCCL_DEBUG=TRACE: per-connection detail
+    /// that repeats for each of NCCL's channels x peers connections.
+    static func trace(_ message: String) {
+        fabricauth_nccl_log(NCCL_LOG_TRACE, FABRICAUTH_NCCL_NET, message)
+    }
+
     static func warn(_ message: String) {
         fabricauth_nccl_log(NCCL_LOG_WARN, FABRICAUTH_NCCL_NET | FABRICAUTH_NCCL_INIT, message)
     }

@@ -141,7 +141,10 @@ final class PluginRuntime: @unchecked Sendable {
         ReloadWatcher.shared.startPolling(every: .seconds(settings.reloadIntervalSeconds))
         c.gidIndex = settings.gidIndex
         c.setupTimeout = .seconds(settings.setupTimeoutSeconds)
-        c.log = { line in PluginLog.info(line) }
+        // The channel's per-connection set-up lines go to TRACE, so NCCL_DEBUG=INFO names
+        // each peer once (PluginPeerLog) and refusals are the plug-in's own WARN lines with
+        // their reason; its other lines (alarms, closes) stay at INFO.
+        c.log = { line in PluginPeerLog.channelLine(line) }
         c.quarantine = try PluginIsolation.quarantine(file: settings.quarantineFilePath)
         if let path = settings.metricsFilePath {
             MetricsRegistry.shared.instrument(&c)

@@ -98,6 +98,57 @@ final class NCCLPluginTests: XCTestCase {
         XCTAssertTrue(result.output.contains("peer spiffe://ping.test/rank0 verified"), result.output)
     }
 
+    /// NCCL opens channels x peers connections between two processes: at
+    /// NCCL_DEBUG=INFO each rank names its peer's verified SPIFFE ID once, for
+    /// 4 connections over 2 loads (the harness fails otherwise too); at TRACE
+    /// every comm's verification is there (4 connections x 2 comms).
+    func testEachPeerIsLoggedOnceAcrossConnectionsAndLoads() throws {
+        _ = try DeviceTestSupport.openContext()
+        let (dir, harness) = try Self.prepare("peerlog")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var environment = Self.environment(in: dir, rank1: "rank1")
+        for (level, loads) in [("INFO", 2), ("TRACE", 1)] {
+            environment["NCCL_DEBUG"] = level
+            let result = try Self.run(harness, [Self.library.path, "--loads", "\(loads)", "--connections", "4"],
+                environment: environment, in: dir)
+            XCTAssertEqual(result.status, 0, "\(level): \(result.output)")
+            XCTAssertTrue(result.output.contains("harness: PASS"), result.output)
+            for (rank, peer) in [(0, "rank1"), (1, "rank0")] {
+                XCTAssertTrue(result.output.contains("rank \(rank) load \(loads - 1): ring of 4 KiB over 4 connections passed"),
+                    result.output)
+                let mine = result.output.split(separator: "\n").filter { $0.hasPrefix("rank \(rank) [") }
+                let naming = mine.filter { $0.contains("spiffe://ping.test/\(peer)") }
+                if level == "INFO" {
+                    XCTAssertEqual(naming.count, 1, "rank \(rank) names its peer once: \(naming)")
+                    XCTAssertTrue(naming.first?.contains("[INFO] NET/FabricAuth : peer spiffe://ping.test/\(peer) verified; ") ?? false,
+                        "\(naming)")
+                } else {
+                    XCTAssertEqual(naming.filter { $0.contains("NET/FabricAuth : peer spiffe://ping.test/\(peer) verified; ") }.count,
+                        8, "rank \(rank), TRACE: one line per comm: \(naming)")
+                }
+            }
+        }
+    }
+
+    /// The harness's benchmark mode (bench.c), run for its output, not its
+    /// figures: for every size from 4 KiB to 4 MiB a row with positive times
+    /// and bandwidths through the plug-in and over plain verbs, each mode's
+    /// last iteration checked byte for byte (the harness fails otherwise).
+    func testBenchModeMeasuresAuthAndPlainSideBySide() throws {
+        _ = try DeviceTestSupport.openContext()
+        let (dir, harness) = try Self.prepare("bench")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let result = try Self.run(harness, [Self.library.path, "--bench", "--bench-iterations", "2", "--loads", "1"],
+            environment: Self.environment(in: dir, rank1: "rank1"), in: dir)
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.output.contains("harness: PASS"), result.output)
+        let rows = result.output.split(separator: "\n").filter { $0.hasPrefix("bench: ") }.map {
+            $0.dropFirst(7).split(separator: " ").compactMap { Double($0) }
+        }.filter { $0.count == 6 }
+        XCTAssertEqual(rows.map { Int($0[0]) }, [4096, 16384, 65536, 262_144, 1_048_576, 4_194_304], result.output)
+        for row in rows { XCTAssertTrue(row.dropFirst().allSatisfy { $0 > 0 }, "\(row): \(result.output)") }
+    }
+
     /// v12 runs above; each older table (NCCL 2.19-2.29 pick one of them) gets the same ring, grouped and burst phases.
     func testOlderABIVersionsV8ToV11() throws {
         _ = try DeviceTestSupport.openContext()

@@ -21,7 +21,7 @@ struct plugin {
 #define T(v) ((const ncclNet_v##v##_t*)p->table)
 
 /* Finds ncclNetPlugin_v<version>, or the newest table (v12 down to v8, as NCCL probes) when version is 0. */
-static int plugin_find(struct plugin* p, void* lib, int version) {
+static inline int plugin_find(struct plugin* p, void* lib, int version) {
     for (int v = version ? version : 12; v >= (version ? version : 8); v--) {
         char symbol[32];
         snprintf(symbol, sizeof symbol, "ncclNetPlugin_v%d", v);
@@ -34,9 +34,9 @@ static int plugin_find(struct plugin* p, void* lib, int version) {
     return 0;
 }
 
-static const char* plugin_name(struct plugin* p) { return *(const char* const*)p->table; /* name is first in every version */ }
+static inline const char* plugin_name(struct plugin* p) { return *(const char* const*)p->table; /* name is first in every version */ }
 
-static ncclResult_t plugin_init(struct plugin* p, ncclDebugLogger_t logger, uint64_t commId) {
+static inline ncclResult_t plugin_init(struct plugin* p, ncclDebugLogger_t logger, uint64_t commId) {
     switch (p->version) {
     case 8: return T(8)->init(logger);
     case 9: return T(9)->init(logger);
@@ -52,13 +52,13 @@ static ncclResult_t plugin_init(struct plugin* p, ncclDebugLogger_t logger, uint
     }
 }
 
-static ncclResult_t plugin_finalize(struct plugin* p) {
+static inline ncclResult_t plugin_finalize(struct plugin* p) {
     if (p->version == 11) return T(11)->finalize(p->ctx);
     if (p->version == 12) return T(12)->finalize(p->ctx);
     return ncclSuccess;
 }
 
-static ncclResult_t plugin_devices(struct plugin* p, int* n) { return T(8)->devices(n); /* same slot in every version */ }
+static inline ncclResult_t plugin_devices(struct plugin* p, int* n) { return T(8)->devices(n); /* same slot in every version */ }
 
 /* The fields the harness checks, whatever the version's struct. */
 struct properties {
@@ -67,7 +67,7 @@ struct properties {
     size_t maxP2pBytes;
 };
 
-static ncclResult_t plugin_properties(struct plugin* p, struct properties* out) {
+static inline ncclResult_t plugin_properties(struct plugin* p, struct properties* out) {
     ncclResult_t rc;
     memset(out, 0, sizeof *out);
 #define COPY(x)                                                                                                        \
@@ -108,12 +108,12 @@ static ncclResult_t plugin_properties(struct plugin* p, struct properties* out) 
     return rc;
 }
 
-static ncclResult_t plugin_listen(struct plugin* p, void* handle, void** listenComm) {
+static inline ncclResult_t plugin_listen(struct plugin* p, void* handle, void** listenComm) {
     if (p->version >= 11) return (p->version == 11 ? T(11)->listen : T(12)->listen)(p->ctx, 0, handle, listenComm);
     return T(8)->listen(0, handle, listenComm);
 }
 
-static ncclResult_t plugin_connect(struct plugin* p, void* handle, void** sendComm) {
+static inline ncclResult_t plugin_connect(struct plugin* p, void* handle, void** sendComm) {
     ncclNetDeviceHandle_v8_t* dev = NULL;
     switch (p->version) {
     case 8: return T(8)->connect(0, handle, sendComm, &dev);
@@ -128,12 +128,12 @@ static ncclResult_t plugin_connect(struct plugin* p, void* handle, void** sendCo
 }
 
 /* accept, regMr, deregMr, iflush, test and the closes sit at the same offsets with the same types in v8..v12. */
-static ncclResult_t plugin_accept(struct plugin* p, void* listenComm, void** recvComm) {
+static inline ncclResult_t plugin_accept(struct plugin* p, void* listenComm, void** recvComm) {
     ncclNetDeviceHandle_v8_t* dev = NULL;
     return T(8)->accept(listenComm, recvComm, &dev);
 }
 
-static ncclResult_t plugin_isend(struct plugin* p, void* comm, void* data, size_t size, int tag, void* mh, void** req) {
+static inline ncclResult_t plugin_isend(struct plugin* p, void* comm, void* data, size_t size, int tag, void* mh, void** req) {
     switch (p->version) {
     case 8: return T(8)->isend(comm, data, (int)size, tag, mh, req);
     case 9: return T(9)->isend(comm, data, size, tag, mh, req);
@@ -143,7 +143,7 @@ static ncclResult_t plugin_isend(struct plugin* p, void* comm, void* data, size_
     }
 }
 
-static ncclResult_t plugin_irecv(struct plugin* p, void* comm, int n, void** data, const size_t* sizes, int* tags,
+static inline ncclResult_t plugin_irecv(struct plugin* p, void* comm, int n, void** data, const size_t* sizes, int* tags,
                                  void** mhs, void** req) {
     size_t wide[8];
     int narrow[8];

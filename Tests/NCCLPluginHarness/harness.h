@@ -1,0 +1,59 @@
+/*
+ * Shared by the harness's two files: harness.c (loads, setup, modes, main)
+ * and phases.c (the traffic phases over one connected pair of comms).
+ */
+#ifndef HARNESS_H
+#define HARNESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "plugin_abi.h"
+
+#define BUFFER_BYTES (8u << 20)
+#define PHASE_SECONDS 120
+
+extern int rank;
+
+#define FAIL(...)                                                                                                      \
+    do {                                                                                                               \
+        fprintf(stderr, "rank %d: FAIL %s:%d: ", rank, __FILE__, __LINE__);                                           \
+        fprintf(stderr, __VA_ARGS__);                                                                                  \
+        fprintf(stderr, "\n");                                                                                         \
+        exit(1);                                                                                                       \
+    } while (0)
+
+#define CHECK(call)                                                                                                    \
+    do {                                                                                                               \
+        ncclResult_t rc_ = (call);                                                                                     \
+        if (rc_ != ncclSuccess) FAIL("%s returned %d", #call, (int)rc_);                                               \
+    } while (0)
+
+/* One connection pair of a load: this rank's send comm to the peer and receive comm from it, with registered buffers. */
+struct session {
+    struct plugin p;
+    void* sendComm;
+    void* recvComm;
+    uint8_t* sendBuffer;
+    uint8_t* recvBuffer;
+    void* sendMr;
+    void* recvMr;
+};
+
+double now(void);
+/* The socketpair to the other rank (harness.c): swap n bytes; wait for each other. */
+void exchange(int fd, const void* mine, void* theirs, size_t n);
+void barrier(int fd);
+
+/* Phases (phases.c): both directions at once, every byte and reported size checked. */
+void phase_ring(struct session* s, size_t size);
+void phase_grouped(struct session* s, int n);
+void phase_burst(struct session* s);
+void phase_grouped_burst(struct session* s);
+
+/* --bench (bench.c): sendrecv through the plug-in against plain verbs, 4 KiB .. 4 MiB. */
+void run_bench(struct session* s, int fd, int iterations);
+
+#endif
