@@ -11,10 +11,11 @@ struct Handoff<T>: @unchecked Sendable {
     let value: T
 }
 
-/// One connection being set up on a thread of its own, so that NCCL's
-/// `connect` and `accept` return at once (net_v8.h: "This call must not
-/// block") while AuthenticatedConnector/AuthenticatedListener run their
-/// blocking TCP exchange, QP bring-up and handshake. The next call takes the result.
+/// One connect being set up on a thread of its own, so that NCCL's
+/// `connect` returns at once (net_v8.h: "This call must not block") while
+/// AuthenticatedConnector runs its blocking TCP exchange, QP bring-up and
+/// handshake. The next call takes the result. (The listening side needs no
+/// thread per connection: ``ProcessListener``.)
 final class PendingSetup: @unchecked Sendable {
     typealias Outcome = Result<AuthenticatedQueuePair, ChannelError>
 
@@ -77,23 +78,25 @@ enum ConnectSetups {
     static func finish(_ id: UInt64) { _ = table.withLock { $0.removeValue(forKey: id) } }
 }
 
-/// NCCL's listenComm: one AuthenticatedListener whose single accept already
-/// runs in the background, started by `listen` so the peer's connect finds it.
+/// NCCL's listenComm: one route of the load's ``ProcessListener``. Its
+/// connection is set up on the listener's accept threads; `accept` takes it.
 final class ListenComm {
     let runtime: PluginRuntime
-    let setup: PendingSetup
-    let port: UInt16
+    let listener: ProcessListener
+    let route: [UInt8]
+    /// When NCCL's peer must have connected by (FABRICAUTH_SETUP_TIMEOUT after `listen`).
+    let deadline: ContinuousClock.Instant
     var accepted = false
 
     init(runtime: PluginRuntime) throws(ChannelError) {
         self.runtime = runtime
-        let listener = try AuthenticatedListener(context: runtime.context, configuration: runtime.configuration)
-        (runtime.configuration.observer as? MetricsRegistry)?.watch(listener.bootstrapCounters)
-        port = listener.port
-        let box = Handoff(value: listener)
-        let timeout = Duration.seconds(runtime.settings.setupTimeoutSeconds)
-        setup = PendingSetup(name: "fabricauth-accept-\(listener.port)") {
-            Handoff(value: Result { () throws(ChannelError) in try box.value.accept(timeout: timeout) })
-        }
+        listener = try runtime.processListener()
+        route = listener.register()
+        deadline = .now + .seconds(runtime.settings.setupTimeoutSeconds)
     }
+
+    var port: UInt16 { listener.port }
+
+    /// NCCL closed it: nothing may arrive for it any more.
+    func close() { listener.unregister(route) }
 }

@@ -18,24 +18,57 @@ import Verbs
 /// before the first in-band SEND. Keeping both on one connection means no
 /// other connection to the listener can come between them.
 public enum AuthenticatedConnector {
+    /// The longest `route` a client's first message carries after its token.
+    public static let maxRouteBytes = 64
+
     /// Connects to an ``AuthenticatedListener`` at `host:port` as the handshake initiator.
     ///
     /// With `sessions`, a client-side ``SessionCache``: a full handshake leaves
     /// its session there under `host:port`, and the next channel to the same
     /// listener resumes from it -- fresh keys bound to the new QP from three
     /// messages with nonces from both sides, no certificates or Diffie-Hellman.
-    /// When the listener refuses to resume (it restarted, the session expired,
-    /// the peer was revoked), that session is forgotten, so the next attempt
-    /// runs a full handshake.
+    /// Connections started at once to a listener with no session yet wait for
+    /// the first one's full handshake (up to the setup timeout) and resume.
+    /// When the listener refuses to resume, that session is forgotten; if it
+    /// refused because it does not hold the session (it restarted, the session
+    /// expired there), this call runs a full handshake on a new QP at once.
+    ///
+    /// `route` (at most ``maxRouteBytes``) travels after the client token in
+    /// the first TCP message: a listener that serves several consumers
+    /// (``AuthenticatedListener/acceptClient(timeout:)``) tells them apart by
+    /// it. It is not authenticated there; a caller that routes channels by it
+    /// also puts it in `configuration.handshakePayload`, which the handshake
+    /// authenticates (the listener's channel has it as `peerPayload`).
     public static func connect(
         context: Context, host: String, port: UInt16, configuration: ChannelConfiguration,
-        sessions: SessionCache? = nil
+        sessions: SessionCache? = nil, route: [UInt8] = []
     ) throws(ChannelError) -> AuthenticatedQueuePair {
+        guard route.count <= maxRouteBytes else {
+            throw .invalidRequest("route of \(route.count) bytes; at most \(maxRouteBytes)")
+        }
         let destination = "\(host):\(port)"
+        // Concurrent first connections wait for one full handshake and then resume.
+        var leads = false
+        if let sessions {
+            leads = sessions.firstContacts.enter(destination, deadline: .now + configuration.setupTimeout) {
+                sessions.hasSession(for: destination, now: SystemClock().now())
+            }
+        }
+        defer { if leads { sessions?.firstContacts.finished(destination) } }
         let session = sessions?.session(for: destination, now: SystemClock().now())
         do {
             return try connectSteps(context: context, host: host, port: port, configuration: configuration,
-                session: session, sessions: sessions, destination: destination)
+                session: session, sessions: sessions, destination: destination, route: route)
+        } catch {
+            let lowered = ChannelError(lowering: error)
+            guard session != nil, lowered.isStaleSessionRefusal else { throw lowered }
+        }
+        // The listener no longer holds the session (it restarted, evicted it
+        // or it expired there first): one full handshake on a new QP, so a
+        // stale cache entry costs a round of setup, never the connection.
+        do {
+            return try connectSteps(context: context, host: host, port: port, configuration: configuration,
+                session: nil, sessions: sessions, destination: destination, route: route)
         } catch {
             throw ChannelError(lowering: error)
         }
@@ -45,12 +78,12 @@ public enum AuthenticatedConnector {
     /// once, by `connect`.
     private static func connectSteps(
         context: Context, host: String, port: UInt16, configuration: ChannelConfiguration,
-        session: ResumableSession?, sessions: SessionCache?, destination: String
+        session: ResumableSession?, sessions: SessionCache?, destination: String, route: [UInt8]
     ) throws -> AuthenticatedQueuePair {
         let resources = try ChannelResources(context: context, configuration: configuration)
         let prepared = try resources.prepareQueuePair(configuration: configuration)
         let local = prepared.endpoint
-        let hello = ExchangeMessage(endpoint: local, payload: ExchangeMessage.randomClientToken())
+        let hello = ExchangeMessage(endpoint: local, payload: ExchangeMessage.randomClientToken() + route)
         let connection = try BootstrapConnection.connect(host: host, port: port, timeout: configuration.setupTimeout)
         // Each round trip gets the whole setup timeout: the listener answers
         // after the setup it may be busy with.
@@ -141,5 +174,14 @@ extension ChannelBinding {
         for i in 0..<16 { gid[i] = endpoint.gid.bytes[i] }
         self.init(role: role, qpn: endpoint.queuePairNumber, psn: endpoint.packetSequenceNumber, gid: gid,
             mtu: UInt32(endpoint.mtu.bytes))
+    }
+}
+
+extension ChannelError {
+    /// The listener refused to resume because it no longer holds the session,
+    /// not because it refuses this peer (revocation and policy are other codes).
+    var isStaleSessionRefusal: Bool {
+        guard case .handshake(let e) = self, e.code == .peerAborted else { return false }
+        return e.remoteCode == .unknownSession || e.remoteCode == .sessionExpired
     }
 }
