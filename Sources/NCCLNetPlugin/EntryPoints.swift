@@ -135,7 +135,7 @@ func ncclConnect(_ ctx: UnsafeMutableRawPointer?, _ device: Int32, _ handle: Uns
     do { target = try ListenHandle.decode(UnsafeRawBufferPointer(raw)) } catch {
         return PluginLog.fail(.internalError, "connect: \(error)")
     }
-    let id = ListenHandle.setupID(in: UnsafeRawBufferPointer(raw))
+    var id = ListenHandle.setupID(in: UnsafeRawBufferPointer(raw))
     if id == 0 {
         var chosen = runtime.configuration
         // v10 passes the traffic class with connect, v11+ with the communicator's init.
@@ -144,32 +144,33 @@ func ncclConnect(_ ctx: UnsafeMutableRawPointer?, _ device: Int32, _ handle: Uns
         // The route again inside the handshake, where it is authenticated: the
         // peer's listener hands the channel to the listen it names (ProcessListener).
         chosen.handshakePayload = target.route
-        let configuration = chosen
-        let context = runtime.context, sessions = runtime.sessions
-        let setup = PendingSetup(name: "fabricauth-connect-\(target.port)") {
-            Handoff(value: Result { () throws(ChannelError) in
-                try AuthenticatedConnector.connect(context: context, host: target.host, port: target.port,
-                    configuration: configuration, sessions: sessions, route: target.route)
-            })
+        do {
+            id = runtime.connects.start(try ConnectorSetup(context: runtime.context, host: target.host, port: target.port,
+                configuration: chosen, sessions: runtime.sessions, route: target.route))
+        } catch {
+            return PluginPeerLog.refused("connect to \(target.host):\(target.port)", error)
         }
-        ListenHandle.setSetupID(ConnectSetups.start(setup), in: raw)
-        return PluginResult.success.rawValue
+        ListenHandle.setSetupID(id, in: raw)
     }
-    guard let setup = ConnectSetups.find(id) else {
-        return PluginLog.fail(.internalError, "connect: the handle names setup \(id), which this process never started")
+    guard let setup = runtime.connects.find(id) else {
+        return PluginLog.fail(.internalError, "connect: the handle names setup \(id), which this load never started")
     }
-    guard let outcome = setup.take()?.value else { return PluginResult.success.rawValue }
-    ConnectSetups.finish(id)
-    ListenHandle.setSetupID(0, in: raw)
-    switch outcome {
-    case .success(let channel):
-        PluginPeerLog.verified(peer: "\(channel.peer.spiffeID)",
-            "send comm to \(target.host):\(target.port), QP \(channel.queuePairNumber)" + (channel.resumed ? " (resumed)" : ""))
-        sendComm.pointee = Unmanaged.passRetained(PluginComm(role: .send, runtime: runtime, channel: channel)).toOpaque()
-        return PluginResult.success.rawValue
-    case .failure(let error):
+    // One step per call: whatever is ready, never a wait.
+    let channel: AuthenticatedQueuePair
+    do {
+        guard let done = try setup.step() else { return PluginResult.success.rawValue }
+        channel = done
+    } catch {
+        runtime.connects.finish(id)
+        ListenHandle.setSetupID(0, in: raw)
         return PluginPeerLog.refused("connect to \(target.host):\(target.port)", error)
     }
+    runtime.connects.finish(id)
+    ListenHandle.setSetupID(0, in: raw)
+    PluginPeerLog.verified(peer: "\(channel.peer.spiffeID)",
+        "send comm to \(target.host):\(target.port), QP \(channel.queuePairNumber)" + (channel.resumed ? " (resumed)" : ""))
+    sendComm.pointee = Unmanaged.passRetained(PluginComm(role: .send, runtime: runtime, channel: channel)).toOpaque()
+    return PluginResult.success.rawValue
 }
 
 @_cdecl("fabricauth_nccl_accept")

@@ -28,6 +28,8 @@ final class PluginRuntime: @unchecked Sendable {
     /// This rank's sessions with other ranks' listeners (client side), so
     /// every connection to a peer process after the first resumes.
     let sessions = SessionCache()
+    /// Connects NCCL has started and not yet seen finish.
+    let connects = ConnectSetups<ConnectorSetup>()
     /// Made by the first `listen` (an `init` that fails, or a rank that never
     /// listens, opens no port); stopped when a new load replaces this runtime.
     private let listener = Mutex<ProcessListener?>(nil)
@@ -74,6 +76,7 @@ final class PluginRuntime: @unchecked Sendable {
     private func stop() {
         stopped.store(true, ordering: .releasing)
         listener.withLock { $0 }?.stop()
+        connects.removeAll()
     }
 
     /// FABRICAUTH_POLICY through the Identity module's one loader (either format, the same

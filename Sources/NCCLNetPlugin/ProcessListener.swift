@@ -128,3 +128,34 @@ final class ProcessListener: @unchecked Sendable {
         }
     }
 }
+
+/// A value moved from an accept thread to NCCL's proxy thread. A channel is
+/// not thread-safe, but it is only ever used by one thread at a time: the
+/// accept thread until it stores it under ``ProcessListener``'s lock, NCCL's
+/// thread after it takes it under the same lock.
+struct Handoff<T>: @unchecked Sendable {
+    let value: T
+}
+
+/// NCCL's listenComm: one route of the load's ``ProcessListener``. Its
+/// connection is set up on the listener's accept threads; `accept` takes it.
+final class ListenComm {
+    let runtime: PluginRuntime
+    let listener: ProcessListener
+    let route: [UInt8]
+    /// When NCCL's peer must have connected by (FABRICAUTH_SETUP_TIMEOUT after `listen`).
+    let deadline: ContinuousClock.Instant
+    var accepted = false
+
+    init(runtime: PluginRuntime) throws(ChannelError) {
+        self.runtime = runtime
+        listener = try runtime.processListener()
+        route = listener.register()
+        deadline = .now + .seconds(runtime.settings.setupTimeoutSeconds)
+    }
+
+    var port: UInt16 { listener.port }
+
+    /// NCCL closed it: nothing may arrive for it any more.
+    func close() { listener.unregister(route) }
+}

@@ -1,4 +1,4 @@
-import Foundation
+import Synchronization
 
 /// Makes concurrent first connections to one listener wait for the first
 /// full handshake instead of each running its own: NCCL opens channels x
@@ -9,37 +9,32 @@ import Foundation
 ///
 /// A connection that finds a session proceeds at once. One without a session
 /// leads (runs the full handshake) unless another is leading to the same
-/// destination; then it waits until that one ends, or its own deadline
-/// passes, and looks again: if the leader failed, the next waiter leads.
-final class FirstContactGate: @unchecked Sendable {
-    private let condition = NSCondition()
-    /// Destinations with a full handshake in progress.
-    private var leading: Set<String> = []
+/// destination; then it waits (``ConnectorSetup`` asks again at its next
+/// step) until that one ends: if the leader failed, the next to ask leads.
+final class FirstContactGate: Sendable {
+    enum Entry {
+        /// A session is there: resume.
+        case proceed
+        /// No session and nobody leading: run the full handshake, then call ``finished(_:)``.
+        case lead
+        /// Another connection is running the full handshake to this destination.
+        case wait
+    }
 
-    /// Waits while another connection leads to `destination` and
-    /// `hasSession` is false; returns whether the caller leads now (it must
-    /// then call ``finished(_:)``). Past `deadline` the caller proceeds
-    /// without waiting longer (and without leading: a second full handshake
-    /// is only slower, not wrong).
-    func enter(_ destination: String, deadline: ContinuousClock.Instant, hasSession: () -> Bool) -> Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        while !hasSession() && leading.contains(destination) {
-            let left = ContinuousClock.now.duration(to: deadline)
-            guard left > .zero else { return false }
-            let seconds = Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18
-            _ = condition.wait(until: Date(timeIntervalSinceNow: seconds))
+    /// Destinations with a full handshake in progress.
+    private let leading = Mutex<Set<String>>([])
+
+    func tryEnter(_ destination: String, hasSession: () -> Bool) -> Entry {
+        leading.withLock { leading in
+            if hasSession() { return .proceed }
+            if leading.contains(destination) { return .wait }
+            leading.insert(destination)
+            return .lead
         }
-        guard !hasSession() else { return false }
-        leading.insert(destination)
-        return true
     }
 
     /// The leader's handshake to `destination` ended, with or without a session.
     func finished(_ destination: String) {
-        condition.lock()
-        leading.remove(destination)
-        condition.broadcast()
-        condition.unlock()
+        _ = leading.withLock { $0.remove(destination) }
     }
 }
