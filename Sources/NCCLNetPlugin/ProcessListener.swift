@@ -16,24 +16,21 @@ import Verbs
 /// Each `listen` registers a random route that its handle carries; `connect`
 /// sends it twice: after its token in the TCP exchange (unauthenticated, to
 /// attribute a failed setup) and as its handshake payload (authenticated, the
-/// channel's `peerPayload`), by which an accepted channel is routed. A fixed
-/// set of threads accepts (``acceptThreadCount``): not a thread per `listen`,
-/// and a client that passes the screening and then stalls holds one of them,
-/// not the listener.
+/// channel's `peerPayload`), by which an accepted channel is routed.
+///
+/// No thread of its own: every NCCL `accept` call runs ``progress()``, which
+/// screens new connections and runs one step of each setup in progress
+/// (``AuthenticatedListener/progress()``), whichever `listen` they are for.
+/// NCCL keeps calling `accept` for a `listen` until it has its comm, so every
+/// setup keeps moving while its peer's `connect` waits for it.
 final class ProcessListener: @unchecked Sendable {
     typealias Outcome = Result<AuthenticatedQueuePair, ChannelError>
 
-    /// Setups that may run at once (each on its own accept thread).
-    static let acceptThreadCount = 4
-
     let port: UInt16
     private let listener: AuthenticatedListener
-    private let log: @Sendable (String) -> Void
     private let lock = NSLock()
     /// Registered routes; a value once a setup for that route ended and `accept` has not taken it.
     private var routes: [[UInt8]: Outcome?] = [:]
-    private let stopping = Atomic<Bool>(false)
-    private let threadsRunning = Atomic<Int>(0)
 
     init(context: Context, configuration: ChannelConfiguration, address: String) throws(ChannelError) {
         // Sessions are this listener's own (responder side); NCCL's channels x
@@ -41,15 +38,6 @@ final class ProcessListener: @unchecked Sendable {
         listener = try AuthenticatedListener(context: context, configuration: configuration, address: address)
         (configuration.observer as? MetricsRegistry)?.watch(listener.bootstrapCounters)
         port = listener.port
-        log = { line in PluginLog.info(line) }
-        for i in 0..<Self.acceptThreadCount {
-            let thread = Thread { [self] in acceptLoop() }
-            thread.name = "fabricauth-accept-\(i)"
-            // Certificate parsing and the handshake run on this thread: more than Foundation's 512 KiB default.
-            thread.stackSize = 4 << 20
-            threadsRunning.add(1, ordering: .relaxed)
-            thread.start()
-        }
     }
 
     /// A new route for one `listen`.
@@ -59,9 +47,11 @@ final class ProcessListener: @unchecked Sendable {
         return route
     }
 
-    /// The finished setup for `route`, once (nil while none has ended).
+    /// Moves every setup one step, then the finished setup for `route`, once
+    /// (nil while none has ended).
     func take(_ route: [UInt8]) -> Handoff<Outcome>? {
-        lock.withLock {
+        progress()
+        return lock.withLock {
             guard case .some(.some(let outcome)) = routes[route] else { return nil }
             routes[route] = .some(nil)
             return Handoff(value: outcome)
@@ -74,11 +64,8 @@ final class ProcessListener: @unchecked Sendable {
         if case .some(.some(.success(let channel))) = left { channel.close() }
     }
 
-    /// Stops accepting (a new load replaces this one); returns once the
-    /// threads have left, within about a second.
+    /// A new load replaces this one: what was accepted and never taken is closed.
     func stop() {
-        stopping.store(true, ordering: .releasing)
-        while threadsRunning.load(ordering: .acquiring) > 0 { usleep(10_000) }
         let left = lock.withLock { () -> [Outcome?] in
             defer { routes.removeAll() }
             return Array(routes.values)
@@ -86,21 +73,15 @@ final class ProcessListener: @unchecked Sendable {
         for case .some(.success(let channel)) in left { channel.close() }
     }
 
-    private func acceptLoop() {
-        defer { threadsRunning.subtract(1, ordering: .releasing) }
-        while !stopping.load(ordering: .acquiring) {
-            let accepted: AuthenticatedListener.AcceptedClient
-            do {
-                // Short waits, so `stop` is seen within one.
-                accepted = try listener.acceptClient(timeout: .seconds(1))
-            } catch {
-                if case .bootstrap(let e) = error, e.code == .acceptTimedOut { continue }
-                log("listener on port \(port): \(error)")
-                usleep(100_000)
-                continue
-            }
-            deliver(accepted)
+    private func progress() {
+        let ended: [AuthenticatedListener.AcceptedClient]
+        do {
+            ended = try listener.progress()
+        } catch {
+            PluginLog.warn("listener on port \(port): \(error)")
+            return
         }
+        for accepted in ended { deliver(accepted) }
     }
 
     /// Hands a setup's outcome to the `listen` it names: a channel by its
@@ -121,7 +102,7 @@ final class ProcessListener: @unchecked Sendable {
         case .success(let channel):
             // An authenticated peer, but for no open listen (closed, never
             // made, or already given a connection): it never becomes a comm.
-            log("closed a connection from \(channel.peer.spiffeID) on port \(port): it names no open listen")
+            PluginLog.info("closed a connection from \(channel.peer.spiffeID) on port \(port): it names no open listen")
             channel.close()
         case .failure(let error):
             _ = PluginPeerLog.refused("accept on port \(port) (for no open listen)", error)
@@ -129,16 +110,16 @@ final class ProcessListener: @unchecked Sendable {
     }
 }
 
-/// A value moved from an accept thread to NCCL's proxy thread. A channel is
-/// not thread-safe, but it is only ever used by one thread at a time: the
-/// accept thread until it stores it under ``ProcessListener``'s lock, NCCL's
-/// thread after it takes it under the same lock.
+/// A channel moved between NCCL's threads through ``ProcessListener``'s
+/// table. A channel is not thread-safe, but it is only ever used by one
+/// thread at a time: the one whose `accept` finished its setup until it
+/// stores it under the table's lock, the one whose `accept` takes it after.
 struct Handoff<T>: @unchecked Sendable {
     let value: T
 }
 
-/// NCCL's listenComm: one route of the load's ``ProcessListener``. Its
-/// connection is set up on the listener's accept threads; `accept` takes it.
+/// NCCL's listenComm: one route of the load's ``ProcessListener``, whose
+/// setups its `accept` calls move along; `accept` takes its connection.
 final class ListenComm {
     let runtime: PluginRuntime
     let listener: ProcessListener

@@ -469,7 +469,13 @@ extension AuthenticatedChannelTests {
         let served = try XCTUnwrap(listener.result).get()
         XCTAssertEqual(served.peer.spiffeID.description, "spiffe://cluster.test/trainer/rank1")
         XCTAssertEqual(next.peer.spiffeID.description, "spiffe://cluster.test/trainer/rank0")
-        let metrics = listener.listener.metrics.snapshot()
+        // The denied setup's thread counts it once the alert reached it, which
+        // may be after the next client was served.
+        var metrics = listener.listener.metrics.snapshot()
+        for _ in 0..<100 where metrics.failed == 0 {
+            Thread.sleep(forTimeInterval: 0.1)
+            metrics = listener.listener.metrics.snapshot()
+        }
         XCTAssertEqual(metrics.failed, 1, "the denied peer: \(metrics)")
         XCTAssertEqual(metrics.authenticated, 2, "\(metrics)")
     }

@@ -64,6 +64,9 @@ final class NCCLPluginTests: XCTestCase {
         env["HARNESS_RANK1_CERT"] = dir.appendingPathComponent("\(rank1).pem").path
         env["HARNESS_RANK1_KEY"] = dir.appendingPathComponent("\(rank1).key").path
         env["FABRICAUTH_SETUP_TIMEOUT"] = "30"
+        // One connect/accept step verifies a certificate chain and signs: up to
+        // about 0.5 s under QEMU/TCG on a loaded host (harness.c, setup()).
+        env["HARNESS_MAX_CALL_SECONDS"] = "5"
         return env
     }
 

@@ -124,8 +124,14 @@ static int setup(struct session* s, void* listenComm, void* peerHandle, int expe
     }
     fprintf(stderr, "rank %d: connect rc %d, accept rc %d after %ld calls, longest call %.3f s\n", rank, connectRc,
             acceptRc, nullCalls, longestCall);
-    /* net_v8.h: connect and accept "must not block"; a handshake takes milliseconds, a blocking call far more. */
-    if (longestCall > 0.5) FAIL("a connect/accept call took %.3f s: they must not block", longestCall);
+    /* net_v8.h: connect and accept "must not block". Each call runs one step of a setup, the longest being a
+       handshake message with its public-key operations: well under a millisecond on a host, up to about half a
+       second under QEMU/TCG (public-key crypto runs about 150 times slower there), so the bound is
+       HARNESS_MAX_CALL_SECONDS (default 0.5; the device tests in the emulated test bed set 5). A blocking
+       connect would wait for the peer's accept, which the peer only runs between its own connects. */
+    const char* bound = getenv("HARNESS_MAX_CALL_SECONDS");
+    double maxCall = bound ? atof(bound) : 0.5;
+    if (longestCall > maxCall) FAIL("a connect/accept call took %.3f s (bound %.3f s): they must not block", longestCall, maxCall);
     if (expectRefused) {
         if (connectRc != ncclSystemError || acceptRc != ncclSystemError || s->sendComm || s->recvComm)
             FAIL("expected connect and accept to be refused with ncclSystemError (2)");

@@ -28,6 +28,8 @@ public final class AuthenticatedListener: Sendable {
     private let nextPurge = Mutex<UInt64>(0)
     /// Screening refusals in the audit trail; nil without `configuration.audit`.
     private let refusals: ListenerAudit?
+    /// Setups stepped by ``progress()``.
+    private let inProgress = SetupsInProgress()
 
     /// The TCP port clients connect to (useful when `port` was 0).
     public var port: UInt16 { exchange.port }
@@ -131,35 +133,60 @@ public final class AuthenticatedListener: Sendable {
         } catch {
             throw ChannelError(lowering: error)
         }
-        let route = Array(client.firstMessage.payload.dropFirst(ExchangeMessage.clientTokenSize))
-        do {
-            return AcceptedClient(route: route, outcome: .success(try setUp(client)))
+        purgeSessionsIfDue()
+        let route = ResponderSetup.route(of: client)
+        do throws(ChannelError) {
+            let setup = try ResponderSetup(client: client, context: context, configuration: configuration, sessions: sessions)
+            return AcceptedClient(route: route, outcome: .success(try setup.run()))
         } catch {
-            return AcceptedClient(route: route, outcome: .failure(ChannelError(lowering: error)))
+            return AcceptedClient(route: route, outcome: .failure(error))
         }
     }
 
-    /// One client's setup, on its own connection: answer, connect the QP,
-    /// barrier, handshake. Nothing else the listener receives meanwhile can
-    /// interfere; it waits in the kernel's queue or the screening.
-    private func setUp(_ client: BootstrapClient) throws -> AuthenticatedQueuePair {
-        purgeSessionsIfDue()
-        // Resources only now: a connection that never spoke costs no QP.
-        let resources = try ChannelResources(context: context, configuration: configuration)
-        let prepared = try resources.prepareQueuePair(configuration: configuration)
-        let local = prepared.endpoint
-        let answer = ExchangeMessage(endpoint: local)
-        try client.connection.send(answer, deadline: ContinuousClock.now + configuration.setupTimeout)
-        let qp = try prepared.connect(to: client.firstMessage.endpoint, parameters: configuration.connection,
-            receives: resources.allReceiveRequests)
-        let barrier = try client.connection.receive(deadline: ContinuousClock.now + configuration.setupTimeout)
-        guard barrier == client.firstMessage else {
-            throw BootstrapError(.barrierMismatch, function: "barrier",
-                reason: "the client's second message differs from its first (endpoint or token)")
+    /// Accepting for a caller that must not wait (NCCL's `accept`): screens
+    /// what has arrived without waiting, starts the setup of each client
+    /// that passed, runs one step of every setup in progress, and returns
+    /// those that ended, each with its route (as ``acceptClient(timeout:)``
+    /// does). A call made while another thread is in one returns nothing.
+    /// Throws only for the listening socket's own errors.
+    public func progress() throws(ChannelError) -> [AcceptedClient] {
+        guard inProgress.lock.try() else { return [] }
+        defer { inProgress.lock.unlock() }
+        while true {
+            let client: BootstrapClient
+            do {
+                client = try exchange.nextClient(timeout: .zero)
+            } catch {
+                if error.code == .acceptTimedOut { break }
+                throw ChannelError(lowering: error)
+            }
+            purgeSessionsIfDue()
+            do throws(ChannelError) {
+                inProgress.setups.append(try ResponderSetup(client: client, context: context, configuration: configuration,
+                    sessions: sessions))
+            } catch {
+                inProgress.ended.append(AcceptedClient(route: ResponderSetup.route(of: client), outcome: .failure(error)))
+            }
         }
-        try client.connection.send(answer, deadline: ContinuousClock.now + configuration.setupTimeout)
-        return try AuthenticatedConnector.authenticate(qp: qp, resources: resources, local: local,
-            remote: client.firstMessage.endpoint, role: .responder, configuration: configuration, session: nil,
-            sessionCache: sessions)
+        var ended = inProgress.ended
+        inProgress.ended.removeAll()
+        inProgress.setups.removeAll { setup in
+            do throws(ChannelError) {
+                guard let channel = try setup.step() else { return false }
+                ended.append(AcceptedClient(route: setup.route, outcome: .success(channel)))
+            } catch {
+                ended.append(AcceptedClient(route: setup.route, outcome: .failure(error)))
+            }
+            return true
+        }
+        return ended
+    }
+
+    /// Setups that ``progress()`` started and has not finished; its lock
+    /// makes one caller at a time step them.
+    private final class SetupsInProgress: @unchecked Sendable {
+        let lock = NSLock()
+        var setups: [ResponderSetup] = []
+        var ended: [AcceptedClient] = []
     }
 }

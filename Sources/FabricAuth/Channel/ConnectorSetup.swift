@@ -2,10 +2,6 @@ import Bootstrap
 import Handshake
 import Verbs
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// ``AuthenticatedConnector/connect(context:host:port:configuration:sessions:route:)``
 /// as steps that never wait: each ``step()`` does what is ready (the TCP
 /// connect, a message of the endpoint exchange, the QP's bring-up, a
@@ -198,10 +194,7 @@ extension ConnectorSetup {
         var idle = 0
         while true {
             if let channel = try step() { return channel }
-            idle += 1
-            // Busy for a few hundred steps (a handshake round trip on the
-            // host), then yield the CPU in growing sleeps of up to 1 ms.
-            if idle > 256 { usleep(UInt32(min(1000, (idle - 256) * 10))) } else { sched_yield() }
+            SetupBackoff.pause(&idle)
         }
     }
 }
