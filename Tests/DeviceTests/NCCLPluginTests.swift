@@ -215,18 +215,8 @@ final class NCCLPluginTests: XCTestCase {
         try forgedWrite(macThreads: "2")
     }
 
-    func forgedWrite(macThreads: String) throws {
-        let context = try DeviceTestSupport.openContext()
-        let dir = try CLIPingTests.makeIdentities(["rank0"], in: "nccl-forgery")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let settings = ["FABRICAUTH_CERT": "rank0.pem", "FABRICAUTH_KEY": "rank0.key", "FABRICAUTH_BUNDLE": "ca.pem"]
-        for (name, file) in settings { setenv(name, dir.appendingPathComponent(file).path, 1) }
-        setenv("FABRICAUTH_ALLOW", "id spiffe://ping.test/rank0", 1)
-        setenv("FABRICAUTH_MAC_THREADS", macThreads, 1)
-        defer { for name in Array(settings.keys) + ["FABRICAUTH_ALLOW", "FABRICAUTH_MAC_THREADS"] { unsetenv(name) } }
-        XCTAssertEqual(ncclInit(), 0)
-
-        // Both ends of one connection in this process: listen, then spin connect and accept.
+    /// Both ends of one connection in this process: listen, then spin connect and accept.
+    static func connectInProcess() -> (send: UnsafeMutableRawPointer, receive: UnsafeMutableRawPointer)? {
         var handle = [UInt8](repeating: 0, count: ListenHandle.size)
         var listenComm: UnsafeMutableRawPointer?
         XCTAssertEqual(handle.withUnsafeMutableBytes { ncclListen(nil, 0, $0.baseAddress, &listenComm) }, 0)
@@ -239,7 +229,48 @@ final class NCCLPluginTests: XCTestCase {
             usleep(1000)
         }
         XCTAssertEqual(ncclCloseListen(listenComm), 0)
-        guard let sendComm, let recvComm else { return XCTFail("connect/accept did not finish") }
+        guard let sendComm, let recvComm else { return nil }
+        return (sendComm, recvComm)
+    }
+
+    /// NCCL may init the plug-in again (a second communicator on v8..v10, or
+    /// dlclose and dlopen): the old runtime's MAC workers keep serving the
+    /// comms made with it and stop, their threads joined, once those are
+    /// closed (a pool joins its threads when it goes: MACWorkerTests counts them).
+    func testMACWorkersOfAReplacedRuntimeStopAfterItsLastComm() throws {
+        _ = try DeviceTestSupport.openContext()
+        let dir = try CLIPingTests.makeIdentities(["rank0"], in: "nccl-workers")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let settings = ["FABRICAUTH_CERT": "rank0.pem", "FABRICAUTH_KEY": "rank0.key", "FABRICAUTH_BUNDLE": "ca.pem"]
+        for (name, file) in settings { setenv(name, dir.appendingPathComponent(file).path, 1) }
+        setenv("FABRICAUTH_ALLOW", "id spiffe://ping.test/rank0", 1)
+        setenv("FABRICAUTH_MAC_THREADS", "3", 1)
+        defer { for name in Array(settings.keys) + ["FABRICAUTH_ALLOW", "FABRICAUTH_MAC_THREADS"] { unsetenv(name) } }
+        XCTAssertEqual(ncclInit(), 0)
+        weak var firstPool = PluginRuntime.load()?.macWorkers
+        XCTAssertEqual(firstPool?.workers.count, 3)
+        guard let (sendComm, recvComm) = Self.connectInProcess() else { return XCTFail("connect/accept did not finish") }
+
+        XCTAssertEqual(ncclInit(), 0)  // the new runtime starts 3 workers; the old one is kept by its comms
+        XCTAssertNotNil(firstPool, "the open comms keep their runtime's workers")
+        XCTAssertFalse(PluginRuntime.load()?.macWorkers === firstPool)
+        XCTAssertEqual(ncclCloseSend(sendComm), 0)
+        XCTAssertNotNil(firstPool, "one comm is still open")
+        XCTAssertEqual(ncclCloseRecv(recvComm), 0)
+        XCTAssertNil(firstPool, "the old runtime and its pool (threads joined) are gone with its last comm")
+    }
+
+    func forgedWrite(macThreads: String) throws {
+        let context = try DeviceTestSupport.openContext()
+        let dir = try CLIPingTests.makeIdentities(["rank0"], in: "nccl-forgery")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let settings = ["FABRICAUTH_CERT": "rank0.pem", "FABRICAUTH_KEY": "rank0.key", "FABRICAUTH_BUNDLE": "ca.pem"]
+        for (name, file) in settings { setenv(name, dir.appendingPathComponent(file).path, 1) }
+        setenv("FABRICAUTH_ALLOW", "id spiffe://ping.test/rank0", 1)
+        setenv("FABRICAUTH_MAC_THREADS", macThreads, 1)
+        defer { for name in Array(settings.keys) + ["FABRICAUTH_ALLOW", "FABRICAUTH_MAC_THREADS"] { unsetenv(name) } }
+        XCTAssertEqual(ncclInit(), 0)
+        guard let (sendComm, recvComm) = Self.connectInProcess() else { return XCTFail("connect/accept did not finish") }
         defer {
             XCTAssertEqual(ncclCloseSend(sendComm), 0)
             XCTAssertEqual(ncclCloseRecv(recvComm), 0)
