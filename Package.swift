@@ -103,10 +103,13 @@ let package = Package(
         .target(
             name: "NCCLNetPluginLibrary",
             dependencies: ["NCCLNetPlugin"],
+            exclude: ["exports.map"],
             linkerSettings: [.unsafeFlags([
                 "-static-stdlib",
                 "-lCoreFoundation", "-l_FoundationICU", "-l_FoundationCShims", "-l_FoundationCollections",
                 "-Xlinker", "-z", "-Xlinker", "nodelete",
+                // Only the five ncclNetPlugin_v* tables are exported (exports.map).
+                "-Xlinker", "--version-script=\(Context.packageDirectory)/Sources/NCCLNetPluginLibrary/exports.map",
             ])]
         ),
         .executableTarget(

@@ -55,6 +55,41 @@ public final class BootstrapConnection {
         }
     }
 
+    /// Starts connecting to `host:port` without waiting; ``isConnected()``
+    /// says when the TCP handshake has finished (the step-by-step form of
+    /// ``connect(host:port:timeout:)``, for callers that must not block).
+    public static func startConnecting(host: String, port: UInt16) throws(BootstrapError) -> BootstrapConnection {
+        var addr = try SocketAddress(bootstrapHost: host, port: port)
+        let fd = socket(Int32(addr.storage.ss_family), Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw BootstrapError.socket("socket", errno: errno) }
+        let connection = BootstrapConnection(fd: fd, peerAddress: "\(host):\(port)")
+        try SocketWait.setNonBlocking(fd)
+        if addr.withSockaddr({ sa, len in Glibc.connect(fd, sa, len) }) == 0 { return connection }
+        let err = errno
+        guard err == EINPROGRESS || err == EINTR else {
+            throw BootstrapError.socket("connect", errno: err, reason: "\(host):\(port)")
+        }
+        return connection
+    }
+
+    /// Whether a connection from ``startConnecting(host:port:)`` is up, without
+    /// waiting; throws the connect's error (ECONNREFUSED while nothing
+    /// listens yet: the caller decides whether to start again).
+    public func isConnected() throws(BootstrapError) -> Bool {
+        var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        let rc = poll(&p, 1, 0)
+        if rc < 0 {
+            if errno == EINTR { return false }
+            throw BootstrapError.socket("poll(connect)", errno: errno)
+        }
+        guard rc > 0 else { return false }
+        var err: Int32 = 0
+        var len = socklen_t(MemoryLayout<Int32>.size)
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
+        guard err == 0 else { throw BootstrapError.socket("connect", errno: err, reason: peerAddress) }
+        return true
+    }
+
     /// Sends `message` whole before `deadline`.
     public func send(_ message: ExchangeMessage, deadline: ContinuousClock.Instant) throws(BootstrapError) {
         let bytes = message.encoded
@@ -95,10 +130,12 @@ public final class BootstrapConnection {
     }
 
     /// Feeds what the socket holds to the message being assembled, without
-    /// waiting: the listener's pre-authentication loop.
-    func readAvailable() throws(BootstrapError) -> ExchangeMessage? {
+    /// waiting (the listener's pre-authentication loop, a stepped setup);
+    /// the message once it is whole.
+    public func readAvailable() throws(BootstrapError) -> ExchangeMessage? {
         try reader.readAvailable(from: fd)
     }
 
-    func deadlineError() -> BootstrapError { reader.deadlineError(function: "recv") }
+    /// The error for a message that did not arrive whole before its deadline.
+    public func deadlineError() -> BootstrapError { reader.deadlineError(function: "recv") }
 }

@@ -22,12 +22,12 @@ private func loadRuntime() -> PluginRuntime? {
     do {
         runtime = try PluginRuntime(settings: try PluginSettings.parse(ProcessInfo.processInfo.environment))
     } catch {
-        PluginRuntime.current.withLock { $0 = nil }
+        PluginRuntime.replaceCurrent(with: nil)
         // Never a fallback to unauthenticated traffic: NCCL sees the failure and does not use this network.
         PluginLog.warn("init failed, plug-in disabled: \(error)")
         return nil
     }
-    PluginRuntime.current.withLock { $0 = runtime }
+    PluginRuntime.replaceCurrent(with: runtime)
     PluginLog.info("using \(runtime.context.deviceName) port 1, GID index "
         + "\(runtime.settings.gidIndex.map(String.init) ?? "auto (RoCE v2 IPv4)"), listening on \(runtime.listenAddress); "
         + "identity \(runtime.configuration.credential.spiffeID)")
@@ -108,8 +108,13 @@ func ncclListen(_ ctx: UnsafeMutableRawPointer?, _ device: Int32, _ handle: Unsa
     let comm: ListenComm
     do {
         comm = try ListenComm(runtime: runtime)
-        try ListenHandle(host: runtime.listenAddress, port: comm.port)
-            .encode(into: UnsafeMutableRawBufferPointer(start: handle, count: ListenHandle.size))
+        do {
+            try ListenHandle(host: runtime.listenAddress, port: comm.port, route: comm.route)
+                .encode(into: UnsafeMutableRawBufferPointer(start: handle, count: ListenHandle.size))
+        } catch {
+            comm.close()
+            throw error
+        }
     } catch let error as ChannelError {
         return PluginLog.fail(error.pluginResult, "listen: \(error)")
     } catch {
@@ -130,38 +135,42 @@ func ncclConnect(_ ctx: UnsafeMutableRawPointer?, _ device: Int32, _ handle: Uns
     do { target = try ListenHandle.decode(UnsafeRawBufferPointer(raw)) } catch {
         return PluginLog.fail(.internalError, "connect: \(error)")
     }
-    let id = ListenHandle.setupID(in: UnsafeRawBufferPointer(raw))
+    var id = ListenHandle.setupID(in: UnsafeRawBufferPointer(raw))
     if id == 0 {
         var chosen = runtime.configuration
         // v10 passes the traffic class with connect, v11+ with the communicator's init.
         let requested = ctx.map { Unmanaged<PluginContext>.fromOpaque($0).takeUnretainedValue().trafficClass } ?? trafficClass
         if requested >= 0 { chosen.connection.trafficClass = UInt8(clamping: requested) }
-        let configuration = chosen
-        let context = runtime.context
-        let setup = PendingSetup(name: "fabricauth-connect-\(target.port)") {
-            Handoff(value: Result { () throws(ChannelError) in
-                try AuthenticatedConnector.connect(context: context, host: target.host, port: target.port,
-                    configuration: configuration)
-            })
+        // The route again inside the handshake, where it is authenticated: the
+        // peer's listener hands the channel to the listen it names (ProcessListener).
+        chosen.handshakePayload = target.route
+        do {
+            id = runtime.connects.start(try ConnectorSetup(context: runtime.context, host: target.host, port: target.port,
+                configuration: chosen, sessions: runtime.sessions, route: target.route))
+        } catch {
+            return PluginPeerLog.refused("connect to \(target.host):\(target.port)", error)
         }
-        ListenHandle.setSetupID(ConnectSetups.start(setup), in: raw)
-        return PluginResult.success.rawValue
+        ListenHandle.setSetupID(id, in: raw)
     }
-    guard let setup = ConnectSetups.find(id) else {
-        return PluginLog.fail(.internalError, "connect: the handle names setup \(id), which this process never started")
+    guard let setup = runtime.connects.find(id) else {
+        return PluginLog.fail(.internalError, "connect: the handle names setup \(id), which this load never started")
     }
-    guard let outcome = setup.take()?.value else { return PluginResult.success.rawValue }
-    ConnectSetups.finish(id)
-    ListenHandle.setSetupID(0, in: raw)
-    switch outcome {
-    case .success(let channel):
-        PluginPeerLog.verified(peer: "\(channel.peer.spiffeID)",
-            "send comm to \(target.host):\(target.port), QP \(channel.queuePairNumber)" + (channel.resumed ? " (resumed)" : ""))
-        sendComm.pointee = Unmanaged.passRetained(PluginComm(role: .send, runtime: runtime, channel: channel)).toOpaque()
-        return PluginResult.success.rawValue
-    case .failure(let error):
+    // One step per call: whatever is ready, never a wait.
+    let channel: AuthenticatedQueuePair
+    do {
+        guard let done = try setup.step() else { return PluginResult.success.rawValue }
+        channel = done
+    } catch {
+        runtime.connects.finish(id)
+        ListenHandle.setSetupID(0, in: raw)
         return PluginPeerLog.refused("connect to \(target.host):\(target.port)", error)
     }
+    runtime.connects.finish(id)
+    ListenHandle.setSetupID(0, in: raw)
+    PluginPeerLog.verified(peer: "\(channel.peer.spiffeID)",
+        "send comm to \(target.host):\(target.port), QP \(channel.queuePairNumber)" + (channel.resumed ? " (resumed)" : ""))
+    sendComm.pointee = Unmanaged.passRetained(PluginComm(role: .send, runtime: runtime, channel: channel)).toOpaque()
+    return PluginResult.success.rawValue
 }
 
 @_cdecl("fabricauth_nccl_accept")
@@ -170,7 +179,14 @@ func ncclAccept(_ listenComm: UnsafeMutableRawPointer?, _ recvComm: UnsafeMutabl
     recvComm.pointee = nil
     let listen = Unmanaged<ListenComm>.fromOpaque(listenComm).takeUnretainedValue()
     guard !listen.accepted else { return PluginLog.fail(.internalError, "accept: this listenComm already accepted its connection") }
-    guard let outcome = listen.setup.take()?.value else { return PluginResult.success.rawValue }
+    guard let outcome = listen.listener.take(listen.route)?.value else {
+        guard ContinuousClock.now < listen.deadline else {
+            listen.accepted = true
+            return PluginPeerLog.refused("accept on port \(listen.port)",
+                .timedOut("no peer connected within FABRICAUTH_SETUP_TIMEOUT=\(listen.runtime.settings.setupTimeoutSeconds) s"))
+        }
+        return PluginResult.success.rawValue
+    }
     listen.accepted = true
     switch outcome {
     case .success(let channel):
@@ -293,7 +309,7 @@ private func closeComm(_ pointer: UnsafeMutableRawPointer?, _ role: PluginComm.R
 func ncclCloseListen(_ listenComm: UnsafeMutableRawPointer?) -> Int32 {
     guard let listenComm else { return PluginResult.success.rawValue }
     let unmanaged = Unmanaged<ListenComm>.fromOpaque(listenComm)
-    unmanaged.takeUnretainedValue().setup.abandon()
+    unmanaged.takeUnretainedValue().close()
     unmanaged.release()
     return PluginResult.success.rawValue
 }

@@ -1,33 +1,48 @@
 /// What `listen` writes into NCCL's handle and `connect` reads on the other
-/// rank: where the rank's ``AuthenticatedListener`` waits. NCCL moves the
-/// handle between ranks over its bootstrap network, unauthenticated, so
-/// nothing in it is trusted: a rewritten address or port can only make the
-/// handshake fail or reach a peer that must then prove its identity.
+/// rank: where the rank's process-wide ``AuthenticatedListener`` waits
+/// (``ProcessListener``) and which of its `listen`s this is (the route).
+/// NCCL moves the handle between ranks over its bootstrap network,
+/// unauthenticated, so nothing in it is trusted: a rewritten address or port
+/// can only make the handshake fail or reach a peer that must then prove its
+/// identity, and the route is checked again inside the handshake.
 ///
 /// Layout (NCCL_NET_HANDLE_MAXSIZE = 128 bytes, net.h):
 ///
 ///     0..<4    magic "FAN1"
-///     4        layout version (1)
-///     5        host length n (1...112)
+///     4        layout version (2; 1 had no route)
+///     5        host length n (1...96)
 ///     6..<8    TCP port, big-endian
 ///     8..<16   setup ID: 0 as sent; the connecting rank's own progress
 ///              marker between calls (NCCL passes the same handle memory to
 ///              every retry of `connect`, as its IB transport relies on)
-///     16..<16+n  host, UTF-8 (an IPv4/IPv6 literal or a name)
+///     16..<32  route: 16 random bytes naming this `listen`
+///     32..<32+n  host, UTF-8 (an IPv4/IPv6 literal or a name)
 public struct ListenHandle: Equatable, Sendable {
     public static let size = 128
     static let magic: [UInt8] = Array("FAN1".utf8)
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
     static let setupIDOffset = 8
-    static let hostOffset = 16
+    static let routeOffset = 16
+    public static let routeSize = 16
+    static let hostOffset = 32
     public static let maxHostBytes = size - hostOffset
 
     public var host: String
     public var port: UInt16
+    /// Which `listen` of the rank at `host:port` this handle names.
+    public var route: [UInt8]
 
-    public init(host: String, port: UInt16) {
+    public init(host: String, port: UInt16, route: [UInt8]) {
+        precondition(route.count == Self.routeSize, "a route is \(Self.routeSize) bytes")
         self.host = host
         self.port = port
+        self.route = route
+    }
+
+    /// A fresh random route (getrandom(2) through the system RNG).
+    public static func randomRoute() -> [UInt8] {
+        var rng = SystemRandomNumberGenerator()
+        return (0..<routeSize).map { _ in UInt8.random(in: .min ... .max, using: &rng) }
     }
 
     /// Writes the handle over all of `raw` (at least ``size`` bytes), setup ID 0.
@@ -43,6 +58,7 @@ public struct ListenHandle: Equatable, Sendable {
         raw[5] = UInt8(hostBytes.count)
         raw[6] = UInt8(port >> 8)
         raw[7] = UInt8(port & 0xff)
+        for (i, b) in route.enumerated() { raw[Self.routeOffset + i] = b }
         for (i, b) in hostBytes.enumerated() { raw[Self.hostOffset + i] = b }
     }
 
@@ -60,7 +76,7 @@ public struct ListenHandle: Equatable, Sendable {
         guard let host = String(validating: raw[hostOffset..<(hostOffset + n)], as: UTF8.self) else {
             throw .init("handle host is not UTF-8")
         }
-        return ListenHandle(host: host, port: port)
+        return ListenHandle(host: host, port: port, route: Array(raw[routeOffset..<(routeOffset + routeSize)]))
     }
 
     /// The connecting rank's progress marker in a handle (0: not started).

@@ -25,6 +25,15 @@ final class PluginRuntime: @unchecked Sendable {
     let guid: UInt64
     let speedMbps: Int32
     let maxComms: Int32
+    /// This rank's sessions with other ranks' listeners (client side), so
+    /// every connection to a peer process after the first resumes.
+    let sessions = SessionCache()
+    /// Connects NCCL has started and not yet seen finish.
+    let connects = ConnectSetups<ConnectorSetup>()
+    /// Made by the first `listen` (an `init` that fails, or a rank that never
+    /// listens, opens no port); stopped when a new load replaces this runtime.
+    private let listener = Mutex<ProcessListener?>(nil)
+    private let stopped = Atomic<Bool>(false)
     /// FABRICAUTH_MAC_THREADS workers that seal and verify for this load's comms
     /// (nil: inline on NCCL's thread). They stop when the runtime goes: after a
     /// later init replaced it and its last comm and context were released.
@@ -45,6 +54,34 @@ final class PluginRuntime: @unchecked Sendable {
     static let current = Mutex<PluginRuntime?>(nil)
 
     static func load() -> PluginRuntime? { current.withLock { $0 } }
+
+    /// Makes `runtime` the current one (nil: init failed) and stops the one it
+    /// replaces: NCCL calls `init` again only after its last communicator of
+    /// the previous load is gone, so nothing listens there any more.
+    static func replaceCurrent(with runtime: PluginRuntime?) {
+        let old = current.withLock { c in
+            defer { c = runtime }
+            return c
+        }
+        if let old, old !== runtime { old.stop() }
+    }
+
+    /// The load's one listener, made on first use.
+    func processListener() throws(ChannelError) -> ProcessListener {
+        try listener.withLock { (l: inout ProcessListener?) throws(ChannelError) -> ProcessListener in
+            guard !stopped.load(ordering: .acquiring) else { throw .closed }
+            if let l { return l }
+            let made = try ProcessListener(context: context, configuration: configuration, address: listenAddress)
+            l = made
+            return made
+        }
+    }
+
+    private func stop() {
+        stopped.store(true, ordering: .releasing)
+        listener.withLock { $0 }?.stop()
+        connects.removeAll()
+    }
 
     /// FABRICAUTH_POLICY through the Identity module's one loader (either format, the same
     /// FILE:LINE:COLUMN errors as `fabricauth policy check`), then FABRICAUTH_ALLOW as an

@@ -141,6 +141,35 @@ final class NCCLPluginTests: XCTestCase {
         }
     }
 
+    /// NCCL opens channels x peers connections between two processes, one
+    /// `listen` each: every rank's listens share one listener (ProcessListener),
+    /// so its first connection from a peer runs the full handshake and the
+    /// rest resume. 8 connections in each of 2 loads: per rank and load one
+    /// full handshake as initiator and one as responder, 14 resumed; a new
+    /// load starts over (its runtime is new). Every byte is checked by the
+    /// harness over every connection.
+    func testLaterConnectionsBetweenTwoRanksResume() throws {
+        _ = try DeviceTestSupport.openContext()
+        let (dir, harness) = try Self.prepare("resume")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var environment = Self.environment(in: dir, rank1: "rank1")
+        let textfile = dir.appendingPathComponent("nccl.prom").path
+        environment["FABRICAUTH_METRICS_FILE"] = textfile
+        environment["NCCL_DEBUG"] = "TRACE"
+        let result = try Self.run(harness, [Self.library.path, "--loads", "2", "--connections", "8"],
+            environment: environment, in: dir)
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.output.contains("harness: PASS"), result.output)
+        let metrics = try String(contentsOfFile: textfile, encoding: .utf8)
+        XCTAssertEqual(CLIMetricsTests.sample("fabricauth_handshakes_accepted_total{mode=\"full\"}", in: metrics), 4, metrics)
+        XCTAssertEqual(CLIMetricsTests.sample("fabricauth_handshakes_accepted_total{mode=\"resumed\"}", in: metrics), 28, metrics)
+        for rank in 0...1 {
+            let mine = result.output.split(separator: "\n").filter { $0.hasPrefix("rank \(rank) [") && $0.contains(" verified; ") }
+            XCTAssertEqual(mine.count, 32, "rank \(rank): a line per comm: \(mine)")
+            XCTAssertEqual(mine.filter { $0.hasSuffix("(resumed)") }.count, 28, "rank \(rank): \(mine)")
+        }
+    }
+
     /// The harness's benchmark mode (bench.c), run for its output, not its
     /// figures: for every size from 4 KiB to 4 MiB a row with positive times
     /// and bandwidths through the plug-in and over plain verbs, each mode's

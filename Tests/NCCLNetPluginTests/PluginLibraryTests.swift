@@ -59,6 +59,11 @@ final class PluginLibraryTests: XCTestCase {
         XCTAssertFalse(symbols.contains("ncclNetPlugin_v7"), "v7 and older are not offered")
         // The runtime inside stays private: another Swift runtime in the process must not bind to it.
         XCTAssertFalse(symbols.contains(" swift_retain\n"), "the Swift runtime's symbols are exported")
+        // And so do our modules and their dependencies (exports.map): the five tables are the only
+        // global symbols (nm's upper-case types; the lower-case ones left in .dynsym are local and bind nothing).
+        let exported = symbols.split(separator: "\n").map { $0.split(separator: " ") }
+            .filter { $0.count == 3 && $0[1].first!.isUppercase }.map { String($0[2]) }
+        XCTAssertEqual(Set(exported), Set((8...12).map { "ncclNetPlugin_v\($0)" }), "exported: \(exported.prefix(20))")
     }
 
     func testIsMarkedNoDeleteSoDlcloseKeepsTheSwiftRuntimeImagesMapped() throws {

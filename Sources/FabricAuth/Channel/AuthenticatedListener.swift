@@ -105,11 +105,37 @@ public final class AuthenticatedListener: Sendable {
     /// Waits up to `timeout` for a client that passes the screening and
     /// authenticates it as the handshake responder.
     public func accept(timeout: Duration = .seconds(60)) throws(ChannelError) -> AuthenticatedQueuePair {
+        try acceptClient(timeout: timeout).outcome.get()
+    }
+
+    /// A client that passed the screening, with how its setup ended.
+    public struct AcceptedClient {
+        /// The bytes after the token in the client's first message: the
+        /// `route` it passed to ``AuthenticatedConnector/connect(context:host:port:configuration:sessions:route:)``.
+        /// Unauthenticated: use it to attribute a failed setup, and route a
+        /// channel by its authenticated `peerPayload` instead.
+        public let route: [UInt8]
+        /// The authenticated channel, or why this client's setup failed.
+        public let outcome: Result<AuthenticatedQueuePair, ChannelError>
+    }
+
+    /// Like ``accept(timeout:)``, for a listener shared by several consumers
+    /// (NCCL's listens in the plug-in): a client's failed setup is returned
+    /// with the route it named instead of being thrown, so the caller can
+    /// fail the consumer it was meant for. Throws only when no client passed
+    /// the screening in time, or for the listening socket's own errors.
+    public func acceptClient(timeout: Duration = .seconds(60)) throws(ChannelError) -> AcceptedClient {
+        let client: BootstrapClient
         do {
-            let client = try exchange.nextClient(timeout: timeout)
-            return try setUp(client)
+            client = try exchange.nextClient(timeout: timeout)
         } catch {
             throw ChannelError(lowering: error)
+        }
+        let route = Array(client.firstMessage.payload.dropFirst(ExchangeMessage.clientTokenSize))
+        do {
+            return AcceptedClient(route: route, outcome: .success(try setUp(client)))
+        } catch {
+            return AcceptedClient(route: route, outcome: .failure(ChannelError(lowering: error)))
         }
     }
 

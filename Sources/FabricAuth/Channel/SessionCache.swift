@@ -29,6 +29,8 @@ public final class SessionCache: Sendable {
 
     public let capacity: Int
     private let state = Mutex(State())
+    /// Serialises concurrent first connections per destination (client side).
+    let firstContacts = FirstContactGate()
 
     public init(capacity: Int = 1024) {
         precondition(capacity > 0)
@@ -66,6 +68,11 @@ public final class SessionCache: Sendable {
             }
             return session
         }
+    }
+
+    /// Whether a client's session with `destination` is kept and not expired at `now`.
+    func hasSession(for destination: String, now: Timestamp) -> Bool {
+        session(for: destination, now: now) != nil
     }
 
     /// Forgets (and wipes) the session with `destination`, e.g. after the
