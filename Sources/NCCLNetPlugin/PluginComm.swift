@@ -131,10 +131,11 @@ final class PluginComm {
 
     func register(_ data: UnsafeMutableRawPointer, size: Int) throws(ChannelError) -> MemoryHandle {
         guard size > 0 else { throw .invalidRequest("regMr of 0 bytes") }
-        // One spare byte: a zero-byte receive still needs a window of at least
-        // one byte (the channel refuses empty targets), even at the very end.
+        // The comm's worker may be using the channel: register between its passes.
         channelLock.lock()
         defer { channelLock.unlock() }
+        // One spare byte: a zero-byte receive still needs a window of at least
+        // one byte (the channel refuses empty targets), even at the very end.
         return MemoryHandle(comm: self, base: data, size: size, shadow: try channel.allocateMemory(bytes: size + 1))
     }
 
