@@ -12,7 +12,7 @@ extension PluginComm {
     /// nil: all 32 requests are outstanding (NCCL retries).
     func queueSend(_ data: UnsafeMutableRawPointer, range: Range<Int>, tag: UInt32, memory: MemoryHandle)
         throws(ChannelError) -> RequestSlot? {
-        if failed.load(ordering: .acquiring) { throw .closed }
+        if failed.load(ordering: .acquiring) { throw firstFailure ?? .closed }
         guard let index = freeSlots.popLast() else { return nil }
         let slot = slots[index]
         slot.sendSource = UnsafeRawPointer(data)
@@ -137,7 +137,10 @@ extension PluginComm {
     /// also fails the comm's later requests (as the closed channel would).
     private func fail(_ slot: RequestSlot, _ error: ChannelError) {
         slot.failure = error
-        if error.pluginResult == .systemError { failed.store(true, ordering: .releasing) }
+        if error.pluginResult == .systemError, !failed.load(ordering: .relaxed) {
+            firstFailure = error
+            failed.store(true, ordering: .releasing)
+        }
         slot.state.store(RequestState.failed.rawValue, ordering: .releasing)
     }
 }

@@ -111,6 +111,9 @@ final class PluginComm {
     /// Set by the worker (before it publishes the failed request) when a request failed for a
     /// reason of the network or the peer: NCCL's later isend/irecv on the comm fail.
     let failed = Atomic<Bool>(false)
+    /// The error that set `failed` (written once by the worker before it), which those later calls return,
+    /// so the log names the cause even before NCCL tests the request that failed.
+    var firstFailure: ChannelError?
     /// The send NCCL last retried (isend returned NULL): its bytes are already in the shadow.
     private var staged: (address: UnsafeMutableRawPointer, count: Int, tag: UInt32)?
 
@@ -172,7 +175,7 @@ final class PluginComm {
         tags: UnsafePointer<UInt32>, memories: UnsafePointer<UnsafeMutableRawPointer?>) throws(ChannelError) -> RequestSlot? {
         guard role == .receive else { throw .invalidRequest("irecv on a send comm") }
         guard (1...PluginRuntime.maxRecvs).contains(n) else { throw .invalidRequest("irecv of \(n) buffers") }
-        if worker != nil, failed.load(ordering: .acquiring) { throw .closed }
+        if worker != nil, failed.load(ordering: .acquiring) { throw firstFailure ?? .closed }
         guard let index = freeSlots.last, windowsInUse + n <= PluginRuntime.windowsPerComm else { return nil }
         let slot = slots[index]
         slot.buffers.removeAll(keepingCapacity: true)
