@@ -27,6 +27,11 @@ let package = Package(
             name: "DataPathBenchmark",
             dependencies: ["BenchmarkSupport", .product(name: "FabricAuth", package: "FabricAuth")]
         ),
+        // The NCCL plug-in's per-byte data path (stage, seal, verify, copy) on 1, 2, 4 MAC threads.
+        .executableTarget(
+            name: "PluginDataPathBenchmark",
+            dependencies: ["BenchmarkSupport", .product(name: "FabricAuth", package: "FabricAuth")]
+        ),
         .executableTarget(
             name: "RemoteAccessBenchmark",
             dependencies: [

@@ -34,6 +34,10 @@ final class PluginRuntime: @unchecked Sendable {
     /// listens, opens no port); stopped when a new load replaces this runtime.
     private let listener = Mutex<ProcessListener?>(nil)
     private let stopped = Atomic<Bool>(false)
+    /// FABRICAUTH_MAC_THREADS workers that seal and verify for this load's comms
+    /// (nil: inline on NCCL's thread). They stop when the runtime goes: after a
+    /// later init replaced it and its last comm and context were released.
+    let macWorkers: MACWorkerPool?
 
     /// Requests one comm holds at once: NCCL_NET_MAX_REQUESTS (32) in NCCL's
     /// net headers; NCCL never has more outstanding on one comm.
@@ -201,6 +205,7 @@ final class PluginRuntime: @unchecked Sendable {
             pciPathC = nil
         }
         speedMbps = Self.portSpeedMbps(device: context.deviceName)
+        macWorkers = settings.macThreads > 0 ? try MACWorkerPool(threads: settings.macThreads) : nil
     }
 
     /// The channel sizes of every comm: NCCL's 32 outstanding requests, each

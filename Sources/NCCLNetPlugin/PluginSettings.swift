@@ -55,8 +55,18 @@ public struct PluginSettings: Equatable, Sendable {
     /// are refused and their comms cut off. nil: only this process's own
     /// quarantines (misbehaving peers) apply.
     public var quarantineFilePath: String? = nil
+    /// FABRICAUTH_MAC_THREADS: worker threads that seal, verify and copy the
+    /// comms' messages off NCCL's proxy thread (PluginWorkers.swift); each comm
+    /// is served by one of them. 0: all of it inline on NCCL's thread.
+    public var macThreads: Int = defaultMACThreads
 
     public static let defaultSetupTimeoutSeconds = 120
+    /// Two workers: one core's MAC work is about 25 GB/s with ipsec-mb, so two
+    /// carry a 400 Gb/s port's 50 GB/s of send plus receive traffic
+    /// (docs/performance.md), while costing a small job only two mostly idle threads.
+    public static let defaultMACThreads = 2
+    /// More workers than a node has cores per NIC only compete with NCCL's own threads.
+    public static let maxMACThreads = 64
     public static let defaultMetricsIntervalSeconds = 5
     public static let defaultAuditLogMaxBytes = 64 << 20
     public static let defaultAuditLogKeep = 5
@@ -127,6 +137,14 @@ public struct PluginSettings: Equatable, Sendable {
             }
             reloadInterval = n
         }
+        var macThreads = defaultMACThreads
+        if let text = value("FABRICAUTH_MAC_THREADS") {
+            guard let n = Int(text), (0...maxMACThreads).contains(n) else {
+                throw PluginSettingsError("FABRICAUTH_MAC_THREADS=\(text) is not a number of threads from 0 "
+                    + "(MAC work on NCCL's thread) to \(maxMACThreads)")
+            }
+            macThreads = n
+        }
         let metricsFile = value("FABRICAUTH_METRICS_FILE")
         if let metricsFile, metricsFile.hasSuffix("/") {
             throw PluginSettingsError("FABRICAUTH_METRICS_FILE=\(metricsFile) is a directory; name a file, e.g. /var/lib/node_exporter/fabricauth.prom")
@@ -163,6 +181,7 @@ public struct PluginSettings: Equatable, Sendable {
         settings.auditLogPath = auditLog
         settings.auditLogMaxBytes = auditMaxBytes
         settings.auditLogKeep = auditKeep
+        settings.macThreads = macThreads
         return settings
     }
 }

@@ -70,16 +70,27 @@ final class NCCLPluginTests: XCTestCase {
         return env
     }
 
+    /// With two MAC workers (the default): sealing, verifying and copying off the calling thread.
     func testTwoRanksRingGroupedAndBurstAcrossTwoLoads() throws {
+        try ringGroupedAndBurst(macThreads: "2", loads: 2)
+    }
+
+    /// FABRICAUTH_MAC_THREADS=0: the same run with all MAC work on the thread that calls the plug-in.
+    func testTwoRanksRingGroupedAndBurstWithMACWorkInline() throws {
+        try ringGroupedAndBurst(macThreads: "0", loads: 1)
+    }
+
+    func ringGroupedAndBurst(macThreads: String, loads: Int) throws {
         _ = try DeviceTestSupport.openContext()  // fail clearly without a device
         let (dir, harness) = try Self.prepare("ring")
         defer { try? FileManager.default.removeItem(at: dir) }
         // FABRICAUTH_METRICS_FILE: both ranks (rank 1 is forked with the same
         // environment) write the textfile at each finalize; either's is whole.
         var environment = Self.environment(in: dir, rank1: "rank1")
+        environment["FABRICAUTH_MAC_THREADS"] = macThreads
         let textfile = dir.appendingPathComponent("nccl.prom").path
         environment["FABRICAUTH_METRICS_FILE"] = textfile
-        let result = try Self.run(harness, [Self.library.path, "--loads", "2"], environment: environment, in: dir)
+        let result = try Self.run(harness, [Self.library.path, "--loads", "\(loads)"], environment: environment, in: dir)
         XCTAssertEqual(result.status, 0, result.output)
         XCTAssertTrue(result.output.contains("harness: PASS"), result.output)
         let metrics = try String(contentsOfFile: textfile, encoding: .utf8)
@@ -93,8 +104,8 @@ final class NCCLPluginTests: XCTestCase {
         for rank in 0...1 {
             // NCCL_NET_MAX_REQUESTS: 32 single receives, then 32 grouped receives of maxRecvs (8) buffers,
             // each time with a 33rd irecv answered by a NULL request (the harness fails otherwise).
-            XCTAssertTrue(result.output.contains("rank \(rank) load 1: \(32) outstanding requests passed"), result.output)
-            XCTAssertTrue(result.output.contains("rank \(rank) load 1: 32 outstanding grouped receives of 8 buffers passed"),
+            XCTAssertTrue(result.output.contains("rank \(rank) load \(loads - 1): \(32) outstanding requests passed"), result.output)
+            XCTAssertTrue(result.output.contains("rank \(rank) load \(loads - 1): 32 outstanding grouped receives of 8 buffers passed"),
                 result.output)
         }
         XCTAssertTrue(result.output.contains("peer spiffe://ping.test/rank1 verified"), result.output)
@@ -226,18 +237,18 @@ final class NCCLPluginTests: XCTestCase {
     /// into the window the receive granted and forges its notice. The request
     /// fails with ncclSystemError, NCCL's buffer keeps every byte it had (the
     /// forged bytes only reached the plug-in's shadow), and the comm refuses
-    /// further work.
+    /// further work. Here the MAC work runs on NCCL's (the test's) thread.
     func testForgedWriteIntoAPluginConnectionNeverReachesNCCLsBuffer() throws {
-        let context = try DeviceTestSupport.openContext()
-        let dir = try CLIPingTests.makeIdentities(["rank0"], in: "nccl-forgery")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let settings = ["FABRICAUTH_CERT": "rank0.pem", "FABRICAUTH_KEY": "rank0.key", "FABRICAUTH_BUNDLE": "ca.pem"]
-        for (name, file) in settings { setenv(name, dir.appendingPathComponent(file).path, 1) }
-        setenv("FABRICAUTH_ALLOW", "id spiffe://ping.test/rank0", 1)
-        defer { for name in Array(settings.keys) + ["FABRICAUTH_ALLOW"] { unsetenv(name) } }
-        XCTAssertEqual(ncclInit(), 0)
+        try forgedWrite(macThreads: "0")
+    }
 
-        // Both ends of one connection in this process: listen, then spin connect and accept.
+    /// The same attack on a comm whose receives a MAC worker verifies and copies.
+    func testForgedWriteIntoAPluginConnectionServedByAMACWorker() throws {
+        try forgedWrite(macThreads: "2")
+    }
+
+    /// Both ends of one connection in this process: listen, then spin connect and accept.
+    static func connectInProcess() -> (send: UnsafeMutableRawPointer, receive: UnsafeMutableRawPointer)? {
         var handle = [UInt8](repeating: 0, count: ListenHandle.size)
         var listenComm: UnsafeMutableRawPointer?
         XCTAssertEqual(handle.withUnsafeMutableBytes { ncclListen(nil, 0, $0.baseAddress, &listenComm) }, 0)
@@ -250,12 +261,55 @@ final class NCCLPluginTests: XCTestCase {
             usleep(1000)
         }
         XCTAssertEqual(ncclCloseListen(listenComm), 0)
-        guard let sendComm, let recvComm else { return XCTFail("connect/accept did not finish") }
+        guard let sendComm, let recvComm else { return nil }
+        return (sendComm, recvComm)
+    }
+
+    /// NCCL may init the plug-in again (a second communicator on v8..v10, or
+    /// dlclose and dlopen): the old runtime's MAC workers keep serving the
+    /// comms made with it and stop, their threads joined, once those are
+    /// closed (a pool joins its threads when it goes: MACWorkerTests counts them).
+    func testMACWorkersOfAReplacedRuntimeStopAfterItsLastComm() throws {
+        _ = try DeviceTestSupport.openContext()
+        let dir = try CLIPingTests.makeIdentities(["rank0"], in: "nccl-workers")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let settings = ["FABRICAUTH_CERT": "rank0.pem", "FABRICAUTH_KEY": "rank0.key", "FABRICAUTH_BUNDLE": "ca.pem"]
+        for (name, file) in settings { setenv(name, dir.appendingPathComponent(file).path, 1) }
+        setenv("FABRICAUTH_ALLOW", "id spiffe://ping.test/rank0", 1)
+        setenv("FABRICAUTH_MAC_THREADS", "3", 1)
+        defer { for name in Array(settings.keys) + ["FABRICAUTH_ALLOW", "FABRICAUTH_MAC_THREADS"] { unsetenv(name) } }
+        XCTAssertEqual(ncclInit(), 0)
+        weak var firstPool = PluginRuntime.load()?.macWorkers
+        XCTAssertEqual(firstPool?.workers.count, 3)
+        guard let (sendComm, recvComm) = Self.connectInProcess() else { return XCTFail("connect/accept did not finish") }
+
+        XCTAssertEqual(ncclInit(), 0)  // the new runtime starts 3 workers; the old one is kept by its comms
+        XCTAssertNotNil(firstPool, "the open comms keep their runtime's workers")
+        XCTAssertFalse(PluginRuntime.load()?.macWorkers === firstPool)
+        XCTAssertEqual(ncclCloseSend(sendComm), 0)
+        XCTAssertNotNil(firstPool, "one comm is still open")
+        XCTAssertEqual(ncclCloseRecv(recvComm), 0)
+        XCTAssertNil(firstPool, "the old runtime and its pool (threads joined) are gone with its last comm")
+    }
+
+    func forgedWrite(macThreads: String) throws {
+        let context = try DeviceTestSupport.openContext()
+        let dir = try CLIPingTests.makeIdentities(["rank0"], in: "nccl-forgery")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let settings = ["FABRICAUTH_CERT": "rank0.pem", "FABRICAUTH_KEY": "rank0.key", "FABRICAUTH_BUNDLE": "ca.pem"]
+        for (name, file) in settings { setenv(name, dir.appendingPathComponent(file).path, 1) }
+        setenv("FABRICAUTH_ALLOW", "id spiffe://ping.test/rank0", 1)
+        setenv("FABRICAUTH_MAC_THREADS", macThreads, 1)
+        defer { for name in Array(settings.keys) + ["FABRICAUTH_ALLOW", "FABRICAUTH_MAC_THREADS"] { unsetenv(name) } }
+        XCTAssertEqual(ncclInit(), 0)
+        guard let (sendComm, recvComm) = Self.connectInProcess() else { return XCTFail("connect/accept did not finish") }
         defer {
             XCTAssertEqual(ncclCloseSend(sendComm), 0)
             XCTAssertEqual(ncclCloseRecv(recvComm), 0)
         }
-        let victim = Unmanaged<PluginComm>.fromOpaque(recvComm).takeUnretainedValue().channel
+        let comm = Unmanaged<PluginComm>.fromOpaque(recvComm).takeUnretainedValue()
+        XCTAssertEqual(comm.worker == nil, macThreads == "0")
+        let victim = comm.channel
 
         let ncclBuffer = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 4096)
         defer { ncclBuffer.deallocate() }
@@ -271,9 +325,23 @@ final class NCCLPluginTests: XCTestCase {
         var request: UnsafeMutableRawPointer?
         XCTAssertEqual(ncclIrecv(recvComm, 1, &data, &size, &tag, &mhandles, &request), 0)
         let slot = Unmanaged<RequestSlot>.fromOpaque(try XCTUnwrap(request)).takeUnretainedValue()
-        let window = try XCTUnwrap(victim.window(of: try XCTUnwrap(slot.request)))
-        try AttackerQueuePair(context: context, aimedAt: victim.queuePair)
-            .overwrite(window, of: victim, length: 256, byte: 0x3C, sequence: 0)
+        if comm.worker != nil {
+            // irecv only queued the request: the worker grants the window.
+            let postDeadline = Date().addingTimeInterval(20)
+            while slot.state.load(ordering: .acquiring) != RequestState.posted.rawValue, Date() < postDeadline { usleep(100) }
+            XCTAssertEqual(slot.state.load(ordering: .acquiring), RequestState.posted.rawValue)
+        }
+        // The channel is the worker's while it serves the comm: look into it under the worker's lock.
+        // (Unlocked before anything can throw: a held lock would stall the worker and close.)
+        comm.channelLock.lock()
+        let window = slot.request.flatMap { victim.window(of: $0) }
+        let attack = Result { try window.map { w in
+            try AttackerQueuePair(context: context, aimedAt: victim.queuePair)
+                .overwrite(w, of: victim, length: 256, byte: 0x3C, sequence: 0)
+        } }
+        comm.channelLock.unlock()
+        XCTAssertNotNil(window, "the receive's window")
+        try attack.get()
 
         var done: Int32 = 0
         var sizes = [Int](repeating: -1, count: 8)
@@ -287,8 +355,13 @@ final class NCCLPluginTests: XCTestCase {
             "no forged byte reached NCCL's buffer")
         let shadow = Unmanaged<MemoryHandle>.fromOpaque(memory).takeUnretainedValue().shadow
         XCTAssertEqual(shadow.bytes[0], 0x3C, "the forged bytes did land, in the plug-in's shadow: the MAC stopped them")
+        comm.channelLock.lock()
         XCTAssertEqual(victim.receiveMetrics.failures[.badTag], 1)
         XCTAssertEqual(victim.remoteAccessMetrics.writesReceived, 0)
+        comm.channelLock.unlock()
+        if let worker = comm.worker {
+            XCTAssertGreaterThan(worker.passes.load(ordering: .relaxed), 0, "the worker polled the channel, not the test's thread")
+        }
 
         var later: UnsafeMutableRawPointer?
         XCTAssertEqual(ncclIrecv(recvComm, 1, &data, &size, &tag, &mhandles, &later), 2, "the comm is torn down")

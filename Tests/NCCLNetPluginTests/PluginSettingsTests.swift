@@ -49,6 +49,20 @@ final class PluginSettingsTests: XCTestCase {
         }
     }
 
+    func testMACThreads() throws {
+        var env = identity
+        XCTAssertEqual(try PluginSettings.parse(env).macThreads, PluginSettings.defaultMACThreads)
+        XCTAssertEqual(PluginSettings.defaultMACThreads, 2)
+        for (text, n) in [("0", 0), ("1", 1), (" 4 ", 4), ("\(PluginSettings.maxMACThreads)", PluginSettings.maxMACThreads)] {
+            env["FABRICAUTH_MAC_THREADS"] = text
+            XCTAssertEqual(try PluginSettings.parse(env).macThreads, n, text)
+        }
+        for bad in ["-1", "two", "2.5", "\(PluginSettings.maxMACThreads + 1)"] {
+            env["FABRICAUTH_MAC_THREADS"] = bad
+            XCTAssertThrowsError(try PluginSettings.parse(env)) { XCTAssertTrue("\($0)".contains("FABRICAUTH_MAC_THREADS=\(bad)"), "\($0)") }
+        }
+    }
+
     func testAuditLogSettings() throws {
         var s = try PluginSettings.parse(identity)
         XCTAssertNil(s.auditLogPath)
