@@ -2,7 +2,7 @@
  * --bench: a sendrecv benchmark in the manner of nccl-tests' sendrecv_perf
  * with two ranks: per iteration each rank posts one receive from and one send
  * to the other and waits for both, so both directions run at once. For each
- * size, 4 KiB to 4 MiB by 4x, the same loop runs twice back to back on the
+ * size, 4 KiB to 4 MiB (or --max-bytes) by 4x, the same loop runs twice back to back on the
  * same device:
  *   auth   through the plug-in's ABI (irecv, isend, test), every byte
  *          MAC-verified and staged through the plug-in's shadows
@@ -207,12 +207,12 @@ static void plain_close(struct plain* q) {
     free(q->recvBuffer);
 }
 
-void run_bench(struct session* s, int fd, int iterations) {
+void run_bench(struct session* s, int fd, int iterations, size_t maxBytes) {
     struct plain q = {0};
     plain_open(&q, fd);
     if (rank == 0) fprintf(stderr, "bench: %8s %12s %10s %12s %10s %10s\n", "bytes", "auth us", "auth MB/s", "plain us",
                            "plain MB/s", "auth/plain");
-    for (size_t size = 4096; size <= BENCH_MAX_BYTES; size *= 4) {
+    for (size_t size = 4096; size <= maxBytes && size <= BENCH_MAX_BYTES; size *= 4) {
         double seconds[2];
         for (int mode = 0; mode < 2; mode++) {
             barrier(fd);

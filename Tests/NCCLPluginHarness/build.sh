@@ -9,5 +9,5 @@ mkdir -p "$(dirname "$out")"
 ${CC:-gcc} -std=c11 -O2 -g -Wall -Wextra -Werror \
     -I"$root/Sources/CNCCLNet/include" \
     "$root/Tests/NCCLPluginHarness/harness.c" "$root/Tests/NCCLPluginHarness/phases.c" \
-    "$root/Tests/NCCLPluginHarness/bench.c" -o "$out" -ldl -libverbs
+    "$root/Tests/NCCLPluginHarness/bench.c" "$root/Tests/NCCLPluginHarness/oob.c" -o "$out" -ldl -libverbs
 echo "$out"

@@ -2,11 +2,14 @@
  * Drives libnccl-net-fabricauth.so the way NCCL's proxy thread does
  * (NVIDIA/nccl v2.30.7 src/transport/net.cc, src/plugin/net/net_v8.cc), without
  * NCCL or a GPU: two ranks as two processes (fork), joined by a socketpair
- * that stands in for NCCL's bootstrap network.
+ * that stands in for NCCL's bootstrap network; or, with --rank, one rank per
+ * process and host, joined by a TCP connection (oob.c).
  *
  *   harness PLUGIN.so [--abi 8..12] [--loads N] [--connections N] [--expect-refused]
  *   harness PLUGIN.so --bench [--bench-iterations N] [--loads 1]
  *   harness PLUGIN.so --expect-init-failure [--loads N]
+ *   ... [--max-bytes N]   largest ring and bench message (4096..4 MiB, default 4 MiB)
+ *   ... --rank 0 --oob-listen PORT | --rank 1 --oob-connect HOST:PORT
  *
  * Each load: dlopen, find ncclNetPlugin_v<abi> (default: the newest, probing
  * v12 down to v8 as NCCL does), init (v11+: per communicator, twice), devices,
@@ -33,7 +36,10 @@
  * shows none, TRACE one per comm).
  *
  * Rank 0 uses FABRICAUTH_CERT/FABRICAUTH_KEY; rank 1 HARNESS_RANK1_CERT and
- * HARNESS_RANK1_KEY when set. With --expect-refused, every connect and accept
+ * HARNESS_RANK1_KEY when set. With --rank each process is the rank it names,
+ * with its own environment's FABRICAUTH_* identity (HARNESS_RANK1_* is not
+ * read), and both must be given the same options (oob.c checks); each prints
+ * "harness: PASS" once the other has reached its end too. With --expect-refused, every connect and accept
  * must fail with ncclSystemError (a rank the peer refuses) and return no comm,
  * so NCCL has nothing to register or receive into. With --expect-init-failure
  * every load's init must fail with ncclInternalError and a WARN line (no
@@ -42,6 +48,7 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -93,7 +100,13 @@ double now(void) {
 }
 
 void exchange(int fd, const void* mine, void* theirs, size_t n) {
-    if (write(fd, mine, n) != (ssize_t)n) FAIL("write to peer rank");
+    /* A TCP send may be partial; MSG_NOSIGNAL: a peer that died fails here with its reason, not with SIGPIPE. */
+    for (size_t sent = 0; sent < n;) {
+        ssize_t w = send(fd, (const char*)mine + sent, n - sent, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) FAIL("write to peer rank: %s", strerror(errno));
+        sent += (size_t)w;
+    }
     size_t got = 0;
     while (got < n) {
         ssize_t r = read(fd, (char*)theirs + got, n - got);
@@ -144,8 +157,11 @@ static int setup(struct session* s, void* listenComm, void* peerHandle, int expe
 
 #define MAX_CONNECTIONS 16
 
+/* The fields up to maxBytes must match between the ranks (oob_agree); oobRank is -1 in fork mode. */
 struct options {
-    int loads, abi, connections, expectRefused, expectInitFailure, bench, benchIterations;
+    int loads, abi, connections, expectRefused, expectInitFailure, bench, benchIterations, maxBytes;
+    int oobRank, oobListenPort;
+    const char* oobConnect;
 };
 
 /* Traffic over every connected pair: the full phases over one, a ring of 4 KiB messages over each of several. */
@@ -158,7 +174,7 @@ static void run_traffic(struct session* s, int connections, int load, int maxRec
         CHECK(net->regMr(s[c].recvComm, s[c].recvBuffer, BUFFER_BYTES, NCCL_PTR_HOST, &s[c].recvMr));
     }
     if (o->bench) {
-        run_bench(s, fd, o->benchIterations);
+        run_bench(s, fd, o->benchIterations, (size_t)o->maxBytes);
         return;
     }
     if (connections > 1) {
@@ -167,8 +183,10 @@ static void run_traffic(struct session* s, int connections, int load, int maxRec
         return;
     }
     static const size_t sizes[] = {0, 1, 7, 64, 4095, 4096, 65536, 1u << 20, 4u << 20};
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) phase_ring(s, sizes[i]);
-    fprintf(stderr, "rank %d load %d: ring 0 B..4 MiB passed\n", rank, load);
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        if (sizes[i] <= (size_t)o->maxBytes) phase_ring(s, sizes[i]);
+    if (o->maxBytes == (4 << 20)) fprintf(stderr, "rank %d load %d: ring 0 B..4 MiB passed\n", rank, load);
+    else fprintf(stderr, "rank %d load %d: ring 0 B..%d B passed\n", rank, load, o->maxBytes);
     for (int n = 1; n <= 8; n++) phase_grouped(s, n);
     fprintf(stderr, "rank %d load %d: grouped receives n=1..8 passed\n", rank, load);
     phase_burst(s);
@@ -253,13 +271,50 @@ static void run_load(const char* path, int fd, int load, const struct options* o
     if (dlclose(lib) != 0) FAIL("dlclose: %s", dlerror());
 }
 
+/* Fork mode: rank 1 is a child with HARNESS_RANK1_* as its identity; returns the socketpair end of this rank. */
+static int fork_ranks(pid_t* child) {
+    int fds[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) FAIL("socketpair: %s", strerror(errno));
+    fflush(NULL);
+    *child = fork();
+    if (*child < 0) FAIL("fork: %s", strerror(errno));
+    rank = *child == 0 ? 1 : 0;
+    close(fds[1 - rank]);
+    if (rank == 1) {
+        const char* cert = getenv("HARNESS_RANK1_CERT");
+        const char* key = getenv("HARNESS_RANK1_KEY");
+        if (cert) setenv("FABRICAUTH_CERT", cert, 1);
+        if (key) setenv("FABRICAUTH_KEY", key, 1);
+    }
+    return fds[rank];
+}
+
+/* --rank mode: this process is one rank; the other is reached over TCP and must run with the same options. */
+static int join_peer(const struct options* o) {
+    rank = o->oobRank;
+    int fd = rank == 0 ? oob_listen(o->oobListenPort) : oob_connect(o->oobConnect);
+    static const char* const names[] = {"--loads", "--abi", "--connections", "--expect-refused",
+                                        "--expect-init-failure", "--bench", "--bench-iterations", "--max-bytes"};
+    const int settings[] = {o->loads, o->abi, o->connections, o->expectRefused, o->expectInitFailure, o->bench,
+                            o->benchIterations, o->maxBytes};
+    oob_agree(fd, settings, names, (int)(sizeof settings / sizeof settings[0]));
+    return fd;
+}
+
+static int usage_error(const char* message) {
+    fprintf(stderr, "%s\n", message);
+    return 2;
+}
+
 int main(int argc, char** argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s PLUGIN.so [--abi 8..12] [--loads N] [--connections N] [--expect-refused] "
-                        "[--expect-init-failure] [--bench [--bench-iterations N]]\n", argv[0]);
+                        "[--expect-init-failure] [--bench [--bench-iterations N]] [--max-bytes N] "
+                        "[--rank 0 --oob-listen PORT | --rank 1 --oob-connect HOST:PORT]\n", argv[0]);
         return 2;
     }
-    struct options o = {.loads = 2, .abi = 0, .connections = 1, .benchIterations = 20};
+    struct options o = {.loads = 2, .abi = 0, .connections = 1, .benchIterations = 20, .maxBytes = 4 << 20,
+                        .oobRank = -1, .oobListenPort = 0};
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--loads") && i + 1 < argc) o.loads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--abi") && i + 1 < argc) o.abi = atoi(argv[++i]);
@@ -268,47 +323,41 @@ int main(int argc, char** argv) {
         else if (!strcmp(argv[i], "--expect-init-failure")) o.expectInitFailure = 1;
         else if (!strcmp(argv[i], "--bench")) o.bench = 1;
         else if (!strcmp(argv[i], "--bench-iterations") && i + 1 < argc) o.benchIterations = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--max-bytes") && i + 1 < argc) o.maxBytes = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--rank") && i + 1 < argc) o.oobRank = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--oob-listen") && i + 1 < argc) o.oobListenPort = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--oob-connect") && i + 1 < argc) o.oobConnect = argv[++i];
         else {
             fprintf(stderr, "unknown argument %s\n", argv[i]);
             return 2;
         }
     }
-    if (o.abi != 0 && (o.abi < 8 || o.abi > 12)) {
-        fprintf(stderr, "--abi takes 8 to 12\n");
-        return 2;
-    }
-    if (o.bench && (o.connections != 1 || o.benchIterations < 1)) {
-        fprintf(stderr, "--bench runs over one connection, with --bench-iterations >= 1\n");
-        return 2;
-    }
+    if (o.abi != 0 && (o.abi < 8 || o.abi > 12)) return usage_error("--abi takes 8 to 12");
+    if (o.bench && (o.connections != 1 || o.benchIterations < 1))
+        return usage_error("--bench runs over one connection, with --bench-iterations >= 1");
     if (o.connections < 1 || o.connections > MAX_CONNECTIONS) {
         fprintf(stderr, "--connections takes 1 to %d\n", MAX_CONNECTIONS);
         return 2;
     }
+    /* The ring's slots and the bench's plain buffers hold 4 MiB; the bench starts at 4 KiB. */
+    if (o.maxBytes < 4096 || o.maxBytes > (4 << 20)) return usage_error("--max-bytes takes 4096 to 4194304");
+    int oob = o.oobRank != -1 || o.oobListenPort || o.oobConnect;
+    if (oob && !(o.oobRank == 0 && o.oobListenPort > 0 && o.oobListenPort < 65536 && !o.oobConnect) &&
+        !(o.oobRank == 1 && o.oobConnect && !o.oobListenPort))
+        return usage_error("out-of-band mode takes --rank 0 --oob-listen PORT (1..65535) or --rank 1 --oob-connect HOST:PORT");
     set_shown_level();
-    int fds[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) {
-        perror("socketpair");
-        return 1;
-    }
-    fflush(NULL);
-    pid_t child = fork();
-    if (child < 0) {
-        perror("fork");
-        return 1;
-    }
-    rank = child == 0 ? 1 : 0;
-    int fd = fds[rank];
-    close(fds[1 - rank]);
-    if (rank == 1) {
-        const char* cert = getenv("HARNESS_RANK1_CERT");
-        const char* key = getenv("HARNESS_RANK1_KEY");
-        if (cert) setenv("FABRICAUTH_CERT", cert, 1);
-        if (key) setenv("FABRICAUTH_KEY", key, 1);
-    }
+    pid_t child = -1;
+    int fd = oob ? join_peer(&o) : fork_ranks(&child);
     for (int load = 0; load < o.loads; load++) run_load(argv[1], fd, load, &o);
     fprintf(stderr, "rank %d: PASS (%d loads%s)\n", rank, o.loads,
             o.expectRefused ? ", refused as expected" : o.expectInitFailure ? ", init refused as expected" : "");
+    if (oob) {
+        /* Past this barrier the other rank has passed too (it exits non-zero at the first failure, which ends the
+           connection and fails this rank's read). */
+        barrier(fd);
+        printf("harness: PASS (rank %d, out-of-band)\n", rank);
+        return 0;
+    }
     if (rank == 1) return 0;
     int status = 0;
     if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {

@@ -1,6 +1,7 @@
 /*
- * Shared by the harness's two files: harness.c (loads, setup, modes, main)
- * and phases.c (the traffic phases over one connected pair of comms).
+ * Shared by the harness's files: harness.c (loads, setup, modes, main),
+ * phases.c (the traffic phases over one connected pair of comms), bench.c
+ * (--bench) and oob.c (the TCP link between ranks on two hosts).
  */
 #ifndef HARNESS_H
 #define HARNESS_H
@@ -43,9 +44,15 @@ struct session {
 };
 
 double now(void);
-/* The socketpair to the other rank (harness.c): swap n bytes; wait for each other. */
+/* The socketpair or TCP connection to the other rank (harness.c): swap n bytes; wait for each other. */
 void exchange(int fd, const void* mine, void* theirs, size_t n);
 void barrier(int fd);
+
+/* --rank mode (oob.c): rank 0 accepts rank 1 on PORT, rank 1 connects to HOST:PORT, each waiting up to 120 s;
+   then both swap settings (count values named by names) and fail on any difference. */
+int oob_listen(int port);
+int oob_connect(const char* target);
+void oob_agree(int fd, const int* settings, const char* const* names, int count);
 
 /* Phases (phases.c): both directions at once, every byte and reported size checked. */
 void phase_ring(struct session* s, size_t size);
@@ -53,7 +60,7 @@ void phase_grouped(struct session* s, int n);
 void phase_burst(struct session* s);
 void phase_grouped_burst(struct session* s);
 
-/* --bench (bench.c): sendrecv through the plug-in against plain verbs, 4 KiB .. 4 MiB. */
-void run_bench(struct session* s, int fd, int iterations);
+/* --bench (bench.c): sendrecv through the plug-in against plain verbs, 4 KiB .. maxBytes (at most 4 MiB). */
+void run_bench(struct session* s, int fd, int iterations, size_t maxBytes);
 
 #endif
