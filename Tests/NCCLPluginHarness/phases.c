@@ -106,7 +106,9 @@ void phase_grouped(struct session* s, int n) {
     /* Sends in reverse tag order: matching is by tag, not by order. */
     size_t sendOffset = 0;
     while (sendsDone < n || !received) {
-        if (now() > deadline) FAIL("grouped n=%d stalled", n);
+        if (now() > deadline)
+            FAIL("grouped n=%d stalled: %d of %d sends posted, %d done, receive %s", n, posted, n, sendsDone,
+                 received ? "done" : "pending");
         if (posted < n) {
             int i = n - 1 - posted;
             size_t bytes = 1000u * (size_t)(i + 1) + (size_t)n;

@@ -70,6 +70,21 @@ public struct ChannelConfiguration: Sendable {
     public var setupTimeout: Duration = .seconds(10)
     /// RC transport parameters.
     public var connection = ConnectionParameters()
+    /// Whether the channel posts a window bind or invalidation only once
+    /// every send before it has been acknowledged. nil: only on Soft-RoCE.
+    ///
+    /// rdma_rxe (Linux 6.1, rxe_req.c) re-executes local operations when a
+    /// retransmission rewinds its send queue: after a lost or late ACK, or an
+    /// RNR NAK, `req_retry` restarts at the oldest unacknowledged request and
+    /// the requester runs every bind and invalidation behind it again. A
+    /// second bind of a bound type 2 window fails (IBV_WC_MW_BIND_ERR) and a
+    /// second invalidation can leave the send queue stuck, so grouped
+    /// receives across a link that drops or delays packets failed
+    /// (Hardware/two-host-test). With nothing unacknowledged ahead of it, a
+    /// local operation is never behind a rewind. Hardware NICs execute each
+    /// request once, and the wait (a round trip before the next `irecv`'s
+    /// binds) is not worth paying there.
+    public var windowOperationsAwaitAcknowledgements: Bool?
     /// Sent to the peer inside the handshake, encrypted, only once the peer is
     /// authenticated and authorised (e.g. memory-window keys); at most
     /// `HandshakeLimits.maxPayloadSize` bytes.

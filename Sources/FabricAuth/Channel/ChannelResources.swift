@@ -69,9 +69,19 @@ final class ChannelResources {
     /// Windows bound over application memory (RemoteAccess/), allocated
     /// once: the WRITE targets, then the READ offers (`WindowID.position`).
     private(set) var windows: [MemoryWindow]
+    /// Binds and invalidations wait until every earlier send is acknowledged
+    /// (`ChannelConfiguration.windowOperationsAwaitAcknowledgements`).
+    let windowOperationsAwaitAcknowledgements: Bool
 
     init(context: Context, configuration: ChannelConfiguration) throws(ChannelError) {
         try configuration.validate()
+        if let chosen = configuration.windowOperationsAwaitAcknowledgements {
+            windowOperationsAwaitAcknowledgements = chosen
+        } else if configuration.remoteAccessDepth == 0 {
+            windowOperationsAwaitAcknowledgements = false  // no windows
+        } else {
+            windowOperationsAwaitAcknowledgements = try ChannelError.lowering { try context.queryDevice() }.isSoftRoCE
+        }
         slotSize = configuration.slotSize
         sendDepth = configuration.sendDepth
         receiveDepth = configuration.receiveDepth
@@ -230,6 +240,15 @@ final class ChannelResources {
         r.flags = .signaled
         try ChannelError.lowering { try qp.post(r) }
         return issueTicket(slot: nil)
+    }
+
+    /// Before a bind or an invalidation: with `windowOperationsAwaitAcknowledgements`,
+    /// waits until every send posted so far has completed, so no
+    /// retransmission can rewind the send queue to before the local operation.
+    func prepareWindowOperation(deadline: UInt64) throws(ChannelError) {
+        guard windowOperationsAwaitAcknowledgements else { return }
+        try waitFor(ticket: ticketsPosted, deadline: deadline,
+            what: "the acknowledgement of earlier sends before a window operation")
     }
 
     /// Invalidates `window` with a signaled local invalidation; returns its ticket.

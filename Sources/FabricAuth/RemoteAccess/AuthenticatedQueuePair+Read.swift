@@ -41,7 +41,9 @@ extension AuthenticatedQueuePair {
     /// Binds offer `h`'s window over the data and sends the offer.
     private func sendOffer(_ h: OfferHandle, _ memory: ChannelMemory, range: Range<Int>, tag: UInt32,
         timeout: Duration) throws(ChannelError) {
-        let slot = try resources.acquireSendSlot(deadline: ChannelClock.deadline(after: timeout))
+        let deadline = ChannelClock.deadline(after: timeout)
+        let slot = try resources.acquireSendSlot(deadline: deadline)
+        try resources.prepareWindowOperation(deadline: deadline)
         let window = resources.windows[WindowID.readOffer(h.index).position(targets: limits.targets)]
         try tearingDownOnError {
             try queuePair.bind(window, to: memory.region, range: range, access: [.remoteRead],

@@ -106,12 +106,14 @@ extension AuthenticatedQueuePair {
     func closeWindows() throws(ChannelError) {
         while let w = rendezvous.nextWindowToClose() {
             let window = resources.windows[w.position(targets: limits.targets)]
-            let ticket = try resources.postInvalidate(window, on: queuePair)
-            transfers.metrics.windowsInvalidated += 1
             // Work requests run in order: a send the peer never acknowledges
             // (it vanished) holds the invalidation back until the deadline.
+            let deadline = ChannelClock.deadline(after: configuration.setupTimeout)
             do {
-                try resources.waitFor(ticket: ticket, deadline: ChannelClock.deadline(after: configuration.setupTimeout),
+                try resources.prepareWindowOperation(deadline: deadline)
+                let ticket = try resources.postInvalidate(window, on: queuePair)
+                transfers.metrics.windowsInvalidated += 1
+                try resources.waitFor(ticket: ticket, deadline: deadline,
                     what: "closing the \(w) (the send queue is stalled; is the peer still there?)")
             } catch {
                 throw tearDown(error)

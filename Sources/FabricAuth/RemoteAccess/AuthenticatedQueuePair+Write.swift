@@ -3,9 +3,9 @@ import Verbs
 // RDMA WRITE with per-message MACs (docs/protocol.md "RDMA WRITE and READ"),
 // the channel executing the rendezvous machine's steps:
 //
-//   receiver: irecv  -> per buffer: bind window w over it (new rkey), SEND a
-//                       sealed WRITE grant {index, generation, tag, rkey,
-//                       address, capacity}
+//   receiver: irecv  -> per buffer: bind window w over it (new rkey); then
+//                       per buffer SEND a sealed WRITE grant {index,
+//                       generation, tag, rkey, address, capacity}
 //   sender:   isend  -> take the oldest grant with the tag; seal the payload
 //                       in place as a detached message (header names the
 //                       window's address and rkey); post WRITE payload -> w
@@ -65,8 +65,11 @@ extension AuthenticatedQueuePair {
         do throws(ChannelError) {
             try grantAccess(.remoteWrite)
             let deadline = ChannelClock.deadline(after: timeout)
+            // Every window first, then every grant: binds are local
+            // operations, kept together ahead of the sends (see
+            // `ChannelConfiguration.windowOperationsAwaitAcknowledgements`).
+            try resources.prepareWindowOperation(deadline: deadline)
             for (b, t) in zip(buffers, rendezvous.targets(of: h)) {
-                let slot = try resources.acquireSendSlot(deadline: deadline)
                 let window = resources.windows[WindowID.writeTarget(t).position(targets: limits.targets)]
                 try tearingDownOnError {
                     try queuePair.bind(window, to: b.memory.region, range: b.range, access: [.remoteWrite],
@@ -75,7 +78,11 @@ extension AuthenticatedQueuePair {
                 transfers.metrics.windowsBound += 1
                 transfers.targetMemory[t] = b.memory
                 transfers.targetOffset[t] = b.range.lowerBound
-                let grant = rendezvous.bound(target: t, key: WindowKey(rkey: window.rkey, address: window.boundAddress))
+                rendezvous.bound(target: t, key: WindowKey(rkey: window.rkey, address: window.boundAddress))
+            }
+            for t in rendezvous.targets(of: h) {
+                let slot = try resources.acquireSendSlot(deadline: deadline)
+                let grant = rendezvous.grant(target: t)
                 try sendControl(.writeGrant, slot: slot, length: ControlMessage.WriteGrant.size) { grant.encode(to: $0) }
             }
         } catch {

@@ -40,12 +40,18 @@ extension Rendezvous {
     }
 
     /// Target `t`'s window is bound at `key`: the grant to send the peer.
+    @discardableResult
     mutating func bound(target t: Int, key: WindowKey) -> ControlMessage.WriteGrant {
         precondition(targets[t].phase == .reserved, "target \(t) bound in phase \(targets[t].phase)")
         targets[t].phase = .granted
         targets[t].key = key
-        return ControlMessage.WriteGrant(index: UInt32(t), generation: targets[t].generation, tag: targets[t].tag,
-            rkey: key.rkey, address: key.address, capacity: UInt32(targets[t].capacity))
+        return grant(target: t)
+    }
+
+    /// The grant for target `t`, bound earlier (``bound(target:key:)``).
+    func grant(target t: Int) -> ControlMessage.WriteGrant {
+        ControlMessage.WriteGrant(index: UInt32(t), generation: targets[t].generation, tag: targets[t].tag,
+            rkey: targets[t].key.rkey, address: targets[t].key.address, capacity: UInt32(targets[t].capacity))
     }
 
     /// A WRITE notice names `key` and claims `length` bytes. Unverified: it

@@ -15,6 +15,8 @@ public struct DeviceAttributes: Sendable {
     public var maxSharedReceiveQueues: Int
     public var maxMemoryWindows: Int
     public var capabilityFlags: UInt32
+    /// The IEEE OUI of the vendor (`vendor_id`).
+    public var vendorID: UInt32
 
     init(_ a: ibv_device_attr) {
         var attr = a
@@ -32,7 +34,17 @@ public struct DeviceAttributes: Sendable {
         maxSharedReceiveQueues = Int(a.max_srq)
         maxMemoryWindows = Int(a.max_mw)
         capabilityFlags = a.device_cap_flags
+        vendorID = a.vendor_id
     }
+
+    /// The vendor ID Soft-RoCE reports: rdma_rxe has no hardware and no OUI
+    /// and answers 0xFFFFFF (Linux drivers/infiniband/sw/rxe/rxe_param.h,
+    /// RXE_VENDOR_ID, unchanged from 4.8 to 6.x).
+    public static let softRoCEVendorID: UInt32 = 0xFF_FFFF
+
+    /// Whether the device is Soft-RoCE (rdma_rxe), whose quirks some callers
+    /// work around (see `ChannelConfiguration.windowOperationsAwaitAcknowledgements`).
+    public var isSoftRoCE: Bool { vendorID == Self.softRoCEVendorID }
 
     /// IBV_DEVICE_MEM_WINDOW_TYPE_2B: type 2B windows (bound to one QP) supported.
     public var supportsMemoryWindowType2: Bool {
