@@ -5,6 +5,19 @@ import Synchronization
 // NCCL's half (under the comm's `lock`): queueSend, queue, collect. The
 // worker's half (under `channelLock`): serve, which is the only code that
 // uses the channel while the comm is open.
+/// What one pass of a worker over a comm did (ordered: a pass over several
+/// comms reports the most of them).
+enum ServeOutcome: Int, Comparable {
+    /// Nothing queued or in flight: the worker may sleep.
+    case idle
+    /// Requests in flight, but none started or finished in this pass.
+    case waiting
+    /// A request started, finished or failed.
+    case progressed
+
+    static func < (a: ServeOutcome, b: ServeOutcome) -> Bool { a.rawValue < b.rawValue }
+}
+
 extension PluginComm {
     // MARK: NCCL's thread
 
@@ -58,11 +71,11 @@ extension PluginComm {
     var hasQueuedRequests: Bool { !queued.isEmpty }
 
     /// One pass of the worker over this comm: start what NCCL queued, in
-    /// order, and finish what the channel completed. True while the comm has
-    /// requests queued or in flight (the worker keeps polling).
-    func serve() -> Bool {
+    /// order, and finish what the channel completed.
+    func serve() -> ServeOutcome {
         channelLock.lock()
         defer { channelLock.unlock() }
+        var progressed = false
         while let index = queued.peek() {
             let slot = slots[index]
             let started: Bool
@@ -71,11 +84,13 @@ extension PluginComm {
             } catch {
                 queued.removeFirst()
                 fail(slot, error)
+                progressed = true
                 continue
             }
             // A send waiting for the peer's grant holds back the requests behind it:
             // NCCL's order is the order the peer's grants are matched in.
             guard started else { break }
+            progressed = true
             queued.removeFirst()
             posted[postedCount] = index
             postedCount += 1
@@ -91,13 +106,15 @@ extension PluginComm {
                 finished = true
             }
             if finished {
+                progressed = true
                 postedCount -= 1
                 posted[i] = posted[postedCount]
             } else {
                 i += 1
             }
         }
-        return postedCount > 0 || !queued.isEmpty
+        if progressed { return .progressed }
+        return postedCount > 0 || !queued.isEmpty ? .waiting : .idle
     }
 
     /// Posts `slot` on the channel; false when it can't start yet (no grant, or a full table).

@@ -330,6 +330,11 @@ final class NCCLPluginTests: XCTestCase {
             let postDeadline = Date().addingTimeInterval(20)
             while slot.state.load(ordering: .acquiring) != RequestState.posted.rawValue, Date() < postDeadline { usleep(100) }
             XCTAssertEqual(slot.state.load(ordering: .acquiring), RequestState.posted.rawValue)
+            // Nothing arrives for the posted receive: after its spin the worker
+            // polls with pauses instead of holding a core (PluginWorkers.swift).
+            let worker = comm.worker!
+            while worker.pauses.load(ordering: .relaxed) == 0, Date() < postDeadline { usleep(1000) }
+            XCTAssertGreaterThan(worker.pauses.load(ordering: .relaxed), 0, "a waiting worker pauses")
         }
         // The channel is the worker's while it serves the comm: look into it under the worker's lock.
         // (Unlocked before anything can throw: a held lock would stall the worker and close.)

@@ -237,7 +237,7 @@ void run_bench(struct session* s, int fd, int iterations, size_t maxBytes) {
             bench_check(in, size, 1 - rank, (int)size + mode, mode == 0 ? "auth" : "plain");
         }
         if (rank == 0)
-            fprintf(stderr, "bench: %8zu %12.1f %10.2f %12.1f %10.2f %10.2f\n", size, seconds[0] * 1e6,
+            fprintf(stderr, "bench: %8zu %12.1f %10.2f %12.1f %10.2f %10.3f\n", size, seconds[0] * 1e6,
                     (double)size / seconds[0] / 1e6, seconds[1] * 1e6, (double)size / seconds[1] / 1e6,
                     seconds[1] / seconds[0]);
     }
