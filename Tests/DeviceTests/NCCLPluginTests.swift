@@ -192,6 +192,27 @@ final class NCCLPluginTests: XCTestCase {
         for row in rows { XCTAssertTrue(row.dropFirst().allSatisfy { $0 > 0 }, "\(row): \(result.output)") }
     }
 
+    /// The harness's connection benchmark (--bench-connect), run for its
+    /// output: 4 connections timed one at a time through the plug-in (the
+    /// first with full handshakes, 3 resumed) and 4 plain setups of two RC
+    /// QPs per rank; rank 0 prints one line with four positive figures.
+    func testBenchConnectTimesResumedConnectionsAgainstPlainSetups() throws {
+        _ = try DeviceTestSupport.openContext()
+        let (dir, harness) = try Self.prepare("bench-connect")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let result = try Self.run(harness, [Self.library.path, "--bench-connect", "--connections", "4", "--loads", "1"],
+            environment: Self.environment(in: dir, rank1: "rank1"), in: dir)
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.output.contains("harness: PASS"), result.output)
+        let lines = result.output.split(separator: "\n").filter { $0.hasPrefix("bench-connect: load 0: first ") }
+        XCTAssertEqual(lines.count, 1, result.output)
+        let figures = (lines.first ?? "").split(whereSeparator: { $0 == " " || $0 == ";" }).compactMap { Double($0) }
+        // first ms, 3 (later), later ms, plain ms, later/plain
+        XCTAssertEqual(figures.count, 5, "\(lines)")
+        XCTAssertEqual(figures.dropFirst().first, 3, "\(lines)")
+        XCTAssertTrue(figures.allSatisfy { $0 > 0 }, "\(lines)")
+    }
+
     /// v12 runs above; each older table (NCCL 2.19-2.29 pick one of them) gets the same ring, grouped and burst phases.
     func testOlderABIVersionsV8ToV11() throws {
         _ = try DeviceTestSupport.openContext()

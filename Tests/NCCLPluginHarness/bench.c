@@ -243,3 +243,87 @@ void run_bench(struct session* s, int fd, int iterations, size_t maxBytes) {
     }
     plain_close(&q);
 }
+
+/*
+ * --bench-connect: what a connection costs. harness.c times each of the
+ * --connections N connect/accept pairs through the plug-in (the first runs the
+ * full handshake, the rest resume); this times N plain setups of what a pair
+ * of comms stands for: two RC queue pairs per rank (one per direction), each
+ * with its own PD and CQ as a channel has, their endpoints swapped over the
+ * ranks' link, RESET to RTS. Returns the mean seconds per plain setup.
+ */
+double bench_plain_setups(int fd, int count) {
+    struct plain q = {0};
+    int n = 0;
+    struct ibv_device** list = ibv_get_device_list(&n);
+    const char* wanted = getenv("FABRICAUTH_DEVICE");
+    for (int i = 0; i < n && !q.ctx; i++)
+        if (!wanted || !strcmp(ibv_get_device_name(list[i]), wanted)) q.ctx = ibv_open_device(list[i]);
+    ibv_free_device_list(list);
+    if (!q.ctx) FAIL("bench: no RDMA device%s%s", wanted ? " " : "", wanted ? wanted : "");
+    struct ibv_port_attr port;
+    if (ibv_query_port(q.ctx, 1, &port) != 0) FAIL("bench: ibv_query_port");
+    int gidIndex = plain_gid_index(q.ctx);
+    double total = 0;
+    for (int c = 0; c < count; c++) {
+        struct ibv_pd* pd[2];
+        struct ibv_cq* cq[2];
+        struct ibv_qp* qp[2];
+        barrier(fd);
+        double start = now();
+        struct plain_endpoint mine[2], theirs[2];
+        for (int d = 0; d < 2; d++) {
+            pd[d] = ibv_alloc_pd(q.ctx);
+            cq[d] = pd[d] ? ibv_create_cq(q.ctx, 16, NULL, NULL, 0) : NULL;
+            struct ibv_qp_init_attr init = {.send_cq = cq[d], .recv_cq = cq[d], .qp_type = IBV_QPT_RC,
+                                            .cap = {.max_send_wr = 4, .max_recv_wr = 4, .max_send_sge = 1, .max_recv_sge = 1}};
+            qp[d] = cq[d] ? ibv_create_qp(pd[d], &init) : NULL;
+            if (!qp[d]) FAIL("bench: plain setup %d: PD, CQ or QP", c);
+            mine[d] = (struct plain_endpoint){.qpn = qp[d]->qp_num, .psn = (uint32_t)(c * 2 + d + 1) * 4099u & 0xffffff};
+            if (ibv_query_gid(q.ctx, 1, gidIndex, &mine[d].gid) != 0) FAIL("bench: ibv_query_gid %d", gidIndex);
+        }
+        exchange(fd, mine, theirs, sizeof mine);
+        for (int d = 0; d < 2; d++) {
+            /* This rank's QP d talks to the peer's QP 1 - d: one pair per direction. */
+            const struct plain_endpoint* peer = &theirs[1 - d];
+            struct ibv_qp_attr a = {.qp_state = IBV_QPS_INIT, .port_num = 1, .qp_access_flags = IBV_ACCESS_LOCAL_WRITE};
+            if (ibv_modify_qp(qp[d], &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_ACCESS_FLAGS))
+                FAIL("bench: plain QP to INIT");
+            memset(&a, 0, sizeof a);
+            a.qp_state = IBV_QPS_RTR;
+            a.path_mtu = port.active_mtu;
+            a.dest_qp_num = peer->qpn;
+            a.rq_psn = peer->psn;
+            a.max_dest_rd_atomic = 1;
+            a.min_rnr_timer = 12;
+            a.ah_attr.is_global = 1;
+            a.ah_attr.grh.dgid = peer->gid;
+            a.ah_attr.grh.sgid_index = (uint8_t)gidIndex;
+            a.ah_attr.grh.hop_limit = 64;
+            a.ah_attr.port_num = 1;
+            if (ibv_modify_qp(qp[d], &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
+                                             IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER))
+                FAIL("bench: plain QP to RTR");
+            memset(&a, 0, sizeof a);
+            a.qp_state = IBV_QPS_RTS;
+            a.timeout = 14;
+            a.retry_cnt = 7;
+            a.rnr_retry = 7;
+            a.sq_psn = mine[d].psn;
+            a.max_rd_atomic = 1;
+            if (ibv_modify_qp(qp[d], &a, IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
+                                             IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC))
+                FAIL("bench: plain QP to RTS");
+        }
+        /* Both ranks' QPs are in RTS once both pass here: the peer may send from now on. */
+        barrier(fd);
+        total += now() - start;
+        for (int d = 0; d < 2; d++) {
+            ibv_destroy_qp(qp[d]);
+            ibv_destroy_cq(cq[d]);
+            ibv_dealloc_pd(pd[d]);
+        }
+    }
+    ibv_close_device(q.ctx);
+    return total / count;
+}

@@ -7,6 +7,7 @@
  *
  *   harness PLUGIN.so [--abi 8..12] [--loads N] [--connections N] [--expect-refused]
  *   harness PLUGIN.so --bench [--bench-iterations N] [--loads 1]
+ *   harness PLUGIN.so --bench-connect --connections N (2..16) [--loads N]
  *   harness PLUGIN.so --expect-init-failure [--loads N]
  *   ... [--max-bytes N]   largest ring and bench message (4096..4 MiB, default 4 MiB)
  *   ... --rank 0 --oob-listen PORT | --rank 1 --oob-connect HOST:PORT
@@ -28,6 +29,10 @@
  * two processes) every connection carries a ring of 4 KiB messages instead.
  * With --bench the connection runs bench.c's sendrecv benchmark instead,
  * through the plug-in and over plain verbs (--bench-iterations, default 20).
+ * With --bench-connect the N connections are timed one at a time (the first
+ * runs the full handshakes, the rest resume) against N plain setups of two
+ * RC QPs per rank (bench.c), and rank 0 prints "bench-connect: ..."; no
+ * traffic runs.
  *
  * The logger shows lines as NCCL's does for NCCL_DEBUG (WARN, INFO (the
  * default here) or TRACE): a line above that level is dropped. A connected
@@ -121,7 +126,7 @@ void barrier(int fd) {
 }
 
 /* Spins connect and accept as NCCL's proxy does until both comms exist or both failed. */
-static int setup(struct session* s, void* listenComm, void* peerHandle, int expectRefused) {
+static int setup(struct session* s, void* listenComm, void* peerHandle, int expectRefused, int pause) {
     ncclResult_t connectRc = ncclSuccess, acceptRc = ncclSuccess;
     long nullCalls = 0;
     double longestCall = 0;
@@ -133,7 +138,7 @@ static int setup(struct session* s, void* listenComm, void* peerHandle, int expe
         if (s->recvComm == NULL && acceptRc == ncclSuccess) acceptRc = plugin_accept(&s->p, listenComm, &s->recvComm);
         if (now() - start > longestCall) longestCall = now() - start;
         nullCalls++;
-        usleep(100);
+        if (pause) usleep(100);
     }
     fprintf(stderr, "rank %d: connect rc %d, accept rc %d after %ld calls, longest call %.3f s\n", rank, connectRc,
             acceptRc, nullCalls, longestCall);
@@ -159,7 +164,7 @@ static int setup(struct session* s, void* listenComm, void* peerHandle, int expe
 
 /* The fields up to maxBytes must match between the ranks (oob_agree); oobRank is -1 in fork mode. */
 struct options {
-    int loads, abi, connections, expectRefused, expectInitFailure, bench, benchIterations, maxBytes;
+    int loads, abi, connections, expectRefused, expectInitFailure, bench, benchIterations, maxBytes, benchConnect;
     int oobRank, oobListenPort;
     const char* oobConnect;
 };
@@ -208,6 +213,17 @@ static void close_connections(struct session* s, int connections) {
     }
 }
 
+/* Rank 0's line for --bench-connect: the first connection (both directions' full handshakes), the mean of the
+   later ones (resumed), the mean plain setup, and their ratio. */
+static void report_connect_bench(const double* seconds, int connections, double plain, int load) {
+    double later = 0;
+    for (int c = 1; c < connections; c++) later += seconds[c];
+    later /= connections - 1;
+    if (rank != 0) return;
+    fprintf(stderr, "bench-connect: load %d: first %.2f ms; %d later %.2f ms each; plain %.2f ms each; later/plain %.2f\n",
+            load, seconds[0] * 1e3, connections - 1, later * 1e3, plain * 1e3, later / plain);
+}
+
 static void run_load(const char* path, int fd, int load, const struct options* o) {
     void* lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!lib) FAIL("dlopen %s: %s", path, dlerror());
@@ -252,11 +268,24 @@ static void run_load(const char* path, int fd, int load, const struct options* o
     }
     exchange(fd, handles, peerHandles, (size_t)o->connections * NCCL_NET_HANDLE_MAXSIZE);
     int connected = 1;
+    double seconds[MAX_CONNECTIONS];
     for (int c = 0; c < o->connections; c++) {
-        connected = setup(&s[c], listenComms[c], peerHandles[c], o->expectRefused);
+        /* --bench-connect: one connection at a time, both ranks starting together, no pause between calls. */
+        if (o->benchConnect) barrier(fd);
+        double start = now();
+        connected = setup(&s[c], listenComms[c], peerHandles[c], o->expectRefused, !o->benchConnect);
+        if (o->benchConnect) barrier(fd);
+        seconds[c] = now() - start;
         CHECK(PLUGIN_V8(&s[c].p)->closeListen(listenComms[c]));
     }
-    if (connected) {
+    if (connected && o->benchConnect) {
+        report_connect_bench(seconds, o->connections, bench_plain_setups(fd, o->connections), load);
+        barrier(fd);
+        for (int c = 0; c < o->connections; c++) {
+            CHECK(PLUGIN_V8(&s[c].p)->closeSend(s[c].sendComm));
+            CHECK(PLUGIN_V8(&s[c].p)->closeRecv(s[c].recvComm));
+        }
+    } else if (connected) {
         run_traffic(s, o->connections, load, props.maxRecvs, o, fd);
         /* Both ranks finish testing before either closes: a close tears the QP down under the peer. */
         barrier(fd);
@@ -294,9 +323,10 @@ static int join_peer(const struct options* o) {
     rank = o->oobRank;
     int fd = rank == 0 ? oob_listen(o->oobListenPort) : oob_connect(o->oobConnect);
     static const char* const names[] = {"--loads", "--abi", "--connections", "--expect-refused",
-                                        "--expect-init-failure", "--bench", "--bench-iterations", "--max-bytes"};
+                                        "--expect-init-failure", "--bench", "--bench-iterations", "--max-bytes",
+                                        "--bench-connect"};
     const int settings[] = {o->loads, o->abi, o->connections, o->expectRefused, o->expectInitFailure, o->bench,
-                            o->benchIterations, o->maxBytes};
+                            o->benchIterations, o->maxBytes, o->benchConnect};
     oob_agree(fd, settings, names, (int)(sizeof settings / sizeof settings[0]));
     return fd;
 }
@@ -309,7 +339,7 @@ static int usage_error(const char* message) {
 int main(int argc, char** argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s PLUGIN.so [--abi 8..12] [--loads N] [--connections N] [--expect-refused] "
-                        "[--expect-init-failure] [--bench [--bench-iterations N]] [--max-bytes N] "
+                        "[--expect-init-failure] [--bench [--bench-iterations N]] [--bench-connect] [--max-bytes N] "
                         "[--rank 0 --oob-listen PORT | --rank 1 --oob-connect HOST:PORT]\n", argv[0]);
         return 2;
     }
@@ -322,6 +352,7 @@ int main(int argc, char** argv) {
         else if (!strcmp(argv[i], "--expect-refused")) o.expectRefused = 1;
         else if (!strcmp(argv[i], "--expect-init-failure")) o.expectInitFailure = 1;
         else if (!strcmp(argv[i], "--bench")) o.bench = 1;
+        else if (!strcmp(argv[i], "--bench-connect")) o.benchConnect = 1;
         else if (!strcmp(argv[i], "--bench-iterations") && i + 1 < argc) o.benchIterations = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--max-bytes") && i + 1 < argc) o.maxBytes = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--rank") && i + 1 < argc) o.oobRank = atoi(argv[++i]);
@@ -335,6 +366,8 @@ int main(int argc, char** argv) {
     if (o.abi != 0 && (o.abi < 8 || o.abi > 12)) return usage_error("--abi takes 8 to 12");
     if (o.bench && (o.connections != 1 || o.benchIterations < 1))
         return usage_error("--bench runs over one connection, with --bench-iterations >= 1");
+    if (o.benchConnect && (o.connections < 2 || o.bench || o.expectRefused || o.expectInitFailure))
+        return usage_error("--bench-connect times --connections N >= 2 setups, without --bench or --expect-*");
     if (o.connections < 1 || o.connections > MAX_CONNECTIONS) {
         fprintf(stderr, "--connections takes 1 to %d\n", MAX_CONNECTIONS);
         return 2;

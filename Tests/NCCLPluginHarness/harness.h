@@ -1,7 +1,7 @@
 /*
  * Shared by the harness's files: harness.c (loads, setup, modes, main),
  * phases.c (the traffic phases over one connected pair of comms), bench.c
- * (--bench) and oob.c (the TCP link between ranks on two hosts).
+ * (--bench, --bench-connect) and oob.c (the TCP link between ranks on two hosts).
  */
 #ifndef HARNESS_H
 #define HARNESS_H
@@ -62,5 +62,7 @@ void phase_grouped_burst(struct session* s);
 
 /* --bench (bench.c): sendrecv through the plug-in against plain verbs, 4 KiB .. maxBytes (at most 4 MiB). */
 void run_bench(struct session* s, int fd, int iterations, size_t maxBytes);
+/* --bench-connect (bench.c): mean seconds of `count` plain setups of two RC QPs per rank, one per direction. */
+double bench_plain_setups(int fd, int count);
 
 #endif
