@@ -104,6 +104,38 @@ static void plain_post_recv(struct plain* q, size_t size) {
     if (ibv_post_recv(q->qp, &wr, &bad) != 0) FAIL("bench: ibv_post_recv");
 }
 
+/* RESET to RTS towards the peer's endpoint (the ACK timeout and retries of the channel's ConnectionParameters). */
+static void plain_connect(struct ibv_qp* qp, enum ibv_mtu mtu, int gidIndex, uint32_t psn, const struct plain_endpoint* peer) {
+    struct ibv_qp_attr a = {.qp_state = IBV_QPS_INIT, .port_num = 1, .qp_access_flags = IBV_ACCESS_LOCAL_WRITE};
+    if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_ACCESS_FLAGS))
+        FAIL("bench: QP to INIT");
+    memset(&a, 0, sizeof a);
+    a.qp_state = IBV_QPS_RTR;
+    a.path_mtu = mtu;
+    a.dest_qp_num = peer->qpn;
+    a.rq_psn = peer->psn;
+    a.max_dest_rd_atomic = 1;
+    a.min_rnr_timer = 1;
+    a.ah_attr.is_global = 1;
+    a.ah_attr.grh.dgid = peer->gid;
+    a.ah_attr.grh.sgid_index = (uint8_t)gidIndex;
+    a.ah_attr.grh.hop_limit = 64;
+    a.ah_attr.port_num = 1;
+    if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
+                                  IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER))
+        FAIL("bench: QP to RTR");
+    memset(&a, 0, sizeof a);
+    a.qp_state = IBV_QPS_RTS;
+    a.timeout = 14;
+    a.retry_cnt = 7;
+    a.rnr_retry = 7;
+    a.sq_psn = psn;
+    a.max_rd_atomic = 1;
+    if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN |
+                                  IBV_QP_MAX_QP_RD_ATOMIC))
+        FAIL("bench: QP to RTS");
+}
+
 static void plain_open(struct plain* q, int fd) {
     int n = 0;
     struct ibv_device** list = ibv_get_device_list(&n);
@@ -131,34 +163,7 @@ static void plain_open(struct plain* q, int fd) {
     if (ibv_query_gid(q->ctx, 1, gidIndex, &mine.gid) != 0) FAIL("bench: ibv_query_gid %d", gidIndex);
     exchange(fd, &mine, &theirs, sizeof mine);
 
-    struct ibv_qp_attr a = {.qp_state = IBV_QPS_INIT, .port_num = 1, .qp_access_flags = IBV_ACCESS_LOCAL_WRITE};
-    if (ibv_modify_qp(q->qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_ACCESS_FLAGS))
-        FAIL("bench: QP to INIT");
-    memset(&a, 0, sizeof a);
-    a.qp_state = IBV_QPS_RTR;
-    a.path_mtu = port.active_mtu;
-    a.dest_qp_num = theirs.qpn;
-    a.rq_psn = theirs.psn;
-    a.max_dest_rd_atomic = 1;
-    a.min_rnr_timer = 1;
-    a.ah_attr.is_global = 1;
-    a.ah_attr.grh.dgid = theirs.gid;
-    a.ah_attr.grh.sgid_index = (uint8_t)gidIndex;
-    a.ah_attr.grh.hop_limit = 64;
-    a.ah_attr.port_num = 1;
-    if (ibv_modify_qp(q->qp, &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN | IBV_QP_RQ_PSN |
-                                     IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER))
-        FAIL("bench: QP to RTR");
-    memset(&a, 0, sizeof a);
-    a.qp_state = IBV_QPS_RTS;
-    a.timeout = 14;
-    a.retry_cnt = 7;
-    a.rnr_retry = 7;
-    a.sq_psn = mine.psn;
-    a.max_rd_atomic = 1;
-    if (ibv_modify_qp(q->qp, &a, IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN |
-                                     IBV_QP_MAX_QP_RD_ATOMIC))
-        FAIL("bench: QP to RTS");
+    plain_connect(q->qp, port.active_mtu, gidIndex, mine.psn, &theirs);
     /* Two receives ahead: the peer may send iteration i+1 before this rank has reposted after i. */
     plain_post_recv(q, BENCH_MAX_BYTES);
     plain_post_recv(q, BENCH_MAX_BYTES);
@@ -283,38 +288,8 @@ double bench_plain_setups(int fd, int count) {
             if (ibv_query_gid(q.ctx, 1, gidIndex, &mine[d].gid) != 0) FAIL("bench: ibv_query_gid %d", gidIndex);
         }
         exchange(fd, mine, theirs, sizeof mine);
-        for (int d = 0; d < 2; d++) {
-            /* This rank's QP d talks to the peer's QP 1 - d: one pair per direction. */
-            const struct plain_endpoint* peer = &theirs[1 - d];
-            struct ibv_qp_attr a = {.qp_state = IBV_QPS_INIT, .port_num = 1, .qp_access_flags = IBV_ACCESS_LOCAL_WRITE};
-            if (ibv_modify_qp(qp[d], &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_ACCESS_FLAGS))
-                FAIL("bench: plain QP to INIT");
-            memset(&a, 0, sizeof a);
-            a.qp_state = IBV_QPS_RTR;
-            a.path_mtu = port.active_mtu;
-            a.dest_qp_num = peer->qpn;
-            a.rq_psn = peer->psn;
-            a.max_dest_rd_atomic = 1;
-            a.min_rnr_timer = 12;
-            a.ah_attr.is_global = 1;
-            a.ah_attr.grh.dgid = peer->gid;
-            a.ah_attr.grh.sgid_index = (uint8_t)gidIndex;
-            a.ah_attr.grh.hop_limit = 64;
-            a.ah_attr.port_num = 1;
-            if (ibv_modify_qp(qp[d], &a, IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
-                                             IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER))
-                FAIL("bench: plain QP to RTR");
-            memset(&a, 0, sizeof a);
-            a.qp_state = IBV_QPS_RTS;
-            a.timeout = 14;
-            a.retry_cnt = 7;
-            a.rnr_retry = 7;
-            a.sq_psn = mine[d].psn;
-            a.max_rd_atomic = 1;
-            if (ibv_modify_qp(qp[d], &a, IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
-                                             IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC))
-                FAIL("bench: plain QP to RTS");
-        }
+        /* This rank's QP d talks to the peer's QP 1 - d: one pair per direction. */
+        for (int d = 0; d < 2; d++) plain_connect(qp[d], port.active_mtu, gidIndex, mine[d].psn, &theirs[1 - d]);
         /* Both ranks' QPs are in RTS once both pass here: the peer may send from now on. */
         barrier(fd);
         total += now() - start;
