@@ -5,6 +5,7 @@ import Synchronization
 // NCCL's half (under the comm's `lock`): queueSend, queue, collect. The
 // worker's half (under `channelLock`): serve, which is the only code that
 // uses the channel while the comm is open.
+
 /// What one pass of a worker over a comm did (ordered: a pass over several
 /// comms reports the most of them).
 enum ServeOutcome: Int, Comparable {

@@ -31,8 +31,9 @@ import Synchronization
 // NCCL's thread never waits for MAC work: it takes only the comm's own lock,
 // for O(1) bookkeeping the worker never touches. A worker polls while any of
 // its comms has work queued or in flight (pausing 50 µs every 64 polls once
-// nothing has moved for a millisecond), and sleeps on its condition otherwise. Nothing here allocates per message: slots, queues and
-// sizes are made with the comm.
+// nothing has moved for a millisecond), and sleeps on its condition
+// otherwise. Nothing here allocates per message: slots, queues and sizes are
+// made with the comm.
 
 /// The runtime's workers. Stopped (threads joined) when the runtime goes,
 /// which can happen only after every comm made with it was closed.
