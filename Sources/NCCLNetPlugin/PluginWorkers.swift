@@ -181,7 +181,21 @@ final class MACWorker: @unchecked Sendable {  // mutable state guarded by `condi
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 
+    /// The thread's name (`top -H`, /proc/PID/task/TID/comm): at most 15 bytes.
+    static func threadName(_ index: Int) -> String { "fa-mac-\(index)" }
+
+    /// Names the calling thread through /proc/thread-self/comm (Linux 3.17+):
+    /// Glibc's pthread_setname_np is a GNU extension Swift does not import.
+    /// Best effort: an unnamed worker works the same.
+    static func nameCallingThread(_ name: String) {
+        let fd = open("/proc/thread-self/comm", O_WRONLY)
+        guard fd >= 0 else { return }
+        _ = name.withCString { write(fd, $0, strlen($0)) }
+        close(fd)
+    }
+
     private func run() {
+        Self.nameCallingThread(Self.threadName(index))
         var served: [Unmanaged<PluginComm>] = []
         var idlePasses = 0
         var idleSince: UInt64 = 0

@@ -67,18 +67,26 @@ final class MACWorkerTests: XCTestCase {
         XCTAssertEqual(received.values, Array(0..<count), "every value once, in the order pushed")
     }
 
-    /// The threads of the current process (Linux: /proc/self/task).
-    static func threadCount() -> Int {
-        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count) ?? -1
+    /// The MAC worker threads of this process, by name (/proc/self/task/TID/comm): other
+    /// threads (Dispatch's, those of earlier tests winding down) come and go on their own.
+    static func workerThreadCount() -> Int {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        return tasks.filter { task in
+            let name = try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8)
+            return name?.hasPrefix("fa-mac-") ?? false
+        }.count
     }
 
     /// A pool's threads exist while it does and are joined when it goes
     /// (when a later init replaces the runtime and its comms are closed).
     /// Idle, they sleep: no busy pass is counted.
     func testPoolThreadsSleepWhenIdleAndStopWithThePool() throws {
-        let before = Self.threadCount()
+        let before = Self.workerThreadCount()
         var pool: MACWorkerPool? = try MACWorkerPool(threads: 3)
-        XCTAssertEqual(Self.threadCount(), before + 3)
+        // Each thread names itself as it starts.
+        let started = Date().addingTimeInterval(10)
+        while Self.workerThreadCount() < before + 3, Date() < started { usleep(1000) }
+        XCTAssertEqual(Self.workerThreadCount(), before + 3)
         let workers = pool!.workers
         XCTAssertEqual(Set([pool!.assign(), pool!.assign(), pool!.assign(), pool!.assign()].map(\.index)), [0, 1, 2],
             "comms are spread round-robin")
@@ -96,6 +104,6 @@ final class MACWorkerTests: XCTestCase {
         XCTAssertEqual(workers[0].naps.load(ordering: .relaxed), naps[0] + 1)
         XCTAssertEqual(workers[0].passes.load(ordering: .relaxed), 0)
         pool = nil
-        XCTAssertEqual(Self.threadCount(), before, "the pool's threads were joined")
+        XCTAssertEqual(Self.workerThreadCount(), before, "the pool's threads were joined")
     }
 }
