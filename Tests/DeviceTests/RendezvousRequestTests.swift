@@ -44,6 +44,41 @@ final class RendezvousRequestTests: XCTestCase {
         XCTAssertEqual(receiver.remoteAccessMetrics.windowsInvalidated, 8)
     }
 
+    /// Windows are allocated at first use, not with the channel: a fresh
+    /// channel holds none; a grouped receive of 3 allocates 3, which later
+    /// receives reuse (the rendezvous takes the lowest free window); an offer
+    /// allocates its own. A writer allocates none.
+    func testWindowsAreAllocatedAtFirstUseAndReused() throws {
+        let context = try DeviceTestSupport.openContext()
+        let (receiver, sender) = try AuthenticatedChannelTests.connectedPair(context: context)
+        XCTAssertEqual(receiver.resources.allocatedWindowCount, 0)
+        XCTAssertEqual(sender.resources.allocatedWindowCount, 0)
+        let size = 4096
+        let target = try receiver.allocateMemory(bytes: 3 * size)
+        let source = try sender.allocateMemory(bytes: size)
+        for (round, count) in [3, 1, 3].enumerated() {
+            let recv = try receiver.irecv((0..<count).map {
+                ReceiveBuffer(target, range: ($0 * size)..<(($0 + 1) * size), tag: UInt32($0))
+            })
+            XCTAssertEqual(receiver.resources.allocatedWindowCount, 3, "round \(round)")
+            var requests = [(receiver, recv)]
+            for tag in 0..<count {
+                Remote.fill(source, count: size, seed: round * 10 + tag)
+                requests.append((sender, try Remote.isend(sender, source, 0..<size, tag: UInt32(tag))))
+                _ = try Remote.complete([requests.removeLast()])
+            }
+            XCTAssertEqual(try Remote.complete(requests), [count * size])
+            XCTAssertTrue(Remote.matches(target, offset: (count - 1) * size, count: size, seed: round * 10 + count - 1))
+        }
+        let offer = try receiver.offerForRead(target, range: 0..<size, tag: 7)
+        XCTAssertEqual(receiver.resources.allocatedWindowCount, 4)
+        let copy = try sender.allocateMemory(bytes: size)
+        let read = try Remote.iread(sender, copy, 0..<size, tag: 7)
+        XCTAssertEqual(try Remote.complete([(sender, read), (receiver, offer)]), [size, size])
+        XCTAssertEqual(sender.resources.allocatedWindowCount, 0)
+        XCTAssertEqual(receiver.remoteAccessMetrics.windowsBound, 8)
+    }
+
     /// NCCL's 32 outstanding requests per direction, the default depth: each
     /// side grants 32 receives and writes 32 messages into the other's at
     /// once; a 33rd irecv is refused with `.tooManyOutstanding` and changes

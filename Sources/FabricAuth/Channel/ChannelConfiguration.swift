@@ -56,7 +56,7 @@ public struct ChannelConfiguration: Sendable {
     /// 32 per comm by default): receives (`irecv`), READ offers
     /// (`offerForRead`) and READs (`iread`). One more is refused with
     /// ``ChannelError/tooManyOutstanding(what:limit:)`` until one completes.
-    /// Each offer takes a type 2 memory window allocated with the channel. At
+    /// Each offer takes a type 2 memory window (allocated at its first use). At
     /// most 256; 0 makes a SEND-only channel (no windows, no control traffic,
     /// so two receive slots are enough).
     public var remoteAccessDepth = ChannelConfiguration.defaultRemoteAccessDepth

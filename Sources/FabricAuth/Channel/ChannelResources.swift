@@ -66,9 +66,15 @@ final class ChannelResources {
     private(set) var ticketsCompleted: UInt64 = 0
     /// The ticket of each send slot's last use (0: never used).
     private var slotTicket: [UInt64]
-    /// Windows bound over application memory (RemoteAccess/), allocated
-    /// once: the WRITE targets, then the READ offers (`WindowID.position`).
-    private(set) var windows: [MemoryWindow]
+    /// Windows bound over application memory (RemoteAccess/), by
+    /// `WindowID.position` (the WRITE targets, then the READ offers), each
+    /// allocated at its first use and kept: the rendezvous takes the lowest
+    /// free window, so a channel holds as many as it ever had bound at once,
+    /// not the hundreds its limits allow (NCCL's plug-in allows 288; on rxe
+    /// allocating them took most of a channel's setup, docs/performance.md).
+    private var windows: [MemoryWindow?]
+    /// Set once the windows are released: none is allocated after.
+    private var windowsReleased = false
     /// Binds and invalidations wait until every earlier send is acknowledged
     /// (`ChannelConfiguration.windowOperationsAwaitAcknowledgements`).
     let windowOperationsAwaitAcknowledgements: Bool
@@ -88,7 +94,8 @@ final class ChannelResources {
         slotTicket = [UInt64](repeating: 0, count: configuration.sendDepth)
         let receiveDepth = configuration.receiveDepth, sendDepth = configuration.sendDepth, slotSize = configuration.slotSize
         let handshakeBuffers = configuration.needsHandshakeBuffers
-        (pd, sendCompletions, receiveCompletions, sendRing, receiveRing, handshakeRegion, windows) =
+        windows = Array(repeating: nil, count: configuration.writeTargets + configuration.remoteAccessDepth)
+        (pd, sendCompletions, receiveCompletions, sendRing, receiveRing, handshakeRegion) =
             try ChannelError.lowering { () throws(VerbsError) in
                 let pd = try context.makeProtectionDomain()
                 // Signaled requests: one per send slot, one per outstanding
@@ -102,13 +109,7 @@ final class ChannelResources {
                 let handshakeRegion = handshakeBuffers
                     ? try pd.allocateRegion(bytes: Self.handshakeBufferSize * (Self.handshakeReceives + 1), access: .localWrite)
                     : nil
-                // A window is only an object until bound: allocating them here
-                // grants nothing, and keeps ibv_alloc_mw off the data path.
-                var windows: [MemoryWindow] = []
-                for _ in 0..<(configuration.writeTargets + configuration.remoteAccessDepth) {
-                    windows.append(try pd.allocateWindow())
-                }
-                return (pd, sendCompletions, receiveCompletions, sendRing, receiveRing, handshakeRegion, windows)
+                return (pd, sendCompletions, receiveCompletions, sendRing, receiveRing, handshakeRegion)
             }
     }
 
@@ -119,8 +120,27 @@ final class ChannelResources {
     /// (Linux 6.1) holds a reference on the QP for every window bound to it,
     /// and ibv_destroy_qp then waits for it to time out (~50 s, measured).
     func releaseWindows() {
-        windows = []
+        windowsReleased = true
+        for i in windows.indices { windows[i] = nil }
     }
+
+    /// The window at `position` (`WindowID.position`), allocated now if it
+    /// never was: a window is only an object until bound, so allocating it
+    /// grants nothing. Its first use costs one `ibv_alloc_mw`, later uses none.
+    func window(at position: Int) throws(ChannelError) -> MemoryWindow {
+        if let window = windows[position] { return window }
+        guard !windowsReleased else { throw .closed }
+        let window = try ChannelError.lowering { try pd.allocateWindow() }
+        windows[position] = window
+        return window
+    }
+
+    /// The window at `position` if it was ever allocated (a window that never
+    /// was has never been bound).
+    func allocatedWindow(at position: Int) -> MemoryWindow? { windows[position] }
+
+    /// How many windows this channel has allocated.
+    var allocatedWindowCount: Int { windows.reduce(0) { $0 + ($1 == nil ? 0 : 1) } }
 
     /// The QP this channel needs: RC, no remote access rights, no inline data
     /// (frames are read from the registered ring).

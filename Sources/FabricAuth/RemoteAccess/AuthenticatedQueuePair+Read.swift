@@ -44,7 +44,7 @@ extension AuthenticatedQueuePair {
         let deadline = ChannelClock.deadline(after: timeout)
         let slot = try resources.acquireSendSlot(deadline: deadline)
         try resources.prepareWindowOperation(deadline: deadline)
-        let window = resources.windows[WindowID.readOffer(h.index).position(targets: limits.targets)]
+        let window = try resources.window(at: WindowID.readOffer(h.index).position(targets: limits.targets))
         try tearingDownOnError {
             try queuePair.bind(window, to: memory.region, range: range, access: [.remoteRead],
                 id: ChannelResources.sendTag | ChannelResources.windowTag, flags: [])

@@ -105,7 +105,8 @@ extension AuthenticatedQueuePair {
     /// runs what follows: the verification of a WRITE whose notice arrived.
     func closeWindows() throws(ChannelError) {
         while let w = rendezvous.nextWindowToClose() {
-            let window = resources.windows[w.position(targets: limits.targets)]
+            // The machine closes only windows it had bound, so this one exists.
+            let window = resources.allocatedWindow(at: w.position(targets: limits.targets))!
             // Work requests run in order: a send the peer never acknowledges
             // (it vanished) holds the invalidation back until the deadline.
             let deadline = ChannelClock.deadline(after: configuration.setupTimeout)
@@ -169,9 +170,9 @@ extension AuthenticatedQueuePair {
         case .receive(let h):
             let targets = rendezvous.targets(of: h)
             guard buffer < targets.count else { return nil }
-            return resources.windows[WindowID.writeTarget(targets[targets.startIndex + buffer]).position(targets: limits.targets)]
+            return resources.allocatedWindow(at: WindowID.writeTarget(targets[targets.startIndex + buffer]).position(targets: limits.targets))
         case .offer(let h):
-            return resources.windows[WindowID.readOffer(h.index).position(targets: limits.targets)]
+            return resources.allocatedWindow(at: WindowID.readOffer(h.index).position(targets: limits.targets))
         case .send, .read:
             return nil
         }

@@ -70,7 +70,7 @@ extension AuthenticatedQueuePair {
             // `ChannelConfiguration.windowOperationsAwaitAcknowledgements`).
             try resources.prepareWindowOperation(deadline: deadline)
             for (b, t) in zip(buffers, rendezvous.targets(of: h)) {
-                let window = resources.windows[WindowID.writeTarget(t).position(targets: limits.targets)]
+                let window = try resources.window(at: WindowID.writeTarget(t).position(targets: limits.targets))
                 try tearingDownOnError {
                     try queuePair.bind(window, to: b.memory.region, range: b.range, access: [.remoteWrite],
                         id: ChannelResources.sendTag | ChannelResources.windowTag, flags: [])
