@@ -48,6 +48,40 @@ final class WindowRetransmissionTests: XCTestCase {
         XCTAssertEqual(receiver.remoteAccessMetrics.windowsBound, 1)
     }
 
+    /// The wait has the irecv's timeout: while the peer reads nothing, the
+    /// irecv fails with `.timedOut` naming what it waited for, allocates and
+    /// binds no window and frees its request; once the peer reads, both of
+    /// the channel's receives are accepted again and a WRITE completes.
+    func testBindWaitPastTheTimeoutFailsAndBindsNothing() throws {
+        let context = try DeviceTestSupport.openContext()
+        let (receiver, peer) = try pair(context: context, awaitAcknowledgements: nil)
+        let count = try fillPeerRing(of: peer, from: receiver)
+        let target = try receiver.allocateMemory(bytes: 8192)
+        let started = ContinuousClock.now
+        XCTAssertThrowsError(try receiver.irecv(target, range: 0..<4096, tag: 7, timeout: .milliseconds(400))) {
+            guard case ChannelError.timedOut(let what) = $0 else { return XCTFail("\($0)") }
+            XCTAssertTrue(what.contains("acknowledgement of earlier sends"), what)
+        }
+        XCTAssertGreaterThanOrEqual(ContinuousClock.now - started, .milliseconds(400))
+        XCTAssertEqual(receiver.remoteAccessMetrics.windowsBound, 0)
+        XCTAssertEqual(receiver.resources.allocatedWindowCount, 0)
+
+        let reader = readPeerMessages(peer, count: count, after: .zero)
+        XCTAssertEqual(reader.wait(timeout: .now() + 60), .success, "the peer's reader did not finish")
+        XCTAssertEqual(reader.received, (0..<count).map(Self.message))
+        // remoteAccessDepth 2: both are accepted only if the failed one was freed.
+        let recvs = try (0..<2).map { try receiver.irecv(target, range: ($0 * 4096)..<(($0 + 1) * 4096), tag: UInt32($0)) }
+        let source = try peer.allocateMemory(bytes: 2 * 4096)
+        Remote.fill(source, count: 2 * 4096, seed: 11)
+        var requests = recvs.map { (receiver, $0) }
+        for tag in 0..<2 {
+            requests.append((peer, try Remote.isend(peer, source, (tag * 4096)..<((tag + 1) * 4096), tag: UInt32(tag))))
+        }
+        XCTAssertEqual(try Remote.complete(requests), [4096, 4096, 4096, 4096])
+        XCTAssertTrue(Remote.matches(target, count: 2 * 4096, seed: 11))
+        XCTAssertEqual(receiver.remoteAccessMetrics.windowsBound, 2)
+    }
+
     // MARK: Support
 
     static func message(_ i: Int) -> [UInt8] { (0..<100).map { UInt8(truncatingIfNeeded: $0 &+ i &* 31) } }
