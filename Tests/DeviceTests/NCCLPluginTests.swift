@@ -190,6 +190,15 @@ final class NCCLPluginTests: XCTestCase {
         }.filter { $0.count == 6 }
         XCTAssertEqual(rows.map { Int($0[0]) }, [4096, 16384, 65536, 262_144, 1_048_576, 4_194_304], result.output)
         for row in rows { XCTAssertTrue(row.dropFirst().allSatisfy { $0 > 0 }, "\(row): \(result.output)") }
+        // Each rank counts its data path's heap allocations over the 6 sizes x 2 timed
+        // iterations (zero needs a release build: docs/performance.md; CI's is debug).
+        for rank in 0..<2 {
+            let line = result.output.split(separator: "\n").first { $0.hasPrefix("bench-allocations: rank \(rank): ") }
+            XCTAssertNotNil(line, result.output)
+            let numbers = (line ?? "").split(whereSeparator: { $0 == " " || $0 == "(" }).compactMap { Int($0) }
+            XCTAssertEqual(numbers.count, 3, "allocations, iterations, other threads: \(line ?? "")")
+            XCTAssertEqual(numbers.dropFirst().first, 12, "\(line ?? "")")
+        }
     }
 
     /// The harness's connection benchmark (--bench-connect), run for its

@@ -14,7 +14,7 @@ final class ReauthenticationScheduleTests: XCTestCase {
 
     /// A leaf valid for `lifetime` seconds from t0 + `from`.
     static func leaf(_ name: String, from: TimeInterval = 0, lifetime: TimeInterval = 60) -> Validity {
-        Validity(fingerprint: name, notBefore: t0 + from, notAfter: t0 + from + lifetime)
+        Validity(fingerprint: Fingerprint(der: Array(name.utf8)), notBefore: t0 + from, notAfter: t0 + from + lifetime)
     }
 
     func testOwnLifetimeTriggersOnceAtTwoThirds() {

@@ -99,6 +99,19 @@ final class TrustRecheckTests: XCTestCase {
         XCTAssertFalse(sources.policySource.reloadIfChangedNow())
         XCTAssertTrue(configuration.resolvingSources().policy.decide(local: nil, peer: try SPIFFEID("spiffe://other.org/x")).allowed,
             "a failed reload leaves the previous policy in force")
+
+        // The merged verifier is kept between reloads (live channels ask for it at every
+        // recheck) and merged again once a bundle reloads.
+        func anchors() -> [Fingerprint] { configuration.resolvingSources().verifier.bundles.values.flatMap(\.anchorFingerprints) }
+        XCTAssertEqual(anchors(), [Fingerprint(der: CertificateParsing.der(authority.certificate))])
+        let (successor, _) = try CertificateAuthority.create(trustDomain: "example.org")
+        write(CertificateParsing.pem(successor.certificate), "bundle.pem")
+        XCTAssertTrue(sources.bundleSources[0].reloadIfChangedNow())
+        XCTAssertEqual(anchors(), [Fingerprint(der: CertificateParsing.der(successor.certificate))], "the reloaded bundle")
+        var skewed = sources
+        skewed.clockSkewTolerance = 30
+        XCTAssertEqual(skewed.verifier().clockSkewTolerance, 30)
+        XCTAssertEqual(sources.verifier().clockSkewTolerance, 0, "a copy's change leaves the original's verifier alone")
     }
 
     /// The listener's purge (AuthenticatedListener.purgeSessions) keeps exactly

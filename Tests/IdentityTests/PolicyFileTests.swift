@@ -171,6 +171,8 @@ final class PolicyFileTests: XCTestCase {
             let decision = policy.decide(local: try local.map { try SPIFFEID($0) }, peer: try SPIFFEID(peer))
             let denies = rule == nil || rule == "quarantined" || rule == "no-ops-to-db"
             XCTAssertEqual(decision.allowed, !denies, "\(local ?? "-") -> \(peer): \(decision)")
+            XCTAssertEqual(policy.allows(local: try local.map { try SPIFFEID($0) }, peer: try SPIFFEID(peer)), !denies,
+                "allows agrees with decide: \(local ?? "-") -> \(peer)")
             XCTAssertEqual(decision.rule?.name, rule, "\(local ?? "-") -> \(peer): \(decision)")
             XCTAssertEqual(decision.ruleName, rule ?? "default deny")
             XCTAssertEqual(decision.policyVersion, "2026-12-01")

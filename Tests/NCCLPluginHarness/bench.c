@@ -12,7 +12,10 @@
  * Rank 0 prints one line per size: time per iteration and algorithm
  * bandwidth (size / time; sendrecv's bus bandwidth is the same) for each, and
  * auth/plain. After the timed iterations one more of each carries a pattern
- * that is checked byte for byte, so a fast wrong answer cannot pass.
+ * that is checked byte for byte, so a fast wrong answer cannot pass. Each rank
+ * then prints the heap allocations made during its timed auth loops on
+ * NCCL's thread and the MAC workers (allocations.c): the data path must make
+ * none.
  * A measurement, not a timed test: docs/performance.md records its figures.
  */
 #define _GNU_SOURCE
@@ -214,6 +217,9 @@ static void plain_close(struct plain* q) {
 
 void run_bench(struct session* s, int fd, int iterations, size_t maxBytes) {
     struct plain q = {0};
+    /* Heap allocations during the timed auth loops (allocations.c). */
+    unsigned long long authAllocations = 0, otherAllocations = 0;
+    int authIterations = 0;
     plain_open(&q, fd);
     if (rank == 0) fprintf(stderr, "bench: %8s %12s %10s %12s %10s %10s\n", "bytes", "auth us", "auth MB/s", "plain us",
                            "plain MB/s", "auth/plain");
@@ -225,12 +231,18 @@ void run_bench(struct session* s, int fd, int iterations, size_t maxBytes) {
             if (mode == 0) auth_iteration(s, size, 1);
             else plain_iteration(&q, size);
             barrier(fd);
+            unsigned long long allocated = harness_allocations(), allocatedElsewhere = harness_other_allocations();
             double start = now();
             for (int i = 0; i < iterations; i++) {
                 if (mode == 0) auth_iteration(s, size, 1);
                 else plain_iteration(&q, size);
             }
             seconds[mode] = (now() - start) / iterations;
+            if (mode == 0) {
+                authAllocations += harness_allocations() - allocated;
+                otherAllocations += harness_other_allocations() - allocatedElsewhere;
+                authIterations += iterations;
+            }
             /* One more carrying a pattern, checked byte for byte. */
             uint8_t* out = mode == 0 ? s->sendBuffer : q.sendBuffer;
             uint8_t* in = mode == 0 ? s->recvBuffer : q.recvBuffer;
@@ -246,6 +258,11 @@ void run_bench(struct session* s, int fd, int iterations, size_t maxBytes) {
                     (double)size / seconds[0] / 1e6, seconds[1] * 1e6, (double)size / seconds[1] / 1e6,
                     seconds[1] / seconds[0]);
     }
+    /* Each rank's own count: the two processes allocate separately. */
+    fprintf(stderr,
+            "bench-allocations: rank %d: %llu heap allocations on NCCL's thread and the MAC workers in %d timed auth "
+            "iterations (%llu on other threads)\n",
+            rank, authAllocations, authIterations, otherAllocations);
     plain_close(&q);
 }
 

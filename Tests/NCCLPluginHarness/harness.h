@@ -60,6 +60,11 @@ void phase_grouped(struct session* s, int n);
 void phase_burst(struct session* s);
 void phase_grouped_burst(struct session* s);
 
+/* Heap allocations so far (allocations.c): on the threads that carry the plug-in's data path (this rank's main
+   thread, NCCL's, and the MAC workers), and on every other thread. */
+unsigned long long harness_allocations(void);
+unsigned long long harness_other_allocations(void);
+
 /* --bench (bench.c): sendrecv through the plug-in against plain verbs, 4 KiB .. maxBytes (at most 4 MiB). */
 void run_bench(struct session* s, int fd, int iterations, size_t maxBytes);
 /* --bench-connect (bench.c): mean seconds of `count` plain setups of two RC QPs per rank, one per direction. */

@@ -70,12 +70,12 @@ extension ReauthenticationSchedule.Validity {
     /// CertificateAuthority.backdate) against clock skew, which would put
     /// the fractions of a short-lived leaf's lifetime in the past.
     init(_ credential: Credential, observed: Date) {
-        self.init(fingerprint: Fingerprint(der: credential.chainDER[0]).description,
+        self.init(fingerprint: credential.leafFingerprint,
             notBefore: max(credential.leaf.notValidBefore, observed), notAfter: credential.leaf.notValidAfter)
     }
 
     init(_ workload: WorkloadIdentity, observed: Date) {
-        self.init(fingerprint: workload.leafFingerprint.description, notBefore: max(workload.notBefore, observed),
+        self.init(fingerprint: workload.leafFingerprint, notBefore: max(workload.notBefore, observed),
             notAfter: workload.notAfter)
     }
 }

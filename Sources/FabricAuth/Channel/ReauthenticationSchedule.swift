@@ -1,4 +1,5 @@
 import Foundation
+import Identity
 
 /// When a live channel starts an in-band re-authentication (docs/protocol.md
 /// section 14), decided from certificate times and the wall clock passed in:
@@ -19,7 +20,7 @@ import Foundation
 struct ReauthenticationSchedule {
     /// A certificate's validity as the schedule needs it.
     struct Validity: Equatable {
-        var fingerprint: String
+        var fingerprint: Fingerprint
         var notBefore: Date
         var notAfter: Date
 
@@ -41,8 +42,8 @@ struct ReauthenticationSchedule {
     let ownLifetimeFraction: Double
     let peerLifetimeFraction: Double
     /// Leaves the triggers already fired for (own lifetime, peer expiring).
-    private var ownLifetimeFiredFor: String?
-    private var peerExpiringFiredFor: String?
+    private var ownLifetimeFiredFor: Fingerprint?
+    private var peerExpiringFiredFor: Fingerprint?
 
     init(ownLifetimeFraction: Double = 2.0 / 3.0, peerLifetimeFraction: Double = 5.0 / 6.0) {
         self.ownLifetimeFraction = ownLifetimeFraction

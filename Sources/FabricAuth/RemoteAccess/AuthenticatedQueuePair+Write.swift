@@ -40,7 +40,8 @@ extension AuthenticatedQueuePair {
     /// not filled in time closes its window and fails with `.timedOut`.
     public func irecv(_ memory: ChannelMemory, range: Range<Int>, tag: UInt32 = 0,
         timeout: Duration = .seconds(10), expiresAfter: Duration? = nil) throws(ChannelError) -> ChannelRequest {
-        try irecv(CollectionOfOne(ReceiveBuffer(memory, range: range, tag: tag)), timeout: timeout, expiresAfter: expiresAfter)
+        try openReceive(CollectionOfOne(ReceiveBuffer(memory, range: range, tag: tag)), timeout: timeout,
+            expiresAfter: expiresAfter)
     }
 
     /// A grouped receive (NCCL's `irecv` with n buffers, n <= 8): one window
@@ -48,8 +49,17 @@ extension AuthenticatedQueuePair {
     /// buffer has been written and verified (``testSizes(_:)`` reports each
     /// size). If one buffer fails, the others' windows are closed before the
     /// request reports the failure.
-    public func irecv<C: Collection>(_ buffers: C, timeout: Duration = .seconds(10),
-        expiresAfter: Duration? = nil) throws(ChannelError) -> ChannelRequest where C.Element == ReceiveBuffer {
+    public func irecv(_ buffers: [ReceiveBuffer], timeout: Duration = .seconds(10),
+        expiresAfter: Duration? = nil) throws(ChannelError) -> ChannelRequest {
+        try openReceive(buffers, timeout: timeout, expiresAfter: expiresAfter)
+    }
+
+    /// Both `irecv`s, generic inside this module only: called from another
+    /// module (the plug-in) a generic would run unspecialized, and its
+    /// iteration allocates a coroutine frame per element (measured: seven
+    /// heap allocations per NCCL `irecv`, Tests/NCCLPluginHarness/allocations.c).
+    private func openReceive<C: Collection>(_ buffers: C, timeout: Duration,
+        expiresAfter: Duration?) throws(ChannelError) -> ChannelRequest where C.Element == ReceiveBuffer {
         guard !closed else { throw .closed }
         for b in buffers {
             try check(b.memory, b.range)

@@ -15,6 +15,10 @@ public struct Credential: Sendable {
     public let spiffeID: SPIFFEID
     /// How ``sign(_:)`` signs.
     public let signatureScheme: SignatureScheme
+    /// SHA-256 of the leaf's DER, computed once: live channels compare it
+    /// each check interval (re-authentication's schedule), and hashing the
+    /// leaf there cost heap allocations every time.
+    public let leafFingerprint: Fingerprint
     let privateKey: Certificate.PrivateKey
 
     /// Builds a credential, checking that the key belongs to the leaf and is a supported type.
@@ -38,6 +42,7 @@ public struct Credential: Sendable {
         }
         self.leaf = leaf
         self.chainDER = chain.map(CertificateParsing.der)
+        self.leafFingerprint = Fingerprint(der: chainDER[0])
         self.privateKey = privateKey
         self.signatureScheme = keyType.signatureScheme
     }

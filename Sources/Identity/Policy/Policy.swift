@@ -63,6 +63,14 @@ public struct Policy: Sendable, Hashable {
         return decision(false, "\(id) matches no allow rule (default deny)", nil)
     }
 
+    /// ``decide(local:peer:)``'s verdict without its reason: the periodic
+    /// recheck of every live channel asks this, and building the reason
+    /// costs heap allocations each time (the reason is built on a denial only).
+    public func allows(local: SPIFFEID?, peer id: SPIFFEID) -> Bool {
+        if rules.contains(where: { $0.action == .deny && $0.matches(local: local, peer: id) }) { return false }
+        return rules.contains(where: { $0.action == .allow && $0.matches(local: local, peer: id) })
+    }
+
     private func decision(_ allowed: Bool, _ reason: String, _ rule: PolicyRule?) -> Decision {
         Decision(allowed: allowed, reason: reason, rule: rule, policyVersion: version, policyHash: contentHash)
     }

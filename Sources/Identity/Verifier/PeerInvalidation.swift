@@ -48,8 +48,9 @@ public enum PeerInvalidation: Sendable, Equatable, CustomStringConvertible {
             default: return .caNoLongerTrusted(why)
             }
         }
+        guard !policy.allows(local: localID, peer: peer.spiffeID) else { return nil }
         let decision = policy.decide(local: localID, peer: peer.spiffeID)
         // Which policy version denied it travels with the close reason (audit `channel_closed` detail).
-        return decision.allowed ? nil : .policyDenies(decision.reason + decision.provenance)
+        return .policyDenies(decision.reason + decision.provenance)
     }
 }
