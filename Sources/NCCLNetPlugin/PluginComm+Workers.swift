@@ -122,7 +122,9 @@ extension PluginComm {
     private func start(_ slot: RequestSlot) throws(ChannelError) -> Bool {
         let request: ChannelRequest?
         do {
+            // Never wait inside the channel: the worker serves other comms meanwhile.
             if role == .send {
+                guard try channel.isReadyToSend() else { return false }
                 let shadow = slot.sendShadow!
                 if !slot.staged {
                     shadow.bytes.baseAddress!.advanced(by: slot.sendRange.lowerBound)
@@ -131,6 +133,7 @@ extension PluginComm {
                 }
                 request = try channel.isend(shadow, range: slot.sendRange, tag: slot.sendTag)
             } else {
+                guard try channel.isReadyToReceive(buffers: slot.buffers.count) else { return false }
                 request = try channel.irecv(slot.buffers)
             }
         } catch let error where error.asksNCCLToRetry {

@@ -142,15 +142,16 @@ final class PluginComm {
         return MemoryHandle(comm: self, base: data, size: size, shadow: try channel.allocateMemory(bytes: size + 1))
     }
 
-    /// nil: the peer has granted no window yet, or all 32 requests are
-    /// outstanding (NCCL retries).
+    /// nil: the peer has granted no window yet, all 32 requests are
+    /// outstanding, or no send slot is free yet (NCCL retries).
     func isend(_ data: UnsafeMutableRawPointer, size: Int, tag: UInt32, memory: MemoryHandle) throws(ChannelError) -> RequestSlot? {
         guard role == .send else { throw .invalidRequest("isend on a receive comm") }
         guard let offset = memory.offset(of: data, count: size) else {
             throw .invalidRequest("isend of \(size) bytes outside its \(memory.size)-byte registration")
         }
         if worker != nil { return try queueSend(data, range: offset..<(offset + size), tag: tag, memory: memory) }
-        guard let index = freeSlots.last else { return nil }
+        // NCCL's proxy thread must not wait in the channel: nil, and NCCL calls again.
+        guard let index = freeSlots.last, try channel.isReadyToSend() else { return nil }
         if staged.map({ $0.address != data || $0.count != size || $0.tag != tag }) ?? true {
             memory.shadow.bytes.baseAddress!.advanced(by: offset).copyMemory(from: data, byteCount: size)
             staged = (data, size, tag)
@@ -170,7 +171,8 @@ final class PluginComm {
         return slot
     }
 
-    /// nil: all 32 requests of the comm are outstanding (NCCL retries).
+    /// nil: all 32 requests of the comm are outstanding, or the channel can't
+    /// grant without waiting for the peer's acknowledgements (NCCL retries).
     func irecv(count n: Int, data: UnsafeMutablePointer<UnsafeMutableRawPointer?>, sizes: UnsafePointer<Int>,
         tags: UnsafePointer<UInt32>, memories: UnsafePointer<UnsafeMutableRawPointer?>) throws(ChannelError) -> RequestSlot? {
         guard role == .receive else { throw .invalidRequest("irecv on a send comm") }
@@ -199,6 +201,10 @@ final class PluginComm {
             return slot
         }
         do {
+            guard try channel.isReadyToReceive(buffers: n) else {
+                slot.buffers.removeAll(keepingCapacity: true)
+                return nil
+            }
             slot.request = try channel.irecv(slot.buffers)
         } catch let error where error.asksNCCLToRetry {
             // Nothing was granted (the channel refuses before binding).

@@ -56,6 +56,10 @@ final class WindowRetransmissionTests: XCTestCase {
         let context = try DeviceTestSupport.openContext()
         let (receiver, peer) = try pair(context: context, awaitAcknowledgements: nil)
         let count = try fillPeerRing(of: peer, from: receiver)
+        // What a caller that must not block asks first (the plug-in): not ready
+        // while sends are unacknowledged; a send slot is free all the same.
+        XCTAssertFalse(try receiver.isReadyToReceive(buffers: 1))
+        XCTAssertTrue(try receiver.isReadyToSend())
         let target = try receiver.allocateMemory(bytes: 8192)
         let started = ContinuousClock.now
         XCTAssertThrowsError(try receiver.irecv(target, range: 0..<4096, tag: 7, timeout: .milliseconds(400))) {
@@ -69,6 +73,9 @@ final class WindowRetransmissionTests: XCTestCase {
         let reader = readPeerMessages(peer, count: count, after: .zero)
         XCTAssertEqual(reader.wait(timeout: .now() + 60), .success, "the peer's reader did not finish")
         XCTAssertEqual(reader.received, (0..<count).map(Self.message))
+        let readyBy = ContinuousClock.now + .seconds(30)
+        while try !receiver.isReadyToReceive(buffers: 2), ContinuousClock.now < readyBy { Thread.sleep(forTimeInterval: 0.01) }
+        XCTAssertTrue(try receiver.isReadyToReceive(buffers: 2), "every send acknowledged once the peer read")
         // remoteAccessDepth 2: both are accepted only if the failed one was freed.
         let recvs = try (0..<2).map { try receiver.irecv(target, range: ($0 * 4096)..<(($0 + 1) * 4096), tag: UInt32($0)) }
         let source = try peer.allocateMemory(bytes: 2 * 4096)
@@ -80,6 +87,28 @@ final class WindowRetransmissionTests: XCTestCase {
         XCTAssertEqual(try Remote.complete(requests), [4096, 4096, 4096, 4096])
         XCTAssertTrue(Remote.matches(target, count: 2 * 4096, seed: 11))
         XCTAssertEqual(receiver.remoteAccessMetrics.windowsBound, 2)
+    }
+
+    /// The send ring's readiness: with every slot but the two RNR'd sends
+    /// completed, the next 14 of 16 slots are free and the 15th (the oldest
+    /// unacknowledged) is not, until the peer reads.
+    func testSendSlotsFreeCountsUpToTheOldestUnacknowledgedSend() throws {
+        let context = try DeviceTestSupport.openContext()
+        let (receiver, peer) = try pair(context: context, awaitAcknowledgements: false)
+        XCTAssertTrue(try receiver.resources.sendSlotsFree(16), "a fresh ring is free")
+        let count = try fillPeerRing(of: peer, from: receiver)
+        XCTAssertEqual(count, 10, "8 receives posted at the peer, 2 sends RNR'd")
+        // Slots 0-7 complete (the peer's receives took them); 8 and 9 wait; the next slot is 10.
+        let settled = ContinuousClock.now + .seconds(30)
+        while try !receiver.resources.sendSlotsFree(14), ContinuousClock.now < settled { Thread.sleep(forTimeInterval: 0.01) }
+        XCTAssertTrue(try receiver.resources.sendSlotsFree(14), "slots 10-15 and 0-7")
+        XCTAssertFalse(try receiver.resources.sendSlotsFree(15), "slot 8 is an RNR'd send")
+        XCTAssertTrue(try receiver.isReadyToReceive(buffers: 8), "window operations do not wait here (switched off)")
+        let reader = readPeerMessages(peer, count: count, after: .zero)
+        XCTAssertEqual(reader.wait(timeout: .now() + 60), .success)
+        let freed = ContinuousClock.now + .seconds(30)
+        while try !receiver.resources.sendSlotsFree(16), ContinuousClock.now < freed { Thread.sleep(forTimeInterval: 0.01) }
+        XCTAssertTrue(try receiver.resources.sendSlotsFree(16))
     }
 
     // MARK: Support

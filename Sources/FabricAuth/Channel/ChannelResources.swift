@@ -271,6 +271,20 @@ final class ChannelResources {
             what: "the acknowledgement of earlier sends before a window operation")
     }
 
+    /// Whether the next `count` send slots are free now (reaps completions,
+    /// never waits). Slots are taken in ring order, so the last of them was
+    /// used most recently: it is free only once the others are.
+    func sendSlotsFree(_ count: Int) throws(ChannelError) -> Bool {
+        precondition((1...sendDepth).contains(count), "\(count) send slots of \(sendDepth)")
+        return try isDone(ticket: slotTicket[(nextSendSlot + count - 1) % sendDepth])
+    }
+
+    /// Whether ``prepareWindowOperation(deadline:)`` would return now without waiting.
+    func windowOperationReady() throws(ChannelError) -> Bool {
+        guard windowOperationsAwaitAcknowledgements else { return true }
+        return try isDone(ticket: ticketsPosted)
+    }
+
     /// Invalidates `window` with a signaled local invalidation; returns its ticket.
     func postInvalidate(_ window: MemoryWindow, on qp: QueuePair) throws(ChannelError) -> UInt64 {
         try ChannelError.lowering { try qp.invalidate(window, id: Self.sendTag | Self.windowTag, flags: .signaled) }

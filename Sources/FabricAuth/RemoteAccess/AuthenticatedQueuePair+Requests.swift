@@ -3,6 +3,26 @@ import Verbs
 // Completing, waiting for and cancelling requests, and the window closing
 // every path of the rendezvous goes through.
 extension AuthenticatedQueuePair {
+    /// Whether ``isend(_:range:tag:timeout:)`` would find a send slot now
+    /// (completions are reaped, nothing waits). A caller that must not block
+    /// (NCCL's proxy thread, a MAC worker serving several comms) asks first
+    /// and comes back later, instead of waiting inside `isend` for the peer
+    /// to acknowledge earlier sends.
+    public func isReadyToSend() throws(ChannelError) -> Bool {
+        guard !closed else { throw .closed }
+        return try resources.sendSlotsFree(1)
+    }
+
+    /// Whether an `irecv` of `buffers` buffers would bind and grant now
+    /// without waiting: a free send slot for each grant and, where window
+    /// operations wait for acknowledgements (rxe), every earlier send
+    /// acknowledged. As ``isReadyToSend()``, for callers that must not block.
+    public func isReadyToReceive(buffers: Int) throws(ChannelError) -> Bool {
+        guard !closed else { throw .closed }
+        guard try resources.windowOperationReady() else { return false }
+        return try resources.sendSlotsFree(min(max(buffers, 1), resources.sendDepth))
+    }
+
     /// Whether `request` has completed: its size in bytes when it has (for a
     /// grouped receive, the bytes over all buffers), nil while it is in
     /// flight (NCCL's `test`). Handles whatever arrived meanwhile. A
