@@ -8,7 +8,8 @@ import Verbs
 /// two registered rings of fixed-size slots (sends and receives).
 ///
 /// Everything is allocated and registered here, once, so the data path posts
-/// and polls without allocating. The QP is created without remote access
+/// and polls without allocating; only memory windows wait for their first use
+/// (`window(at:)`), then stay. The QP is created without remote access
 /// rights: the handshake and SEND/RECV traffic need none, and nothing on this
 /// QP may touch memory remotely before the peer is authenticated (RDMA WRITE
 /// and READ are opened later, through memory windows: RemoteAccess/).
