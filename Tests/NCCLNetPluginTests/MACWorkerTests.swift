@@ -104,6 +104,10 @@ final class MACWorkerTests: XCTestCase {
         XCTAssertEqual(workers[0].naps.load(ordering: .relaxed), naps[0] + 1)
         XCTAssertEqual(workers[0].passes.load(ordering: .relaxed), 0)
         pool = nil
+        // pthread_join returns once the kernel clears the thread's TID, which is
+        // before the task leaves /proc/self/task: give the kernel a moment to reap it.
+        let reaped = Date().addingTimeInterval(5)
+        while Self.workerThreadCount() > before, Date() < reaped { usleep(1000) }
         XCTAssertEqual(Self.workerThreadCount(), before, "the pool's threads were joined")
     }
 }
